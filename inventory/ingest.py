@@ -1,0 +1,396 @@
+"""Loading an ERP export as one snapshot: every row checked, every problem reported, all or nothing.
+
+Rows are checked and written in one database transaction. Once any row is bad, writing stops but
+checking goes on to the end of the last file, so the person fixing the export sees every problem in
+one run; then the transaction rolls back and nothing of the export remains.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import getpass
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from inventory.bulk import BulkWriter
+from inventory.fields import Row, RowError
+from inventory.models import (
+    DemandKind,
+    DemandRecord,
+    Lifecycle,
+    LotPosition,
+    Material,
+    Movement,
+    MovementType,
+    PurchaseOrderLine,
+    QcStatus,
+    RiskClass,
+    Site,
+    Snapshot,
+    Storage,
+    UomConversion,
+)
+from inventory.sources import RawTable, read_export
+from inventory.udi import UdiError, parse_udi
+
+QTY_QUANTUM = Decimal("0.0001")
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # table: (required columns, optional columns)
+    "materials": (("sku", "category", "base_uom", "unit_cost"),
+                  ("name", "currency", "risk_class", "lifecycle", "storage", "shelf_life_days", "supplier",
+                   "return_window_days", "substitutes")),
+    "uom_conversions": (("sku", "uom", "factor"), ()),
+    "lots": (("sku", "site", "qty", "received_on"),
+             ("lot", "serial", "uom", "manufactured_on", "expires_on", "last_movement_on", "qc_status", "udi")),
+    "movements": (("sku", "site", "type", "qty", "moved_on"), ("lot", "serial", "uom", "reference")),
+    "demand": (("sku", "site", "period", "qty"), ("kind",)),
+    "purchase_orders": (("po", "line", "sku", "site", "qty_open"),
+                        ("uom", "ordered_on", "promised_on", "received_on", "received_qty")),
+}
+
+
+class IngestFailed(Exception):
+    """The export has bad rows; nothing was stored. `errors` lists every one of them."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(f"{len(errors)} problem(s) in the export; nothing was stored")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    snapshot_id: int
+    as_of: date
+    row_counts: dict[str, int]
+    already_loaded: bool
+
+
+@dataclass
+class _MaterialInfo:
+    sku: str
+    line: int
+    base_uom: str
+    units: dict[str, Decimal] = field(default_factory=dict)
+
+
+class _Load:
+    """The state of one ingest: what is known so far, the errors, and the writers of the open transaction."""
+
+    def __init__(self, connection: Connection, snapshot_id: int, as_of: date,
+                 progress: Callable[[str], None]):
+        self.connection = connection
+        self.snapshot_id = snapshot_id
+        self.as_of = as_of
+        self.progress = progress
+        self.errors: list[RowError] = []
+        self.materials: dict[str, _MaterialInfo] = {}
+        self.sites: set[str] = set()
+        self.row_counts: dict[str, int] = {}
+
+    # --- shared checks -------------------------------------------------------------------------
+
+    def iter_rows(self, table: RawTable) -> Iterator[Row]:
+        """Rows of a table whose header has every required column and nothing unknown."""
+        required, optional = COLUMNS[table.name]
+        known = set(required) | set(optional)
+        header_ok = True
+        for position, name in enumerate(table.header, start=1):
+            if name and name not in known:
+                hint = difflib.get_close_matches(name, sorted(known), n=1)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                self.errors.append(RowError(table.label, 1, name, f"unknown column{suggestion}"))
+                header_ok = False
+        for name in required:
+            if name not in table.header:
+                self.errors.append(RowError(table.label, 1, name, "required column is missing"))
+                header_ok = False
+        if not header_ok:
+            return
+        index = {name: i for i, name in enumerate(table.header) if name}
+        count = 0
+        for line, values in table.rows:
+            count += 1
+            yield Row(values, index, self.errors, table.label, line)
+            if count % 200_000 == 0:
+                self.progress(f"{table.label}: {count:,} rows checked")
+        self.row_counts[table.name] = count
+        self.progress(f"{table.label}: {count:,} rows checked, {len(self.errors):,} problem(s) so far")
+
+    def writer(self, model: Any, columns: tuple[str, ...]) -> BulkWriter:
+        return BulkWriter(self.connection, model.__table__, ("snapshot_id", *columns))
+
+    def store(self, writer: BulkWriter, row: Row, values: tuple[Any, ...]) -> None:
+        """Write a checked row unless this row or an earlier one failed: then the load is lost anyway."""
+        if row.ok and not self.errors:
+            writer.add((self.snapshot_id, *values))
+
+    def sku(self, row: Row) -> _MaterialInfo | None:
+        sku = row.text("sku", required=True, max_length=80)
+        if not sku:
+            return None
+        info = self.materials.get(sku)
+        if info is None:
+            row.error("sku", f"unknown SKU '{sku}' (not in materials)")
+        return info
+
+    def site(self, row: Row) -> str:
+        site = row.text("site", required=True, max_length=40)
+        if site:
+            self.sites.add(site)
+        return site
+
+    def base_qty(self, row: Row, info: _MaterialInfo | None, qty_column: str, *,
+                 required: bool = True, signed: bool = False) -> Decimal | None:
+        """The quantity converted to the SKU's base unit through the row's `uom`."""
+        qty = row.decimal(qty_column, required=required, minimum=None if signed else Decimal(0))
+        uom = row.text("uom", max_length=20)
+        if info is None:
+            return qty
+        factor = Decimal(1)
+        if uom and uom != info.base_uom:
+            found = info.units.get(uom)
+            if found is None:
+                known = ", ".join([info.base_uom, *info.units])
+                row.error("uom", f"unknown unit '{uom}' for SKU {info.sku} (known: {known})")
+                return None
+            factor = found
+        return None if qty is None else (qty * factor).quantize(QTY_QUANTUM)
+
+    def not_after_as_of(self, row: Row, column: str, value: date | None) -> None:
+        if value is not None and value > self.as_of:
+            row.error(column, f"{value} is after the snapshot date {self.as_of}")
+
+    # --- tables ----------------------------------------------------------------------------------
+
+    def materials_table(self, table: RawTable) -> None:
+        pending_rows: list[tuple[Row, str, tuple[Any, ...], list[str]]] = []
+        for row in self.iter_rows(table):
+            sku = row.text("sku", required=True, max_length=80)
+            values = (
+                sku,
+                row.text("name", max_length=300),
+                row.text("category", required=True, max_length=80),
+                row.text("base_uom", required=True, max_length=20),
+                row.decimal("unit_cost", required=True),
+                self.currency(row),
+                row.choice("risk_class", RiskClass),
+                row.choice("lifecycle", Lifecycle, default=Lifecycle.ACTIVE),
+                row.choice("storage", Storage, default=Storage.AMBIENT),
+                row.integer("shelf_life_days"),
+                row.text("supplier", max_length=200),
+                row.integer("return_window_days"),
+            )
+            substitutes = [s.strip() for s in row.text("substitutes", max_length=2000).split(";") if s.strip()]
+            if sku in self.materials:
+                row.error("sku", f"duplicate SKU '{sku}' (first on line {self.materials[sku].line})")
+            elif sku:
+                self.materials[sku] = _MaterialInfo(sku, row.line, values[3])
+            pending_rows.append((row, sku, values, substitutes))
+        writer = self.writer(Material, ("sku", "name", "category", "base_uom", "unit_cost", "currency",
+                                         "risk_class", "lifecycle", "storage", "shelf_life_days", "supplier",
+                                         "return_window_days", "substitutes"))
+        for row, sku, values, substitutes in pending_rows:
+            for substitute in substitutes:
+                if substitute == sku:
+                    row.error("substitutes", f"'{sku}' cannot substitute itself")
+                elif substitute not in self.materials:
+                    row.error("substitutes", f"unknown SKU '{substitute}' (not in materials)")
+            self.store(writer, row, (*values, json.dumps(substitutes)))
+        writer.flush()
+
+    def currency(self, row: Row) -> str:
+        from stockwarden.settings import get_settings
+
+        currency = row.text("currency", max_length=10).upper() or get_settings().default_currency
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            row.error("currency", f"'{currency}' is not an ISO 4217 code such as CNY, USD or EUR")
+        return currency
+
+    def conversions_table(self, table: RawTable) -> None:
+        writer = self.writer(UomConversion, ("sku", "uom", "factor"))
+        seen: dict[tuple[str, str], int] = {}
+        for row in self.iter_rows(table):
+            info = self.sku(row)
+            uom = row.text("uom", required=True, max_length=20)
+            factor = row.decimal("factor", required=True, positive=True)
+            if info is None or not uom or factor is None:
+                continue
+            key = (row.raw("sku"), uom)
+            if key in seen:
+                row.error("uom", f"duplicate unit '{uom}' for this SKU (first on line {seen[key]})")
+                continue
+            seen[key] = row.line
+            if uom == info.base_uom:
+                if factor != 1:
+                    row.error("factor", f"the base unit '{uom}' must have factor 1, not {factor}")
+                continue
+            info.units[uom] = factor
+            self.store(writer, row, (key[0], uom, factor))
+        writer.flush()
+
+    def lots_table(self, table: RawTable) -> None:
+        writer = self.writer(LotPosition, ("sku", "site", "lot", "serial", "qty", "received_on",
+                                           "manufactured_on", "expires_on", "last_movement_on", "qc_status", "udi"))
+        seen: dict[tuple[str, str, str, str], int] = {}
+        for row in self.iter_rows(table):
+            info = self.sku(row)
+            site = self.site(row)
+            lot = row.text("lot", max_length=80)
+            serial = row.text("serial", max_length=80)
+            qty = self.base_qty(row, info, "qty")
+            received_on = row.date("received_on", required=True)
+            manufactured_on = row.date("manufactured_on")
+            expires_on = row.date("expires_on")
+            last_movement_on = row.date("last_movement_on")
+            qc_status = row.choice("qc_status", QcStatus, default=QcStatus.RELEASED)
+            udi = row.text("udi", max_length=200)
+            if udi:
+                lot, serial, manufactured_on, expires_on = _apply_udi(
+                    row, udi, lot, serial, manufactured_on, expires_on)
+            if manufactured_on and expires_on and expires_on < manufactured_on:
+                row.error("expires_on", f"{expires_on} is before manufactured_on {manufactured_on}")
+            self.not_after_as_of(row, "received_on", received_on)
+            self.not_after_as_of(row, "last_movement_on", last_movement_on)
+            key = (str(row.raw("sku")), site, lot, serial)
+            if info is not None and site:
+                if key in seen:
+                    row.error(None, f"duplicate lot row: same sku, site, lot and serial as line {seen[key]}")
+                else:
+                    seen[key] = row.line
+            self.store(writer, row, (*key, qty, received_on, manufactured_on, expires_on, last_movement_on,
+                                     qc_status, udi))
+        writer.flush()
+
+    def movements_table(self, table: RawTable) -> None:
+        writer = self.writer(Movement, ("sku", "site", "lot", "serial", "type", "qty", "moved_on", "reference"))
+        for row in self.iter_rows(table):
+            info = self.sku(row)
+            site = self.site(row)
+            lot = row.text("lot", max_length=80)
+            serial = row.text("serial", max_length=80)
+            kind = row.choice("type", MovementType, required=True)
+            qty = self.base_qty(row, info, "qty", signed=kind == MovementType.ADJUSTMENT)
+            moved_on = row.date("moved_on", required=True)
+            self.not_after_as_of(row, "moved_on", moved_on)
+            self.store(writer, row, (row.raw("sku"), site, lot, serial, kind, qty, moved_on,
+                                     row.text("reference", max_length=120)))
+        writer.flush()
+
+    def demand_table(self, table: RawTable) -> None:
+        writer = self.writer(DemandRecord, ("sku", "site", "period", "kind", "qty"))
+        seen: dict[tuple[Any, ...], int] = {}
+        for row in self.iter_rows(table):
+            info = self.sku(row)
+            site = self.site(row)
+            period = row.text("period", required=True, max_length=20)
+            if period and not _PERIOD.match(period):
+                row.error("period", f"'{period}' is not a month (expected YYYY-MM)")
+            qty = row.decimal("qty", required=True)
+            kind = row.choice("kind", DemandKind, default=DemandKind.ACTUAL)
+            key = (row.raw("sku"), site, period, kind)
+            if info is not None and row.ok:
+                if key in seen:
+                    row.error(None, f"duplicate demand row: same sku, site, period and kind as line {seen[key]}")
+                seen.setdefault(key, row.line)
+            self.store(writer, row, (*key, qty))
+        writer.flush()
+
+    def purchase_orders_table(self, table: RawTable) -> None:
+        writer = self.writer(PurchaseOrderLine, ("po", "line", "sku", "site", "qty_open", "ordered_on",
+                                                 "promised_on", "received_on", "received_qty"))
+        seen: dict[tuple[str, str], int] = {}
+        for row in self.iter_rows(table):
+            po = row.text("po", required=True, max_length=40)
+            line = row.text("line", required=True, max_length=20)
+            info = self.sku(row)
+            site = self.site(row)
+            qty_open = self.base_qty(row, info, "qty_open")
+            received_qty = self.base_qty(row, info, "received_qty", required=False)
+            values = (row.date("ordered_on"), row.date("promised_on"), row.date("received_on"), received_qty)
+            if po and line:
+                if (po, line) in seen:
+                    row.error("line", f"duplicate purchase-order line {po}/{line} (first on line {seen[po, line]})")
+                seen.setdefault((po, line), row.line)
+            self.store(writer, row, (po, line, row.raw("sku"), site, qty_open, *values))
+        writer.flush()
+
+    def register_sites(self) -> None:
+        known = set(self.connection.scalars(select(Site.code)))  # type: ignore[arg-type]
+        new = sorted(self.sites - known)
+        if new:
+            self.connection.execute(insert(Site), [{"code": code, "name": code} for code in new])
+
+
+def _apply_udi(row: Row, udi: str, lot: str, serial: str, manufactured_on: date | None,
+               expires_on: date | None) -> tuple[str, str, date | None, date | None]:
+    """Fill what the row left empty from the UDI; a value that disagrees with the UDI is an error."""
+    try:
+        parsed = parse_udi(udi)
+    except UdiError as exc:
+        row.error("udi", f"'{udi}' is not a GS1 element string: {exc}")
+        return lot, serial, manufactured_on, expires_on
+
+    def merge(column: str, given: Any, from_udi: Any) -> Any:
+        if from_udi is None or from_udi == "":
+            return given
+        if given in (None, ""):
+            return from_udi
+        if given != from_udi:
+            row.error(column, f"'{given}' contradicts the UDI, which says '{from_udi}'")
+        return given
+
+    return (merge("lot", lot, parsed.lot), merge("serial", serial, parsed.serial),
+            merge("manufactured_on", manufactured_on, parsed.manufactured_on),
+            merge("expires_on", expires_on, parsed.expires_on))
+
+
+def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: str | None = None,
+           progress: Callable[[str], None] = lambda _message: None) -> IngestResult:
+    """Load the export at `path` as a new snapshot, or recognise it as one already loaded.
+
+    Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
+    """
+    export = read_export(path)
+    as_of = as_of or datetime.now(UTC).date()
+    with engine.begin() as connection:
+        existing = connection.execute(
+            select(Snapshot.id, Snapshot.as_of, Snapshot.row_counts).where(Snapshot.checksum == export.checksum)
+        ).first()
+        if existing is not None:
+            progress(f"{export.source}: already loaded as snapshot {existing.id}; nothing stored")
+            return IngestResult(existing.id, existing.as_of, dict(existing.row_counts), already_loaded=True)
+        snapshot_id = connection.execute(
+            insert(Snapshot).values(
+                as_of=as_of, source=export.source[-500:], checksum=export.checksum, row_counts={},
+                loaded_by=(loaded_by or _current_user())[:200], loaded_at=datetime.now(UTC),
+            )
+        ).inserted_primary_key[0]
+        load = _Load(connection, snapshot_id, as_of, progress)
+        steps = (("materials", load.materials_table), ("uom_conversions", load.conversions_table),
+                 ("lots", load.lots_table), ("movements", load.movements_table),
+                 ("demand", load.demand_table), ("purchase_orders", load.purchase_orders_table))
+        for name, step in steps:
+            if name in export.tables:
+                step(export.tables[name])
+        if load.errors:
+            raise IngestFailed(load.errors)  # leaving the block rolls the whole snapshot back
+        load.register_sites()
+        connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
+    return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"

@@ -1,0 +1,226 @@
+"""The facts measured on a snapshot: one per lot position and one per SKU-site, as the rules see them.
+
+Aggregates over movements and orders are computed in SQL (grouped once per snapshot, never a Python
+loop per movement); what remains is one pass over the lot positions of each SKU-site in expiry order,
+which the first-expiry-first-out projection needs anyway. Definitions are in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Connection, Date, and_, case, func, select, tuple_, type_coerce
+
+from inventory.models import LotPosition, Material, Movement, MovementType, PurchaseOrderLine, QcStatus, Snapshot
+
+QTY_QUANTUM = Decimal("0.0001")
+YEAR_DAYS = 365
+
+SkuSite = tuple[str, str]
+
+
+@dataclass(slots=True)
+class LotFact:
+    """What is known about one lot position on the snapshot date."""
+
+    sku: str
+    site: str
+    lot: str
+    serial: str
+    category: str
+    risk_class: str | None
+    lifecycle: str
+    storage: str
+    qc_status: str
+    currency: str
+    qty: Decimal
+    unit_cost: Decimal
+    value: Decimal
+    received_on: date
+    expires_on: date | None
+    last_moved_on: date
+    days_in_stock: int
+    days_since_movement: int
+    days_to_expiry: int | None
+    shelf_life_left_pct: float | None
+    projected_expiry_qty: Decimal = Decimal(0)
+    projected_expiry_value: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class SkuSiteFact:
+    """What is known about one SKU at one site: stock, demand against it, and what is still on order."""
+
+    sku: str
+    site: str
+    category: str
+    risk_class: str | None
+    lifecycle: str
+    storage: str
+    currency: str
+    unit_cost: Decimal
+    lot_count: int
+    on_hand: Decimal
+    on_hand_value: Decimal
+    issued_365d: Decimal
+    avg_daily_demand: float
+    days_of_cover: float | None
+    days_since_last_issue: int | None
+    turnover_365d: float | None
+    open_po_qty: Decimal
+    projected_expiry_qty: Decimal
+    projected_expiry_value: Decimal
+
+
+@dataclass(slots=True)
+class SkuSiteFacts:
+    sku_site: SkuSiteFact
+    lots: list[LotFact] = field(default_factory=list)
+
+
+def latest_snapshot(connection: Connection) -> Snapshot | None:
+    row = connection.execute(select(Snapshot).order_by(Snapshot.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    return None if row is None else Snapshot.model_validate(row._mapping)
+
+
+def _restrict(columns: tuple[Any, Any], sku_sites: Iterable[SkuSite] | None) -> list[Any]:
+    return [] if sku_sites is None else [tuple_(*columns).in_(list(sku_sites))]
+
+
+def _issue_totals(connection: Connection, snapshot: Snapshot, where: list[Any]) -> dict[SkuSite, tuple[Decimal, date]]:
+    window_start = snapshot.as_of - timedelta(days=YEAR_DAYS)
+    m = Movement.__table__.c  # type: ignore[attr-defined]
+    query = (
+        select(m.sku, m.site,
+               func.sum(case((m.moved_on > window_start, m.qty), else_=0)),
+               type_coerce(func.max(m.moved_on), Date))
+        .where(m.snapshot_id == snapshot.id, m.type == MovementType.ISSUE.value, m.moved_on <= snapshot.as_of, *where)
+        .group_by(m.sku, m.site)
+    )
+    return {(sku, site): (Decimal(issued or 0), last) for sku, site, issued, last in connection.execute(query)}
+
+
+def _open_orders(connection: Connection, snapshot: Snapshot, where: list[Any]) -> dict[SkuSite, Decimal]:
+    p = PurchaseOrderLine.__table__.c  # type: ignore[attr-defined]
+    query = (
+        select(p.sku, p.site, func.sum(p.qty_open))
+        .where(p.snapshot_id == snapshot.id, p.qty_open > 0, *where)
+        .group_by(p.sku, p.site)
+    )
+    return {(sku, site): Decimal(qty) for sku, site, qty in connection.execute(query)}
+
+
+def _lot_rows(connection: Connection, snapshot: Snapshot, sku_sites: Iterable[SkuSite] | None) -> Any:
+    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
+    mt = Material.__table__.c  # type: ignore[attr-defined]
+    mv = Movement.__table__.c  # type: ignore[attr-defined]
+    last_moves = (
+        select(mv.sku, mv.site, mv.lot, mv.serial, type_coerce(func.max(mv.moved_on), Date).label("last_moved"))
+        .where(mv.snapshot_id == snapshot.id, *_restrict((mv.sku, mv.site), sku_sites))
+        .group_by(mv.sku, mv.site, mv.lot, mv.serial)
+        .subquery()
+    )
+    query = (
+        select(lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.received_on, lp.manufactured_on, lp.expires_on,
+               lp.last_movement_on, lp.qc_status, mt.category, mt.risk_class, mt.lifecycle, mt.storage,
+               mt.currency, mt.unit_cost, last_moves.c.last_moved)
+        .join(Material.__table__, and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))  # type: ignore[attr-defined]
+        .outerjoin(last_moves, and_(last_moves.c.sku == lp.sku, last_moves.c.site == lp.site,
+                                    last_moves.c.lot == lp.lot, last_moves.c.serial == lp.serial))
+        .where(lp.snapshot_id == snapshot.id, *_restrict((lp.sku, lp.site), sku_sites))
+        .order_by(lp.sku, lp.site)
+    )
+    return connection.execution_options(yield_per=10_000).execute(query)
+
+
+def _lot_fact(row: Any, as_of: date) -> LotFact:
+    last_moved = max(d for d in (row.last_moved, row.last_movement_on, row.received_on) if d is not None)
+    days_to_expiry = None if row.expires_on is None else (row.expires_on - as_of).days
+    shelf_life_left = None
+    if row.expires_on is not None and row.manufactured_on is not None and row.expires_on > row.manufactured_on:
+        shelf_life_left = round(100 * days_to_expiry / (row.expires_on - row.manufactured_on).days, 2)  # type: ignore[operator]
+    return LotFact(
+        sku=row.sku, site=row.site, lot=row.lot, serial=row.serial, category=row.category,
+        risk_class=row.risk_class, lifecycle=row.lifecycle, storage=row.storage, qc_status=row.qc_status,
+        currency=row.currency, qty=row.qty, unit_cost=row.unit_cost, value=row.qty * row.unit_cost,
+        received_on=row.received_on, expires_on=row.expires_on, last_moved_on=last_moved,
+        days_in_stock=(as_of - row.received_on).days, days_since_movement=(as_of - last_moved).days,
+        days_to_expiry=days_to_expiry, shelf_life_left_pct=shelf_life_left,
+    )
+
+
+def project_expiry(lots: list[LotFact], avg_daily_demand: float) -> None:
+    """Set each lot's projected_expiry_qty: what is left when it expires if demand takes lots FEFO.
+
+    Released lots not yet expired are consumed in expiry order at `avg_daily_demand`; the clock tau
+    counts the days of demand already promised to earlier lots, so a later lot only starts being
+    used when the earlier ones are gone. Expired or blocked stock with an expiry will all expire;
+    stock without an expiry never does.
+    """
+    walk: list[LotFact] = []
+    for fact in lots:
+        if fact.expires_on is None:
+            fact.projected_expiry_qty = Decimal(0)
+        elif fact.qc_status == QcStatus.RELEASED and fact.days_to_expiry is not None and fact.days_to_expiry > 0:
+            walk.append(fact)
+        else:
+            fact.projected_expiry_qty = fact.qty
+    walk.sort(key=lambda f: (f.expires_on, f.received_on, f.lot))
+    tau = 0.0
+    for fact in walk:
+        if avg_daily_demand == 0:
+            fact.projected_expiry_qty = fact.qty
+            continue
+        qty = float(fact.qty)
+        kept = max(0.0, qty - avg_daily_demand * max(0.0, fact.days_to_expiry - tau))  # type: ignore[operator]
+        tau += (qty - kept) / avg_daily_demand
+        fact.projected_expiry_qty = Decimal(repr(kept)).quantize(QTY_QUANTUM)
+    for fact in lots:
+        fact.projected_expiry_value = fact.projected_expiry_qty * fact.unit_cost
+
+
+def _sku_site_fact(lots: list[LotFact], issues: tuple[Decimal, date] | None, open_po: Decimal,
+                   as_of: date) -> SkuSiteFact:
+    first = lots[0]
+    issued, last_issue = issues if issues is not None else (Decimal(0), None)
+    on_hand = sum((f.qty for f in lots), Decimal(0))
+    avg_daily_demand = float(issued) / YEAR_DAYS
+    project_expiry(lots, avg_daily_demand)
+    return SkuSiteFact(
+        sku=first.sku, site=first.site, category=first.category, risk_class=first.risk_class,
+        lifecycle=first.lifecycle, storage=first.storage, currency=first.currency, unit_cost=first.unit_cost,
+        lot_count=len(lots), on_hand=on_hand, on_hand_value=sum((f.value for f in lots), Decimal(0)),
+        issued_365d=issued, avg_daily_demand=round(avg_daily_demand, 6),
+        days_of_cover=None if issued == 0 else round(float(on_hand) * YEAR_DAYS / float(issued), 2),
+        days_since_last_issue=None if last_issue is None else (as_of - last_issue).days,
+        turnover_365d=None if on_hand == 0 else round(float(issued / on_hand), 4),
+        open_po_qty=open_po,
+        projected_expiry_qty=sum((f.projected_expiry_qty for f in lots), Decimal(0)),
+        projected_expiry_value=sum((f.projected_expiry_value for f in lots), Decimal(0)),
+    )
+
+
+def iter_facts(connection: Connection, snapshot: Snapshot,
+               sku_sites: Iterable[SkuSite] | None = None) -> Iterator[SkuSiteFacts]:
+    """The facts of every SKU-site with lot positions (or only of `sku_sites`), one SKU-site at a time.
+
+    Streaming per SKU-site keeps memory bounded by the largest SKU-site, not by the snapshot.
+    """
+    wanted = None if sku_sites is None else sorted(set(sku_sites))
+    issues = _issue_totals(connection, snapshot, _restrict(_sku_site_columns(Movement), wanted))
+    orders = _open_orders(connection, snapshot, _restrict(_sku_site_columns(PurchaseOrderLine), wanted))
+    lot_facts = (_lot_fact(row, snapshot.as_of) for row in _lot_rows(connection, snapshot, wanted))
+    for key, group in groupby(lot_facts, key=lambda f: (f.sku, f.site)):
+        lots = list(group)
+        fact = _sku_site_fact(lots, issues.get(key), orders.get(key, Decimal(0)), snapshot.as_of)
+        yield SkuSiteFacts(fact, lots)
+
+
+def _sku_site_columns(model: Any) -> tuple[Any, Any]:
+    table = model.__table__.c
+    return table.sku, table.site

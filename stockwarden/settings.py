@@ -1,0 +1,31 @@
+"""Runtime settings, read from STOCKWARDEN_* environment variables (or a .env file) with local defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob lives here so that nothing else reads the environment itself."""
+
+    model_config = SettingsConfigDict(env_prefix="STOCKWARDEN_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Path("var")
+    """Where the embedded SQLite file, demo data and generated packs go."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means the SQLite file under var_dir. PostgreSQL is the production choice."""
+
+    default_currency: str = "CNY"
+    """Currency of a material whose currency column is empty."""
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'stockwarden.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
