@@ -58,6 +58,15 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
+def refresh_statistics(engine: Engine, tables: list[str]) -> None:
+    """Let the planner see a bulk load at once; PostgreSQL picks nested loops over a million rows otherwise."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE " + ", ".join(f'"{name}"' for name in tables))
+        else:
+            connection.exec_driver_sql("PRAGMA optimize")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session whose transaction commits when the block ends and rolls back if it raises."""

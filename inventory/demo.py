@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -117,7 +118,8 @@ class _Company:
         rng, as_of = self.rng, self.as_of
         lots: list[list[Any]] = []
         movements: list[list[Any]] = []
-        weights = [s.family.share / max(1, sum(1 for t in self.skus if t.family is s.family)) for s in self.skus]
+        per_family = Counter(s.family.category for s in self.skus)
+        weights = [s.family.share / per_family[s.family.category] for s in self.skus]
         picks = rng.choices(self.skus, weights=weights, k=self.target_lots)
         serial_counter = 0
         for n, s in enumerate(picks):
@@ -147,16 +149,16 @@ class _Company:
             movements.append([s.sku, site, lot, serial, "receipt", qty, "", received, reference])
             on_hand = qty
             last = received
-            for _ in range(0 if f.serialised or idle else rng.randint(1, 7)):
-                day = last + timedelta(days=rng.randint(1, 60))
+            for _ in range(0 if f.serialised or idle else rng.randint(3, 14)):
+                day = last + timedelta(days=rng.randint(1, 45))
                 if day > as_of or on_hand <= 1:
                     break
-                out = rng.randint(1, max(1, on_hand // 4))
+                out = rng.randint(1, max(1, on_hand // 6))
                 on_hand -= out
                 last = day
                 movements.append([s.sku, site, lot, serial, "issue", out, "", day, f"SO-{day:%Y%m}-{n:07d}"])
             if f.serialised:  # an implant's history is the serials already sold from the same delivery
-                for k in range(rng.randint(2, 6)):
+                for k in range(rng.randint(4, 11)):
                     day = received + timedelta(days=rng.randint(1, max(1, age)))
                     if not idle and day <= as_of:
                         movements.append([s.sku, site, lot, f"SN-SOLD-{n:07d}-{k}", "issue", 1, "", day,
@@ -181,9 +183,11 @@ class _Company:
                 actual[key] = actual.get(key, 0) + qty
         rows: list[list[Any]] = [[sku, site, period, qty, "actual"] for (sku, site, period), qty in sorted(actual.items())]
         months = [(self.as_of.replace(day=15) + timedelta(days=30 * k)).strftime("%Y-%m") for k in range(-6, 4)]
-        pairs = sorted({(sku, site) for sku, site, _ in actual})
-        for sku, site in pairs:
-            base = sum(q for (a, b, _), q in actual.items() if a == sku and b == site) / 12
+        yearly: Counter[tuple[str, str]] = Counter()
+        for (sku, site, _period), qty in actual.items():
+            yearly[sku, site] += qty
+        for (sku, site), total in sorted(yearly.items()):
+            base = total / 12
             for month in sorted(set(months)):
                 rows.append([sku, site, month, round(base * self.rng.uniform(0.6, 1.5)), "forecast"])
         return rows

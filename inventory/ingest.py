@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from inventory.bulk import BulkWriter
+from inventory.db import refresh_statistics
 from inventory.fields import Row, RowError
 from inventory.models import (
     DemandKind,
@@ -57,6 +58,9 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "purchase_orders": (("po", "line", "sku", "site", "qty_open"),
                         ("uom", "ordered_on", "promised_on", "received_on", "received_qty")),
 }
+
+
+_LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, DemandRecord, PurchaseOrderLine)
 
 
 class IngestFailed(Exception):
@@ -386,6 +390,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
             raise IngestFailed(load.errors)  # leaving the block rolls the whole snapshot back
         load.register_sites()
         connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
+    refresh_statistics(engine, [model.__tablename__ for model in _LOADED_MODELS])  # type: ignore[attr-defined]
     return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
 
 
