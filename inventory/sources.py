@@ -6,6 +6,7 @@ reader accepts all three so that nobody has to re-save a file before Stockwarden
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -45,31 +46,50 @@ class Export:
     tables: dict[str, RawTable]
 
 
-def decode(data: bytes, label: str) -> str:
-    """UTF-8 (a BOM is dropped) first, since GB18030 would also 'decode' most UTF-8 into nonsense."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{label}: neither UTF-8 nor GB18030 text (byte {exc.start})") from exc
+def _detect_encoding(path: Path, digest: Any) -> str:
+    """Read the file once in chunks: feed the checksum and find out whether it is UTF-8 or GB18030.
+
+    UTF-8 is tried first, since GB18030 would also 'decode' most UTF-8 into nonsense. Nothing is
+    held in memory but a chunk: a million-row export decoded whole costs hundreds of MiB.
+    """
+    candidates = {name: codecs.getincrementaldecoder(name)() for name in ("utf-8-sig", "gb18030")}
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            for name, decoder in list(candidates.items()):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    del candidates[name]
+    for name, decoder in list(candidates.items()):
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            del candidates[name]
+    if not candidates:
+        raise SourceError(f"{path.name}: neither UTF-8 nor GB18030 text")
+    return next(iter(candidates))
 
 
 def _normalise_header(cells: list[Any]) -> list[str]:
     return [str(c).strip().lower() if c is not None else "" for c in cells]
 
 
-def _csv_table(name: str, path: Path, data: bytes) -> RawTable:
-    text = decode(data, path.name)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = _normalise_header(next(reader))
-    except StopIteration:
-        raise SourceError(f"{path.name}:1: the file is empty; a header row is expected") from None
-    rows = ((line, values) for line, values in enumerate(reader, start=2) if any(values))
-    return RawTable(name, path.name, header, rows)
+def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    with path.open(encoding=encoding, newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for line, values in enumerate(reader, start=2):
+            if any(values):
+                yield line, values
+
+
+def _csv_table(name: str, path: Path, encoding: str) -> RawTable:
+    with path.open(encoding=encoding, newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if header is None:
+        raise SourceError(f"{path.name}:1: the file is empty; a header row is expected")
+    return RawTable(name, path.name, _normalise_header(header), _csv_rows(path, encoding))
 
 
 def _read_folder(folder: Path) -> Export:
@@ -79,10 +99,8 @@ def _read_folder(folder: Path) -> Export:
         path = folder / f"{name}.csv"
         if not path.is_file():
             continue
-        data = path.read_bytes()
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-        tables[name] = _csv_table(name, path, data)
+        digest.update(f"{name}\0{path.stat().st_size}\0".encode())
+        tables[name] = _csv_table(name, path, _detect_encoding(path, digest))
     return Export(str(folder), digest.hexdigest(), tables)
 
 

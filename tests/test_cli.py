@@ -1,0 +1,102 @@
+"""The `stockwarden` command as a person runs it: a real process, a real database, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inventory.demo import BAD_LOTS
+
+AS_OF = "2026-11-25"
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stockwarden.cli", *args], env={**os.environ, **env},
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")}
+
+
+def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: dict[str, str], tmp_path: Path) -> None:
+    first = run("up", "--lots", "300", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "writing the demo company" in first.stderr
+    assert (tmp_path / "var" / "demo" / "lots.csv").is_file()
+    for label in ("Lot positions 批次库位: 300 at", "Stock value 库存金额: CNY", "Idle over 180 days",
+                  "Expiring within 90 days", "Top 5 SKU-sites by idle value", "    5. "):
+        assert label in first.stdout
+    again = run("up", env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "writing the demo company" not in again.stderr
+    assert again.stdout == first.stdout
+
+
+def test_ingest_reports_every_bad_row_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "bad"
+    made = run("demo-data", "--out", str(out), "--lots", "50", "--as-of", AS_OF, "--with-errors", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = run("ingest", str(out), "--as-of", AS_OF, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    first_bad = 52  # header, 50 lots, then the bad rows
+    problems = [line for line in result.stderr.splitlines() if re.match(r"lots\.csv:\d", line)]
+    assert problems == [
+        f"lots.csv:{first_bad}: expires_on: '2026-13-01' is not a date (expected YYYY-MM-DD)",
+        f"lots.csv:{first_bad + 1}: sku: unknown SKU 'NO-SUCH-SKU' (not in materials)",
+        f"lots.csv:{first_bad + 2}: uom: unknown unit 'pallet' for SKU IMP-00001 (known: ea)",
+        f"lots.csv:{first_bad + 3}: qty: -3 is negative",
+        f"lots.csv:{first_bad + 5}: duplicate lot row: same sku, site, lot and serial as line {first_bad + 4}",
+        f"lots.csv:{first_bad + 6}: expires_on: 2025-01-01 is before manufactured_on 2025-06-01",
+        f"lots.csv:{first_bad + 7}: lot: 'OTHER-LOT' contradicts the UDI, which says 'UDI-LOT'",
+        f"lots.csv:{first_bad + 8}: qc_status: 'blocked' is not one of released, quarantine, hold, rejected",
+    ]
+    assert len(problems) == len(BAD_LOTS) - 1  # the first of the duplicate pair is fine
+    assert "8 problem(s); nothing was stored." in result.stderr
+    assert "Traceback" not in result.stderr
+    facts = run("facts", env=env, cwd=tmp_path)
+    assert facts.returncode == 1 and "No snapshot loaded yet" in facts.stderr
+
+
+def test_ingest_then_facts_as_json(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "good"
+    assert run("demo-data", "--out", str(out), "--lots", "120", "--as-of", AS_OF, env=env, cwd=tmp_path).returncode == 0
+    loaded = run("ingest", str(out), "--as-of", AS_OF, "--by", "zhang.wei", env=env, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert f"as of {AS_OF} stored: materials" in loaded.stdout
+    again = run("ingest", str(out), env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "Already loaded as snapshot 1" in again.stdout
+
+    facts = run("facts", "--json", env=env, cwd=tmp_path)
+    assert facts.returncode == 0, facts.stderr
+    document = json.loads(facts.stdout)
+    assert document["snapshot"]["as_of"] == AS_OF
+    assert len(document["lots"]) == 120
+    lot = document["lots"][0]
+    for key in ("sku", "site", "lot", "serial", "qty", "unit_cost", "value", "days_in_stock", "days_since_movement",
+                "days_to_expiry", "shelf_life_left_pct", "projected_expiry_qty", "projected_expiry_value"):
+        assert key in lot
+    sku = document["skus"][0]
+    for key in ("sku", "site", "on_hand", "on_hand_value", "issued_365d", "avg_daily_demand", "days_of_cover",
+                "days_since_last_issue", "turnover_365d", "open_po_qty"):
+        assert key in sku
+    assert sum(s["lot_count"] for s in document["skus"]) == 120
+
+    table = run("facts", env=env, cwd=tmp_path)
+    assert table.stdout.startswith("# lots\nsku\tsite\tlot\tserial")
+    assert len(table.stdout.splitlines()) == 1 + 1 + 120 + 1 + 1 + 1 + len(document["skus"])
+
+
+def test_bad_arguments_and_missing_paths_are_plain_errors(env: dict[str, str], tmp_path: Path) -> None:
+    missing = run("ingest", str(tmp_path / "nowhere"), env=env, cwd=tmp_path)
+    assert missing.returncode == 1 and "no such file or folder" in missing.stderr
+    bad_date = run("ingest", str(tmp_path), "--as-of", "25.11.2026", env=env, cwd=tmp_path)
+    assert bad_date.returncode == 2 and "'25.11.2026' is not a date" in bad_date.stderr
+    for result in (missing, bad_date):
+        assert "Traceback" not in result.stderr
