@@ -13,7 +13,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+import migrations
+
+MIGRATIONS = Path(migrations.__file__).parent
 
 
 def normalise_url(url: str) -> str:

@@ -376,7 +376,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         snapshot_id = connection.execute(
             insert(Snapshot).values(
                 as_of=as_of, source=export.source[-500:], checksum=export.checksum, row_counts={},
-                loaded_by=(loaded_by or _current_user())[:200], loaded_at=datetime.now(UTC),
+                loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
         ).inserted_primary_key[0]
         load = _Load(connection, snapshot_id, as_of, progress)
@@ -394,7 +394,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
     return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
 
 
-def _current_user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no login name in some containers

@@ -6,7 +6,9 @@ and column, and the exit code says whether the command did what was asked.
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,13 +16,18 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from audit.trail import verify
 from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
-from inventory.ingest import IngestFailed, ingest
+from inventory.ingest import IngestFailed, current_user, ingest
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
+from rules.loader import PolicyInvalid, load_policy
+from rules.scan import NothingToScan, finding_json, preview, scan, stored_findings
+from rules.schema import policy_json_schema_text
+from rules.versions import PolicyConflict, activate, diff_versions, history, known_values
 from stockwarden.settings import get_settings
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
@@ -133,6 +140,180 @@ def up_command(
         snapshot = latest_snapshot(connection)
         assert snapshot is not None
         typer.echo(render_summary(summarise(iter_facts(connection, snapshot), snapshot.as_of)))
+
+
+policy_app = typer.Typer(help="Policies: check, activate, compare and preview policy files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+By = Annotated[str | None, typer.Option("--by", help="Who does it (default: login name).")]
+
+
+def _actor(by: str | None) -> str:
+    return by or current_user()
+
+
+def _problems(exc: PolicyInvalid) -> None:
+    for problem in exc.problems:
+        typer.echo(str(problem), err=True)
+    _say(f"{len(exc.problems)} problem(s).")
+
+
+@policy_app.command("check")
+def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Policy files.")]) -> None:
+    """Check policy files; every problem is printed as file:line:column: path: message. Exit 1 if any."""
+    engine = _engine()
+    with engine.connect() as connection:
+        known = known_values(connection)
+    failed = False
+    for path in paths:
+        try:
+            policy, _ = load_policy(path, known=known)
+        except PolicyInvalid as exc:
+            _problems(exc)
+            failed = True
+        else:
+            typer.echo(f"{path}: policy '{policy.policy}' version {policy.version} is valid "
+                       f"({len(policy.rules)} rules).")
+    if failed:
+        raise typer.Exit(1)
+
+
+@policy_app.command("activate")
+def policy_activate_command(path: Annotated[Path, typer.Argument(help="The policy file.")], by: By = None) -> None:
+    """Make a checked policy file the active version (audited). A bad file changes nothing."""
+    try:
+        result = activate(_engine(), path, actor=_actor(by))
+    except PolicyInvalid as exc:
+        _problems(exc)
+        _say("Not activated; the active policy stays.")
+        raise typer.Exit(1) from None
+    except PolicyConflict as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    version = result.version
+    state = "activated" if result.changed else "is already the active version"
+    typer.echo(f"{version.name} v{version.version} {state} (sha256 {version.text_hash[:12]}).")
+
+
+@policy_app.command("history")
+def policy_history_command() -> None:
+    """Every activated version, oldest first; * marks the active one."""
+    with _engine().connect() as connection:
+        rows = history(connection)
+    if not rows:
+        typer.echo("No policy has been activated yet.")
+    for row in rows:
+        mark = "*" if row.active else " "
+        typer.echo(f"{mark} {row.name}@{row.version}  {row.activated_at:%Y-%m-%d %H:%M} UTC  {row.activated_by}  "
+                   f"sha256 {row.text_hash[:12]}  {row.path}")
+
+
+@policy_app.command("diff")
+def policy_diff_command(
+    a: Annotated[str, typer.Argument(help="A version (3 or default@3) or a policy file.")],
+    b: Annotated[str, typer.Argument(help="A version (3 or default@3) or a policy file.")],
+) -> None:
+    """Compare two policy versions or files: rules added, removed, changed, then a unified diff."""
+    try:
+        with _engine().connect() as connection:
+            typer.echo(diff_versions(connection, a, b))
+    except PolicyInvalid as exc:
+        _problems(exc)
+        raise typer.Exit(1) from None
+    except PolicyConflict as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+
+
+@policy_app.command("preview")
+def policy_preview_command(
+    draft: Annotated[Path, typer.Argument(help="The draft policy file.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What a draft would change against the active policy on the latest snapshot."""
+    engine = _engine()
+    try:
+        with engine.connect() as connection:
+            policy, _ = load_policy(draft, known=known_values(connection))
+        result = preview(engine, policy)
+    except PolicyInvalid as exc:
+        _problems(exc)
+        raise typer.Exit(1) from None
+    except NothingToScan as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    groups = {"added": result.added, "removed": result.removed, "kept": result.kept}
+    if as_json:
+        typer.echo(json.dumps({
+            "active": None if result.active is None else {"policy": result.active.policy, "version": result.active.version},
+            "draft": {"policy": policy.policy, "version": policy.version},
+            **{name: {"findings": g.count, "value": float(g.value), "by_rule": g.by_rule} for name, g in groups.items()},
+        }, ensure_ascii=False, indent=2))
+        return
+    against = "nothing active" if result.active is None else f"{result.active.policy} v{result.active.version}"
+    typer.echo(f"Draft {policy.policy} v{policy.version} against {against}:")
+    for name, group in groups.items():
+        rules = ", ".join(f"{rule} {count}" for rule, count in sorted(group.by_rule.items())) or "-"
+        typer.echo(f"  {name:8} {group.count:7,} findings  value {group.value:,.2f}  ({rules})")
+
+
+@policy_app.command("schema")
+def policy_schema_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write it.")] = Path("policies/schema.json"),
+) -> None:
+    """Write the JSON Schema of policy files (editors use it to autocomplete and check)."""
+    out.write_text(policy_json_schema_text(), encoding="utf-8")
+    typer.echo(f"Wrote {out}.")
+
+
+@app.command("scan")
+def scan_command(
+    policy_file: Annotated[Path | None, typer.Option("--policy", help="Use this file, not the active policy.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Evaluate the latest snapshot against the active policy (or --policy FILE) and store the findings."""
+    engine = _engine()
+    try:
+        policy = None
+        if policy_file is not None:
+            with engine.connect() as connection:
+                policy, _ = load_policy(policy_file, known=known_values(connection))
+        result = scan(engine, policy=policy)
+    except PolicyInvalid as exc:
+        _problems(exc)
+        raise typer.Exit(1) from None
+    except NothingToScan as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    with engine.connect() as connection:
+        findings = stored_findings(connection, result.scan_id)
+        if as_json:
+            out = sys.stdout
+            out.write(json.dumps({"policy": result.policy.policy, "version": result.policy.version,
+                                  "snapshot": result.snapshot.id, "scan": result.scan_id})[:-1] + ', "findings": [')
+            out.write(",".join("\n" + json.dumps(finding_json(f), ensure_ascii=False) for f in findings))
+            out.write("\n]}\n")
+            return
+        by_rule: Counter[tuple[str, str]] = Counter((f.rule, f.severity) for f in findings)
+    typer.echo(f"Scan {result.scan_id}: snapshot {result.snapshot.id} (as of {result.snapshot.as_of}) against "
+               f"{result.policy.policy} v{result.policy.version}: {result.finding_count:,} findings")
+    for (rule, severity), count in sorted(by_rule.items()):
+        typer.echo(f"  {rule:28} {severity:9} {count:7,}")
+
+
+@audit_app.command("verify")
+def audit_verify_command() -> None:
+    """Walk the audit chain; exit 1 if any entry was changed, removed or reordered."""
+    with _engine().connect() as connection:
+        count, breaks = verify(connection)
+    for problem in breaks:
+        typer.echo(str(problem), err=True)
+    if breaks:
+        _say(f"The audit trail of {count} entries is broken in {len(breaks)} place(s).")
+        raise typer.Exit(1)
+    typer.echo(f"The audit trail holds: {count} entries, every hash in its chain.")
 
 
 if __name__ == "__main__":

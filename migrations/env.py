@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import inventory.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import audit.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
+import inventory.models  # noqa: F401
+import rules.models  # noqa: F401
 from inventory.db import make_engine
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Policy as code: the policy model and loader, its JSON Schema, and the durable-rules evaluation."""

@@ -1,0 +1,165 @@
+"""Reading a policy file into a Policy, or into a list of problems that each name file, line and column.
+
+The YAML is composed once into nodes (which know where they stand) and once into plain data; the
+structure is checked by the pydantic models, the meaning (metrics, units, scopes) by rules/checks.py,
+and every problem is placed at the key or value it is about. Nothing here may raise anything but
+PolicyInvalid: a compliance officer should never see a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from rules.checks import check_meaning
+from rules.policy import Approval, OwnerScope, Policy, Rule, Scope, Sla, Title
+from rules.vocabulary import OPERATORS
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class PolicyProblem:
+    """Printed as `policies/x.yaml:23:7: rules[2].when.dwel_days: unknown metric 'dwel_days' (...)`."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}:"
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+
+
+class PolicyInvalid(Exception):
+    def __init__(self, problems: list[PolicyProblem]):
+        super().__init__(f"{len(problems)} problem(s) in the policy")
+        self.problems = problems
+
+
+def render_path(path: Iterable[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class _Positions:
+    """Where each key and value of the document stands (1-based line and column)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[Path_, tuple[int, int]] = {}
+        self.values: dict[Path_, tuple[int, int]] = {}
+        self.duplicates: list[tuple[Path_, str]] = []
+
+    def walk(self, node: yaml.Node, path: Path_ = ()) -> None:
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = (*path, key)
+                if key in seen:
+                    self.duplicates.append((child, f"duplicate key '{key}' (a later one would silently win)"))
+                seen.add(key)
+                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self.walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*path, index))
+
+    def of(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """The position of `path`, or of the nearest ancestor the document has (a missing key)."""
+        probe = tuple(path)
+        while probe:
+            found = (self.keys if key else self.values).get(probe) or self.values.get(probe)
+            if found:
+                return found
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+
+def _model_keys() -> list[str]:
+    keys: set[str] = set()
+    for model in (Policy, Rule, OwnerScope, Scope, Title, Sla, Approval):
+        keys.update(field.alias or name for name, field in model.model_fields.items())
+    return sorted(keys)
+
+
+_ALL_KEYS = _model_keys()
+
+
+def _is_condition_path(path: Path_) -> bool:
+    """rules[i].when.<metric>.<op> or rules[i].any[j].<metric>.<op>."""
+    return (len(path) >= 5 and path[-3] == "when") or (len(path) >= 6 and path[-4] == "any")
+
+
+def _pydantic_problems(error: ValidationError) -> Iterable[tuple[Path_, str, bool]]:
+    for item in error.errors():
+        loc: Path_ = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            name = str(loc[-1])
+            vocabulary = OPERATORS if _is_condition_path(loc) else _ALL_KEYS
+            what = "operator" if _is_condition_path(loc) else "key"
+            hint = difflib.get_close_matches(name, vocabulary, n=1)
+            yield loc, f"unknown {what} '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""), True
+        elif kind == "missing":
+            yield loc, "is required", True
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            given = item.get("input")
+            if "valid email address" in message:
+                message = f"'{given}' is not an email address"
+            if isinstance(given, str | int | float) and not isinstance(given, bool) and repr(given) not in message:
+                message = f"{message} (got {given!r})"
+            yield loc, message, False
+
+
+def parse_policy(text: str, label: str, *, known: dict[str, set[str]] | None = None) -> Policy:
+    """Parse and check a policy; `known` holds the categories and sites of the data, when there is data."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise PolicyInvalid([PolicyProblem(label, line, column, "", f"YAML syntax: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyInvalid([PolicyProblem(label, 1, 1, "", f"YAML syntax: {exc}")]) from None
+    if not isinstance(data, dict) or node is None:
+        raise PolicyInvalid([PolicyProblem(label, 1, 1, "", "a policy is a mapping with policy, version, owners "
+                                                             "and rules")])
+    positions = _Positions()
+    positions.walk(node)
+    found: list[tuple[Path_, str, bool]] = [(path, message, True) for path, message in positions.duplicates]
+    policy: Policy | None = None
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        found.extend(_pydantic_problems(exc))
+    found.extend((path, message, is_key) for path, message, is_key in check_meaning(data, known or {}))
+    problems = sorted({
+        PolicyProblem(label, *positions.of(path, key=is_key), render_path(path), message)
+        for path, message, is_key in found
+    })
+    if problems or policy is None:
+        raise PolicyInvalid(problems)
+    return policy
+
+
+def load_policy(path: Path, *, known: dict[str, set[str]] | None = None) -> tuple[Policy, str]:
+    """The checked policy at `path` and its text (kept verbatim when a version is activated)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyInvalid([PolicyProblem(str(path), 1, 1, "", f"cannot read the file: {exc}")]) from None
+    return parse_policy(text, str(path), known=known), text

@@ -1,0 +1,147 @@
+"""Scanning a snapshot: evaluate its facts against a policy, store the findings, and preview a draft.
+
+Facts are read on one connection and findings written on another, both streaming, so a scan of
+200,000 lots holds one chunk of facts and no list of findings in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from inventory.bulk import BulkWriter
+from inventory.metrics import iter_facts, latest_snapshot
+from inventory.models import Snapshot
+from rules.compiler import policy_hash
+from rules.engine import Evaluator, Finding
+from rules.models import FindingRow, Scan
+from rules.policy import Policy
+from rules.versions import active_version
+
+FINDING_COLUMNS = ("scan_id", "rule", "level", "sku", "site", "lot", "serial", "severity", "value", "metrics",
+                   "reasons", "title")
+
+
+class NothingToScan(Exception):
+    """No snapshot is loaded, or no policy is active and none was given."""
+
+
+@dataclass
+class ScanResult:
+    scan_id: int
+    snapshot: Snapshot
+    policy: Policy
+    finding_count: int
+
+
+def finding_values(scan_id: int, finding: Finding) -> tuple[Any, ...]:
+    return (scan_id, finding.rule, finding.level, finding.sku, finding.site, finding.lot, finding.serial,
+            finding.severity, finding.value, json.dumps(finding.metrics, ensure_ascii=False),
+            json.dumps(finding.reasons, ensure_ascii=False), json.dumps(finding.title, ensure_ascii=False))
+
+
+def finding_json(finding: Finding | FindingRow) -> dict[str, Any]:
+    """The public form of a finding; a SKU-level finding has no lot or serial."""
+    lot_level = finding.level == "lot"
+    return {"rule": finding.rule, "level": finding.level, "sku": finding.sku, "site": finding.site,
+            "lot": finding.lot if lot_level else None, "serial": finding.serial if lot_level else None,
+            "severity": finding.severity, "value": float(finding.value), "metrics": finding.metrics,
+            "reasons": finding.reasons, "title": finding.title}
+
+
+def _policy_for_scan(connection: Connection, policy: Policy | None) -> tuple[Policy, int | None]:
+    if policy is not None:
+        return policy, None
+    active = active_version(connection)
+    if active is None:
+        raise NothingToScan("no policy is active: run `stockwarden policy activate policies/default.yaml` "
+                            "or pass --policy FILE")
+    return active[1], active[0].id
+
+
+def scan(engine: Engine, *, policy: Policy | None = None) -> ScanResult:
+    """Evaluate the latest snapshot against `policy` (default: the active one) and store the findings."""
+    with engine.connect() as reader, engine.begin() as writer:
+        snapshot = latest_snapshot(reader)
+        if snapshot is None:
+            raise NothingToScan("no snapshot is loaded: run `stockwarden ingest PATH` first")
+        chosen, version_id = _policy_for_scan(reader, policy)
+        scan_id = writer.execute(insert(Scan).values(
+            snapshot_id=snapshot.id, policy_version_id=version_id, policy_name=chosen.policy,
+            policy_version=chosen.version, policy_hash=policy_hash(chosen), scanned_at=datetime.now(UTC),
+            finding_count=0)).inserted_primary_key[0]
+        rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+        for finding in Evaluator(chosen).evaluate(iter_facts(reader, snapshot)):
+            rows.add(finding_values(scan_id, finding))
+        rows.flush()
+        writer.execute(update(Scan).where(Scan.id == scan_id).values(finding_count=rows.written))  # type: ignore[arg-type]
+    return ScanResult(scan_id, snapshot, chosen, rows.written)
+
+
+def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow]:
+    query = select(FindingRow).where(FindingRow.scan_id == scan_id).order_by(FindingRow.id)  # type: ignore[arg-type]
+    for row in connection.execution_options(yield_per=5_000).execute(query):
+        yield FindingRow.model_validate(row._mapping)
+
+
+def latest_scan(connection: Connection) -> Scan | None:
+    row = connection.execute(select(Scan).order_by(Scan.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    return None if row is None else Scan.model_validate(row._mapping)
+
+
+@dataclass
+class PreviewGroup:
+    count: int = 0
+    value: Decimal = Decimal(0)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    subjects: set[tuple[str, ...]] = field(default_factory=set)
+
+
+@dataclass
+class Preview:
+    active: Policy | None
+    draft: Policy
+    added: PreviewGroup
+    removed: PreviewGroup
+    kept: PreviewGroup
+
+
+def _findings_by_key(engine: Engine, snapshot: Snapshot, policy: Policy) -> dict[tuple[str, ...], Finding]:
+    with engine.connect() as connection:
+        return {f.key: f for f in Evaluator(policy).evaluate(iter_facts(connection, snapshot))}
+
+
+def _group(findings: list[Finding]) -> PreviewGroup:
+    """Counts per rule; value is the stock each distinct lot or SKU-site holds, counted once."""
+    group = PreviewGroup(count=len(findings))
+    values: dict[tuple[str, ...], Decimal] = {}
+    for finding in findings:
+        group.by_rule[finding.rule] = group.by_rule.get(finding.rule, 0) + 1
+        subject = (finding.level, finding.sku, finding.site, finding.lot, finding.serial)
+        values[subject] = finding.value
+    group.subjects = set(values)
+    group.value = sum(values.values(), Decimal(0))
+    return group
+
+
+def preview(engine: Engine, draft: Policy) -> Preview:
+    """What activating `draft` would change on the latest snapshot, against the active policy."""
+    with engine.connect() as connection:
+        snapshot = latest_snapshot(connection)
+        if snapshot is None:
+            raise NothingToScan("no snapshot is loaded: run `stockwarden ingest PATH` first")
+        active = active_version(connection)
+    current = {} if active is None else _findings_by_key(engine, snapshot, active[1])
+    proposed = _findings_by_key(engine, snapshot, draft)
+    return Preview(
+        active=None if active is None else active[1], draft=draft,
+        added=_group([proposed[k] for k in proposed.keys() - current.keys()]),
+        removed=_group([current[k] for k in current.keys() - proposed.keys()]),
+        kept=_group([proposed[k] for k in proposed.keys() & current.keys()]),
+    )

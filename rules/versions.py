@@ -1,0 +1,130 @@
+"""Policy versions: activating a checked file, finding the active one, listing and comparing versions.
+
+A policy that fails its checks is never stored and the active one stays. Every activation is audited
+in the same transaction that makes it, and a (policy, version) pair always means one text: changing a
+policy means raising its version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, select, update
+
+from audit.trail import append
+from inventory.models import Lifecycle, Material, QcStatus, RiskClass, Site, Snapshot, Storage
+from rules.compiler import policy_hash
+from rules.loader import load_policy, parse_policy
+from rules.models import PolicyVersion
+from rules.policy import Policy
+
+
+class PolicyConflict(Exception):
+    """The file is valid but cannot be activated as it is (say, a reused version number)."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    version: PolicyVersion
+    changed: bool
+
+
+def known_values(connection: Connection) -> dict[str, set[str]]:
+    """What scopes can match: the fixed vocabularies, and the categories and sites the data has."""
+    known: dict[str, set[str]] = {
+        "risk_class": {m.value for m in RiskClass}, "lifecycle": {m.value for m in Lifecycle},
+        "storage": {m.value for m in Storage}, "qc_status": {m.value for m in QcStatus},
+    }
+    latest = connection.execute(select(Snapshot.id).order_by(Snapshot.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+    if latest is not None:
+        known["category"] = set(connection.execute(
+            select(Material.category).where(Material.snapshot_id == latest).distinct()).scalars())  # type: ignore[arg-type]
+        known["site"] = set(connection.execute(select(Site.code)).scalars())  # type: ignore[arg-type]
+    return known
+
+
+def _row(connection: Connection, *conditions: object) -> PolicyVersion | None:
+    query = select(PolicyVersion).where(*conditions).order_by(PolicyVersion.id.desc()).limit(1)  # type: ignore[arg-type, union-attr]
+    found = connection.execute(query).first()
+    return None if found is None else PolicyVersion.model_validate(found._mapping)
+
+
+def active_version(connection: Connection) -> tuple[PolicyVersion, Policy] | None:
+    row = _row(connection, PolicyVersion.active)
+    if row is None:
+        return None
+    return row, parse_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
+
+
+def activate(engine: Engine, path: Path, *, actor: str) -> Activation:
+    """Check the file, then make it the one active version. Raises PolicyInvalid or PolicyConflict."""
+    with engine.connect() as connection:
+        known = known_values(connection)
+    policy, text = load_policy(path, known=known)
+    text_hash = hashlib.sha256(text.encode()).hexdigest()
+    with engine.begin() as connection:
+        current = _row(connection, PolicyVersion.active)
+        if current is not None and current.text_hash == text_hash:
+            return Activation(current, changed=False)
+        same_number = _row(connection, PolicyVersion.name == policy.policy, PolicyVersion.version == policy.version)
+        if same_number is not None and same_number.text_hash != text_hash:
+            raise PolicyConflict(
+                f"{path}: version {policy.version} of policy '{policy.policy}' was activated before "
+                f"({same_number.activated_at:%Y-%m-%d %H:%M} UTC, by {same_number.activated_by}) with other content; "
+                "raise the version number")
+        connection.execute(update(PolicyVersion).where(PolicyVersion.active).values(active=False))  # type: ignore[arg-type]
+        row = PolicyVersion(name=policy.policy, version=policy.version, text_hash=text_hash,
+                            policy_hash=policy_hash(policy), text=text, path=str(path)[-500:], activated_by=actor,
+                            activated_at=datetime.now(UTC), active=True)
+        row.id = connection.execute(
+            PolicyVersion.__table__.insert().values(**row.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
+        ).inserted_primary_key[0]
+        before = None if current is None else {"policy": current.name, "version": current.version,
+                                               "text_hash": current.text_hash}
+        append(connection, actor=actor, action="policy.activate", subject=f"policy:{policy.policy}", before=before,
+               after={"policy": policy.policy, "version": policy.version, "text_hash": text_hash, "path": str(path)},
+               policy_version=f"{policy.policy} v{policy.version}")
+    return Activation(row, changed=True)
+
+
+def history(connection: Connection) -> list[PolicyVersion]:
+    rows = connection.execute(select(PolicyVersion).order_by(PolicyVersion.id))  # type: ignore[arg-type]
+    return [PolicyVersion.model_validate(row._mapping) for row in rows]
+
+
+def version_text(connection: Connection, reference: str) -> tuple[str, str]:
+    """(label, text) of `reference`: a stored version (`3`, or `default@3`) or a policy file's path."""
+    if Path(reference).is_file():
+        return reference, Path(reference).read_text(encoding="utf-8")
+    name, _, number = reference.rpartition("@")
+    if not number.isdigit():
+        raise PolicyConflict(f"'{reference}' is neither a policy file nor a version such as 3 or default@3")
+    conditions = [PolicyVersion.version == int(number)]
+    if name:
+        conditions.append(PolicyVersion.name == name)
+    row = _row(connection, *conditions)
+    if row is None:
+        raise PolicyConflict(f"no activated version '{reference}' (see `stockwarden policy history`)")
+    return f"{row.name}@{row.version}", row.text
+
+
+def diff_versions(connection: Connection, a: str, b: str) -> str:
+    """A unified diff of two policy texts, headed by the rules added, removed and changed."""
+    (label_a, text_a), (label_b, text_b) = version_text(connection, a), version_text(connection, b)
+    rules_a, rules_b = _rules_by_id(text_a, label_a), _rules_by_id(text_b, label_b)
+    added = sorted(rules_b.keys() - rules_a.keys())
+    removed = sorted(rules_a.keys() - rules_b.keys())
+    changed = sorted(k for k in rules_a.keys() & rules_b.keys() if rules_a[k] != rules_b[k])
+    head = [f"rules added: {', '.join(added) or '-'}", f"rules removed: {', '.join(removed) or '-'}",
+            f"rules changed: {', '.join(changed) or '-'}"]
+    body = difflib.unified_diff(text_a.splitlines(), text_b.splitlines(), label_a, label_b, lineterm="")
+    return "\n".join([*head, *body])
+
+
+def _rules_by_id(text: str, label: str) -> dict[str, object]:
+    policy = parse_policy(text, label)
+    return {rule.id: rule.model_dump(mode="json") for rule in policy.rules}
