@@ -63,6 +63,8 @@ def _condition(path: tuple[str | int, ...], metric: str, kind: Kind, condition: 
         values = value if operator in ("in", "not_in", "between") else [value]
         if not isinstance(values, list):
             continue
+        if operator == "in" and not values:
+            yield where, "an empty in list can never match", False
         if operator == "between" and len(values) != 2:
             yield where, f"between takes [low, high], got {len(values)} value(s)", False
         comparable = []
@@ -158,7 +160,7 @@ def check_meaning(data: dict[str, Any], known: dict[str, set[str]]) -> Iterator[
                 yield (*path, "id"), f"duplicate rule id '{rule_id}' (also rules[{seen_ids[rule_id]}])", False
             seen_ids.setdefault(rule_id, index)
         level = rule.get("level", "lot")
-        level = level if level in METRICS_BY_LEVEL else "lot"
+        level = level if isinstance(level, str) and level in METRICS_BY_LEVEL else "lot"
         yield from _conditions((*path, "when"), level, rule.get("when"))
         groups = rule.get("any")
         for group_index, group in enumerate(groups if isinstance(groups, list) else []):

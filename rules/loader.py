@@ -9,16 +9,18 @@ PolicyInvalid: a compliance officer should never see a traceback.
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rules.checks import check_meaning
-from rules.policy import Approval, OwnerScope, Policy, Rule, Scope, Sla, Title
+from rules.policy import Policy
 from rules.vocabulary import OPERATORS
 
 Path_ = tuple[str | int, ...]
@@ -87,14 +89,37 @@ class _Positions:
         return self.values.get((), (1, 1))
 
 
-def _model_keys() -> list[str]:
-    keys: set[str] = set()
-    for model in (Policy, Rule, OwnerScope, Scope, Title, Sla, Approval):
-        keys.update(field.alias or name for name, field in model.model_fields.items())
-    return sorted(keys)
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated and Optional so the container or model underneath shows."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = options[0]
+        else:
+            return annotation
 
 
-_ALL_KEYS = _model_keys()
+def _keys_at(loc: Path_) -> list[str]:
+    """The keys allowed in the mapping that holds the last element of `loc`."""
+    annotation: Any = Policy
+    for part in loc[:-1]:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
+            if part not in fields:
+                return []
+            annotation = fields[part].annotation  # type: ignore[index]
+        elif typing.get_origin(annotation) in (list, dict):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return sorted(f.alias or name for name, f in annotation.model_fields.items())
+    return []
 
 
 def _is_condition_path(path: Path_) -> bool:
@@ -108,7 +133,7 @@ def _pydantic_problems(error: ValidationError) -> Iterable[tuple[Path_, str, boo
         kind = item["type"]
         if kind == "extra_forbidden":
             name = str(loc[-1])
-            vocabulary = OPERATORS if _is_condition_path(loc) else _ALL_KEYS
+            vocabulary = OPERATORS if _is_condition_path(loc) else _keys_at(loc)
             what = "operator" if _is_condition_path(loc) else "key"
             hint = difflib.get_close_matches(name, vocabulary, n=1)
             yield loc, f"unknown {what} '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""), True
