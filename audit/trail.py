@@ -60,8 +60,7 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
     """Walk the whole chain; returns the number of entries and every place where it does not hold."""
     breaks: list[ChainBreak] = []
     expected_prev, expected_seq, count = GENESIS, 1, 0
-    for row in connection.execute(select(AuditEntry).order_by(AuditEntry.seq)):  # type: ignore[arg-type]
-        entry = row[0] if not hasattr(row, "seq") else row
+    for entry in connection.execute(select(AuditEntry).order_by(AuditEntry.seq)):  # type: ignore[arg-type]
         count += 1
         if entry.seq != expected_seq:
             breaks.append(ChainBreak(entry.seq, f"sequence jumps from {expected_seq - 1} to {entry.seq}"))

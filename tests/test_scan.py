@@ -1,0 +1,101 @@
+"""Scans and previews on the hand-computed company of test_metrics, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from inventory.ingest import ingest
+from rules.loader import parse_policy
+from rules.scan import NothingToScan, finding_json, latest_scan, preview, scan, stored_findings
+from rules.versions import activate
+from tests.conftest import write_export
+from tests.test_metrics import AS_OF, CONVERSIONS, LOTS, MOVEMENTS, ORDERS
+
+HEAD = """\
+policy: hand
+version: {version}
+owners: [{{scope: {{}}, owner: o@example.com}}]
+rules:
+"""
+
+
+def rule(rule_id: str, level: str, when: str) -> str:
+    return f"""\
+  - id: {rule_id}
+    title: {{en: {rule_id}, zh-CN: 规则}}
+    level: {level}
+    when: {when}
+    severity: high
+    sla: {{acknowledge: 3d, resolve: 30d}}
+    dispositions: [scrap]
+"""
+
+
+ACTIVE = (HEAD.format(version=1) + rule("idle", "lot", "{days_since_movement: {gte: 180}}")
+          + rule("expired", "lot", "{days_to_expiry: {lte: 0}}") + rule("slow", "sku", "{turnover_365d: {lt: 1}}"))
+DRAFT = (HEAD.format(version=2) + rule("idle", "lot", "{days_since_movement: {gte: 300}}")
+         + rule("slow", "sku", "{turnover_365d: {lt: 1}}") + rule("over-po", "sku", "{open_po_qty: {gt: 0}}"))
+
+
+@pytest.fixture
+def loaded(engine: Engine, tmp_path: Path) -> Engine:
+    folder = write_export(tmp_path / "export", lots=LOTS, movements=MOVEMENTS, uom_conversions=CONVERSIONS,
+                          purchase_orders=ORDERS)
+    ingest(engine, folder, as_of=AS_OF)
+    return engine
+
+
+def test_scan_needs_a_snapshot_and_a_policy(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(NothingToScan, match="no snapshot"):
+        scan(engine, policy=parse_policy(ACTIVE, "a.yaml"))
+    ingest(engine, write_export(tmp_path / "x", lots=LOTS, uom_conversions=CONVERSIONS), as_of=AS_OF)
+    with pytest.raises(NothingToScan, match="no policy is active"):
+        scan(engine)
+
+
+def test_scan_stores_one_finding_per_rule_and_subject(loaded: Engine, tmp_path: Path) -> None:
+    (tmp_path / "active.yaml").write_text(ACTIVE, encoding="utf-8")
+    activate(loaded, tmp_path / "active.yaml", actor="li.na")
+    result = scan(loaded)
+    assert result.finding_count == 7
+    with loaded.connect() as connection:
+        latest = latest_scan(connection)
+        findings = list(stored_findings(connection, result.scan_id))
+    assert latest is not None and latest.id == result.scan_id and latest.policy_version_id is not None
+    assert sorted((f.rule, f.sku, f.site, f.lot, f.serial) for f in findings) == [
+        ("expired", "CAT-1", "SH01", "C", ""),
+        ("idle", "CAT-1", "SH01", "D", ""), ("idle", "CAT-1", "SH01", "E", ""),
+        ("idle", "HIP-1", "BJ02", "L1", "S2"), ("idle", "HIP-1", "SH01", "L1", "S1"), ("idle", "HIP-2", "GZ03", "X", ""),
+        ("slow", "HIP-1", "BJ02", "", ""),
+    ]
+    expired = finding_json(next(f for f in findings if f.rule == "expired"))
+    assert expired == {
+        "rule": "expired", "level": "lot", "sku": "CAT-1", "site": "SH01", "lot": "C", "serial": "", "severity": "high",
+        "value": 8000.0, "metrics": {"days_to_expiry": -24, "value": 8000},
+        "reasons": [{"metric": "days_to_expiry", "operator": "lte", "threshold": 0, "value": -24}],
+        "title": {"en": "expired", "zh-CN": "规则"},
+    }
+    slow = finding_json(next(f for f in findings if f.rule == "slow"))
+    assert (slow["lot"], slow["serial"], slow["metrics"]) == (None, None, {"turnover_365d": 0.0, "on_hand_value": 12000.5})
+    assert scan(loaded).scan_id != result.scan_id  # every scan is kept
+
+
+def test_preview_counts_and_values_on_a_hand_built_case(loaded: Engine, tmp_path: Path) -> None:
+    (tmp_path / "active.yaml").write_text(ACTIVE, encoding="utf-8")
+    activate(loaded, tmp_path / "active.yaml", actor="li.na")
+    result = preview(loaded, parse_policy(DRAFT, "draft.yaml"))
+    assert (result.added.count, result.added.by_rule, result.added.value) == (
+        2, {"over-po": 2}, Decimal("67200.50"))  # CAT-1 SH01 55,200 + HIP-1 SH01 12,000.50
+    assert (result.removed.count, result.removed.by_rule, result.removed.value) == (
+        3, {"idle": 2, "expired": 1}, Decimal(15200))  # lots D 4,000, E 3,200, C 8,000
+    assert (result.kept.count, result.kept.by_rule, result.kept.value) == (
+        4, {"idle": 3, "slow": 1}, Decimal("36001.50"))  # S1, S2, X (0) and HIP-1 BJ02
+
+
+def test_preview_without_an_active_policy_adds_everything(loaded: Engine) -> None:
+    result = preview(loaded, parse_policy(ACTIVE, "a.yaml"))
+    assert (result.added.count, result.removed.count, result.kept.count) == (7, 0, 0)
