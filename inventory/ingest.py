@@ -80,15 +80,15 @@ class IngestResult:
 
 
 @dataclass
-class _MaterialInfo:
+class MaterialInfo:
     sku: str
     line: int
     base_uom: str
     units: dict[str, Decimal] = field(default_factory=dict)
 
 
-class _Load:
-    """The state of one ingest: what is known so far, the errors, and the writers of the open transaction."""
+class Loader:
+    """The state of one load: what is known so far, the errors, and the writers of the open transaction."""
 
     def __init__(self, connection: Connection, snapshot_id: int, as_of: date,
                  progress: Callable[[str], None]):
@@ -97,9 +97,26 @@ class _Load:
         self.as_of = as_of
         self.progress = progress
         self.errors: list[RowError] = []
-        self.materials: dict[str, _MaterialInfo] = {}
+        self.materials: dict[str, MaterialInfo] = {}
         self.sites: set[str] = set()
         self.row_counts: dict[str, int] = {}
+        self.checked_movements: list[tuple[int, tuple[Any, ...]]] | None = None
+        """When a list: (line, stored values) of every good movement row, to apply them to lot positions."""
+
+    @classmethod
+    def for_snapshot(cls, connection: Connection, snapshot_id: int, as_of: date,
+                     progress: Callable[[str], None] = lambda _message: None) -> Loader:
+        """A loader that knows the SKUs and units of a stored snapshot, to check rows added to it later."""
+        load = cls(connection, snapshot_id, as_of, progress)
+        load.checked_movements = []
+        for sku, base_uom in connection.execute(
+                select(Material.sku, Material.base_uom).where(Material.snapshot_id == snapshot_id)):  # type: ignore[arg-type]
+            load.materials[sku] = MaterialInfo(sku, 0, base_uom)
+        for sku, uom, factor in connection.execute(
+                select(UomConversion.sku, UomConversion.uom, UomConversion.factor)  # type: ignore[arg-type]
+                .where(UomConversion.snapshot_id == snapshot_id)):
+            load.materials[sku].units[uom] = factor
+        return load
 
     # --- shared checks -------------------------------------------------------------------------
 
@@ -138,7 +155,7 @@ class _Load:
         if row.ok and not self.errors:
             writer.add((self.snapshot_id, *values))
 
-    def sku(self, row: Row) -> _MaterialInfo | None:
+    def sku(self, row: Row) -> MaterialInfo | None:
         sku = row.text("sku", required=True, max_length=80)
         if not sku:
             return None
@@ -153,7 +170,7 @@ class _Load:
             self.sites.add(site)
         return site
 
-    def base_qty(self, row: Row, info: _MaterialInfo | None, qty_column: str, *,
+    def base_qty(self, row: Row, info: MaterialInfo | None, qty_column: str, *,
                  required: bool = True, signed: bool = False) -> Decimal | None:
         """The quantity converted to the SKU's base unit through the row's `uom`."""
         qty = row.decimal(qty_column, required=required, minimum=None if signed else Decimal(0))
@@ -198,7 +215,7 @@ class _Load:
             if sku in self.materials:
                 row.error("sku", f"duplicate SKU '{sku}' (first on line {self.materials[sku].line})")
             elif sku:
-                self.materials[sku] = _MaterialInfo(sku, row.line, values[3])
+                self.materials[sku] = MaterialInfo(sku, row.line, values[3])
             pending_rows.append((row, sku, values, substitutes))
         writer = self.writer(Material, ("sku", "name", "category", "base_uom", "unit_cost", "currency",
                                          "risk_class", "lifecycle", "storage", "shelf_life_days", "supplier",
@@ -286,8 +303,10 @@ class _Load:
             qty = self.base_qty(row, info, "qty", signed=kind == MovementType.ADJUSTMENT)
             moved_on = row.date("moved_on", required=True)
             self.not_after_as_of(row, "moved_on", moved_on)
-            self.store(writer, row, (row.raw("sku"), site, lot, serial, kind, qty, moved_on,
-                                     row.text("reference", max_length=120)))
+            values = (row.raw("sku"), site, lot, serial, kind, qty, moved_on, row.text("reference", max_length=120))
+            if row.ok and self.checked_movements is not None:
+                self.checked_movements.append((row.line, values))
+            self.store(writer, row, values)
         writer.flush()
 
     def demand_table(self, table: RawTable) -> None:
@@ -379,7 +398,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
         ).inserted_primary_key[0]
-        load = _Load(connection, snapshot_id, as_of, progress)
+        load = Loader(connection, snapshot_id, as_of, progress)
         steps = (("materials", load.materials_table), ("uom_conversions", load.conversions_table),
                  ("lots", load.lots_table), ("movements", load.movements_table),
                  ("demand", load.demand_table), ("purchase_orders", load.purchase_orders_table))

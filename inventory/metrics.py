@@ -135,7 +135,7 @@ def _lot_rows(connection: Connection, snapshot: Snapshot, sku_sites: Iterable[Sk
         .where(lp.snapshot_id == snapshot.id, *_restrict((lp.sku, lp.site), sku_sites))
         .order_by(lp.sku, lp.site)
     )
-    return connection.execution_options(yield_per=10_000).execute(query)
+    return connection.execute(query.execution_options(yield_per=10_000))
 
 
 def _lot_fact(row: Any, as_of: date) -> LotFact:

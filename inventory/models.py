@@ -179,3 +179,18 @@ class PurchaseOrderLine(SQLModel, table=True):
     promised_on: date | None = None
     received_on: date | None = None
     received_qty: Decimal | None = Field(default=None, max_digits=QTY_DIGITS, decimal_places=QTY_PLACES)
+
+
+class MovementBatch(SQLModel, table=True):
+    """A file of movements applied to a snapshot after it was loaded; its checksum stops a double apply."""
+
+    __tablename__ = "movement_batch"
+    __table_args__ = (UniqueConstraint("snapshot_id", "checksum", name="uq_movement_batch_checksum"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    snapshot_id: int = Field(foreign_key="snapshot.id")
+    checksum: str = Field(max_length=64)
+    source: str = Field(max_length=500)
+    rows: int
+    applied_by: str = Field(max_length=200)
+    applied_at: datetime

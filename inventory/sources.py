@@ -144,3 +144,17 @@ def read_export(path: Path) -> Export:
         wanted = ", ".join(f"{m}.csv" if where == "files" else m for m in missing)
         raise SourceError(f"{path}: required {where} missing: {wanted}")
     return export
+
+
+def read_table(path: Path, name: str) -> tuple[RawTable, str]:
+    """One table from one CSV file, or from the sheet called `name` of a workbook; with its checksum."""
+    if path.is_file() and path.suffix.lower() == ".xlsx":
+        export = _read_workbook(path)
+        if name not in export.tables:
+            raise SourceError(f"{path}: no sheet named {name}")
+        return export.tables[name], export.checksum
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    digest = hashlib.sha256()
+    table = _csv_table(name, path, _detect_encoding(path, digest))
+    return RawTable(name, path.name, table.header, table.rows), digest.hexdigest()

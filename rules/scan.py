@@ -86,7 +86,7 @@ def scan(engine: Engine, *, policy: Policy | None = None) -> ScanResult:
 
 def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow]:
     query = select(FindingRow).where(FindingRow.scan_id == scan_id).order_by(FindingRow.id)  # type: ignore[arg-type]
-    for row in connection.execution_options(yield_per=5_000).execute(query):
+    for row in connection.execute(query.execution_options(yield_per=5_000)):
         yield FindingRow.model_validate(row._mapping)
 
 

@@ -22,8 +22,10 @@ from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
 from inventory.ingest import IngestFailed, current_user, ingest
 from inventory.metrics import iter_facts, latest_snapshot
+from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
+from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy
 from rules.scan import NothingToScan, finding_json, preview, scan, stored_findings
 from rules.schema import policy_json_schema_text
@@ -301,6 +303,36 @@ def scan_command(
                f"{result.policy.policy} v{result.policy.version}: {result.finding_count:,} findings")
     for (rule, severity), count in sorted(by_rule.items()):
         typer.echo(f"  {rule:28} {severity:9} {count:7,}")
+
+
+@app.command("movements")
+def movements_command(
+    path: Annotated[Path, typer.Argument(help="A movements CSV (or a workbook with a movements sheet).")],
+    by: By = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print opened and cleared findings as JSON.")] = False,
+) -> None:
+    """Apply movements to the latest snapshot and re-evaluate only the SKU-sites they touch."""
+    try:
+        result = reevaluate(_engine(), path, actor=_actor(by))
+    except IngestFailed as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        _say(f"{len(exc.errors):,} problem(s); nothing was applied.")
+        raise typer.Exit(1) from None
+    except (SourceError, AlreadyApplied, NothingToScan) as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"movements": result.movements, "sku_sites": result.sku_sites,
+                               "opened": [finding_json(f) for f in result.opened],
+                               "cleared": [finding_json(f) for f in result.cleared]}, ensure_ascii=False, indent=1))
+        return
+    typer.echo(f"{result.movements:,} movements applied at {result.sku_sites:,} SKU-sites: "
+               f"{len(result.opened)} findings opened, {len(result.cleared)} cleared, {result.refreshed} refreshed.")
+    for label, findings in (("opened", result.opened), ("cleared", result.cleared)):
+        for finding in findings:
+            subject = " ".join(filter(None, (finding.sku, finding.site, finding.lot, finding.serial)))
+            typer.echo(f"  {label:8} {finding.rule:28} {subject}")
 
 
 @audit_app.command("verify")

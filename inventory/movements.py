@@ -1,0 +1,101 @@
+"""Movements that arrive after a snapshot: checked like an export, then applied to the stored lot positions.
+
+Issues, transfers out, scrap and returns take stock from the lot they name; receipts and transfers in
+add to it (creating the position when the lot is new at that site); adjustments carry their own sign.
+A file is applied whole or not at all, and the same file is never applied twice to one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, tuple_, update
+
+from inventory.fields import RowError
+from inventory.ingest import IngestFailed, Loader
+from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
+from inventory.sources import read_table
+
+TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
+LotKey = tuple[str, str, str, str]
+
+
+class AlreadyApplied(Exception):
+    """This exact file was applied to the snapshot before."""
+
+
+@dataclass(frozen=True)
+class AppliedMovements:
+    rows: int
+    sku_sites: set[tuple[str, str]]
+
+
+def _plain(qty: Decimal) -> str:
+    return f"{qty.normalize():f}"
+
+
+def _signed(kind: str, qty: Decimal) -> Decimal:
+    return -qty if kind in TAKES else qty
+
+
+def _positions(connection: Connection, snapshot_id: int, keys: Iterable[LotKey]) -> dict[LotKey, tuple[int, Decimal]]:
+    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
+    query = select(lp.id, lp.sku, lp.site, lp.lot, lp.serial, lp.qty).where(
+        lp.snapshot_id == snapshot_id, tuple_(lp.sku, lp.site, lp.lot, lp.serial).in_(list(keys)))
+    return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty) for r in connection.execute(query)}
+
+
+def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, actor: str) -> AppliedMovements:
+    """Check and store the movements of `path` and update the positions they touch, in the caller's
+    transaction. Raises SourceError, IngestFailed (every bad row) or AlreadyApplied."""
+    table, checksum = read_table(path, "movements")
+    seen = connection.execute(select(MovementBatch.id).where(
+        MovementBatch.snapshot_id == snapshot.id, MovementBatch.checksum == checksum)).first()  # type: ignore[arg-type]
+    if seen is not None:
+        raise AlreadyApplied(f"{path}: already applied to snapshot {snapshot.id}; nothing changed")
+    load = Loader.for_snapshot(connection, snapshot.id, snapshot.as_of)  # type: ignore[arg-type]
+    load.movements_table(table)
+    if load.errors:
+        raise IngestFailed(load.errors)
+
+    deltas: dict[LotKey, Decimal] = {}
+    last_line: dict[LotKey, int] = {}
+    first_receipt: dict[LotKey, date] = {}
+    for line, (sku, site, lot, serial, kind, qty, moved_on, _reference) in load.checked_movements or []:
+        key = (sku, site, lot, serial)
+        deltas[key] = deltas.get(key, Decimal(0)) + _signed(kind, qty)
+        last_line[key] = line
+        if kind in (MovementType.RECEIPT, MovementType.TRANSFER_IN):
+            first_receipt[key] = min(first_receipt.get(key, moved_on), moved_on)
+    existing = _positions(connection, snapshot.id, deltas)  # type: ignore[arg-type]
+    errors: list[RowError] = []
+    new_positions: list[dict[str, Any]] = []
+    for key, delta in deltas.items():
+        where = f"lot {key[2] or '(none)'}" + (f", serial {key[3]}" if key[3] else "") + f" at {key[1]}"
+        if key in existing:
+            position_id, qty = existing[key]
+            if qty + delta < 0:
+                errors.append(RowError(table.label, last_line[key], "qty",
+                                       f"takes {_plain(-delta)} from {where}, which holds {_plain(qty)}"))
+            connection.execute(update(LotPosition).where(LotPosition.id == position_id).values(qty=qty + delta))  # type: ignore[arg-type]
+        elif delta < 0 or key not in first_receipt:
+            errors.append(RowError(table.label, last_line[key], "lot", f"no stock of {key[0]} {where} to take from"))
+        else:
+            new_positions.append({"snapshot_id": snapshot.id, "sku": key[0], "site": key[1], "lot": key[2],
+                                  "serial": key[3], "qty": delta, "received_on": first_receipt[key],
+                                  "qc_status": QcStatus.RELEASED.value, "udi": ""})
+    if errors:
+        raise IngestFailed(sorted(errors, key=lambda e: e.line))
+    if new_positions:
+        connection.execute(insert(LotPosition), new_positions)
+    load.register_sites()
+    rows = len(load.checked_movements or [])
+    connection.execute(insert(MovementBatch).values(
+        snapshot_id=snapshot.id, checksum=checksum, source=str(path)[-500:], rows=rows, applied_by=actor,
+        applied_at=datetime.now(UTC)))
+    return AppliedMovements(rows, {(key[0], key[1]) for key in deltas})

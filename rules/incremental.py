@@ -1,0 +1,72 @@
+"""Incremental re-evaluation: apply movements, recompute only the SKU-sites they touch, update the findings.
+
+The latest scan's findings are brought up to date in place, so they stay what a full re-scan of the
+same data would store (tests/test_incremental.py holds the two equal). All of it is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, select, tuple_, update
+
+from inventory.bulk import BulkWriter
+from inventory.metrics import iter_facts, latest_snapshot
+from inventory.movements import apply_movements
+from rules.compiler import policy_hash
+from rules.engine import Evaluator, Finding
+from rules.models import FindingRow, Scan
+from rules.scan import FINDING_COLUMNS, NothingToScan, finding_values, latest_scan
+from rules.versions import active_version
+
+
+@dataclass(frozen=True)
+class Reevaluation:
+    movements: int
+    sku_sites: int
+    opened: list[Finding]
+    cleared: list[FindingRow]
+    refreshed: int
+
+
+def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
+    """Apply the movements in `path` and return the findings they opened and cleared."""
+    with engine.begin() as connection:
+        snapshot = latest_snapshot(connection)
+        scan = latest_scan(connection)
+        active = active_version(connection)
+        if snapshot is None or scan is None or active is None or scan.snapshot_id != snapshot.id:
+            raise NothingToScan("movements update the findings of a scan: load a snapshot, activate a policy and "
+                                "run `stockwarden scan` first")
+        policy = active[1]
+        if scan.policy_hash != policy_hash(policy):
+            raise NothingToScan(f"the latest scan used {scan.policy_name} v{scan.policy_version}, not the active "
+                                f"{policy.policy} v{policy.version}: run `stockwarden scan` first")
+        applied = apply_movements(connection, snapshot, path, actor=actor)
+        groups = list(iter_facts(connection, snapshot, applied.sku_sites))
+        fresh = {f.key: f for f in Evaluator(policy).evaluate(groups)}
+        f = FindingRow.__table__.c  # type: ignore[attr-defined]
+        touched = tuple_(f.sku, f.site).in_(sorted(applied.sku_sites))
+        stored = {(r.rule, r.sku, r.site, r.lot, r.serial): FindingRow.model_validate(r._mapping)
+                  for r in connection.execute(select(FindingRow.__table__).where(f.scan_id == scan.id, touched))}  # type: ignore[attr-defined]
+
+        cleared = [stored[key] for key in sorted(stored.keys() - fresh.keys())]
+        opened = [fresh[key] for key in sorted(fresh.keys() - stored.keys())]
+        if cleared:
+            connection.execute(delete(FindingRow).where(FindingRow.id.in_([row.id for row in cleared])))  # type: ignore[union-attr]
+        writer = BulkWriter(connection, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+        for finding in opened:
+            writer.add(finding_values(scan.id, finding))  # type: ignore[arg-type]
+        writer.flush()
+        refreshed = 0
+        for key in fresh.keys() & stored.keys():
+            new, old = fresh[key], stored[key]
+            if (new.value, new.metrics, new.reasons) != (old.value, old.metrics, old.reasons):
+                connection.execute(update(FindingRow).where(FindingRow.id == old.id).values(  # type: ignore[arg-type]
+                    value=new.value, metrics=json.loads(json.dumps(new.metrics)), reasons=new.reasons))
+                refreshed += 1
+        connection.execute(update(Scan).where(Scan.id == scan.id).values(  # type: ignore[arg-type]
+            finding_count=Scan.finding_count + len(opened) - len(cleared)))
+    return Reevaluation(applied.rows, len(applied.sku_sites), opened, cleared, refreshed)

@@ -1,0 +1,96 @@
+"""Movements after a snapshot: applied to positions, only touched SKU-sites re-evaluated, equal to a full scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from inventory.ingest import IngestFailed, ingest
+from inventory.models import LotPosition
+from inventory.movements import AlreadyApplied
+from rules.incremental import reevaluate
+from rules.scan import latest_scan, scan, stored_findings
+from rules.versions import activate
+from tests.conftest import write_export
+from tests.test_metrics import AS_OF, CONVERSIONS, LOTS, MOVEMENTS, ORDERS
+from tests.test_scan import HEAD, rule
+
+POLICY = (HEAD.format(version=1) + rule("idle", "lot", "{days_since_movement: {gte: 180}}")
+          + rule("expired", "lot", "{days_to_expiry: {lte: 0}, qty: {gt: 0}}")
+          + rule("slow", "sku", "{turnover_365d: {lt: 1}}"))
+
+NEW_MOVEMENTS = """\
+sku,site,lot,serial,type,qty,uom,moved_on,reference
+CAT-1,SH01,D,,issue,5,,2026-11-25,SO-9
+CAT-1,SH01,C,,scrap,1,box10,2026-11-24,QA-1
+HIP-1,BJ02,L9,S9,receipt,1,,2026-11-20,GRN-9
+HIP-2,GZ03,X,,receipt,5,,2026-11-25,GRN-10
+"""
+
+
+@pytest.fixture
+def scanned(engine: Engine, tmp_path: Path) -> Engine:
+    ingest(engine, write_export(tmp_path / "export", lots=LOTS, movements=MOVEMENTS, uom_conversions=CONVERSIONS,
+                                purchase_orders=ORDERS), as_of=AS_OF)
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    activate(engine, tmp_path / "policy.yaml", actor="li.na")
+    scan(engine)
+    return engine
+
+
+def findings_of_latest_scan(engine: Engine) -> dict[tuple[str, ...], tuple[object, ...]]:
+    with engine.connect() as connection:
+        latest = latest_scan(connection)
+        assert latest is not None
+        return {(f.rule, f.sku, f.site, f.lot, f.serial): (f.value, f.metrics, f.reasons)
+                for f in stored_findings(connection, latest.id)}
+
+
+def test_movements_open_clear_and_refresh_findings_exactly_as_a_full_scan_would(scanned: Engine, tmp_path: Path) -> None:
+    before = findings_of_latest_scan(scanned)
+    path = tmp_path / "movements.csv"
+    path.write_text(NEW_MOVEMENTS, encoding="utf-8")
+    result = reevaluate(scanned, path, actor="erp")
+    assert (result.movements, result.sku_sites) == (4, 3)
+    assert sorted((f.rule, f.sku, f.site, f.lot, f.serial) for f in result.opened) == [
+        ("slow", "HIP-2", "GZ03", "", "")]
+    assert sorted((f.rule, f.sku, f.site, f.lot) for f in result.cleared) == [
+        ("expired", "CAT-1", "SH01", "C"), ("idle", "CAT-1", "SH01", "D"), ("idle", "HIP-2", "GZ03", "X")]
+    assert result.refreshed >= 1  # HIP-1 BJ02 holds a second serial now: its slow finding's value doubled
+    incremental = findings_of_latest_scan(scanned)
+    assert incremental != before
+    assert incremental[("slow", "HIP-1", "BJ02", "", "")][0] == 24001
+
+    scan(scanned)  # a full scan of the same data, stored as a new scan
+    assert findings_of_latest_scan(scanned) == incremental
+    with Session(scanned) as session:
+        new_serial = session.exec(select(LotPosition).where(LotPosition.serial == "S9")).scalars().one()  # type: ignore[call-overload]
+    assert (new_serial.qty, new_serial.received_on.isoformat(), new_serial.qc_status) == (1, "2026-11-20", "released")
+
+
+def test_bad_movements_change_nothing_and_a_file_applies_once(scanned: Engine, tmp_path: Path) -> None:
+    before = findings_of_latest_scan(scanned)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,site,lot,serial,type,qty,moved_on\n"
+                   "CAT-1,SH01,A,,issue,31,2026-11-25\n"     # A holds 30
+                   "CAT-1,SH01,Z,,issue,1,2026-11-25\n"      # no such lot
+                   "CAT-1,SH01,B,,issue,1,2026-11-25\n", encoding="utf-8")
+    with pytest.raises(IngestFailed) as failure:
+        reevaluate(scanned, bad, actor="erp")
+    assert [str(e) for e in failure.value.errors] == [
+        "bad.csv:2: qty: takes 31 from lot A at SH01, which holds 30",
+        "bad.csv:3: lot: no stock of CAT-1 lot Z at SH01 to take from",
+    ]
+    assert findings_of_latest_scan(scanned) == before
+    with Session(scanned) as session:
+        b = session.exec(select(LotPosition).where(LotPosition.lot == "B")).scalars().one()  # type: ignore[call-overload]
+    assert b.qty == 20
+
+    good = tmp_path / "good.csv"
+    good.write_text("sku,site,lot,type,qty,moved_on\nCAT-1,SH01,B,issue,1,2026-11-25\n", encoding="utf-8")
+    assert reevaluate(scanned, good, actor="erp").movements == 1
+    with pytest.raises(AlreadyApplied):
+        reevaluate(scanned, good, actor="erp")
