@@ -87,6 +87,29 @@ class MaterialInfo:
     units: dict[str, Decimal] = field(default_factory=dict)
 
 
+class _StoredMaterials(dict[str, MaterialInfo]):
+    """The SKU master of a stored snapshot, read one SKU at a time: a file of a few movements should
+    not load eight thousand materials."""
+
+    def __init__(self, connection: Connection, snapshot_id: int):
+        super().__init__()
+        self._connection = connection
+        self._snapshot_id = snapshot_id
+
+    def get(self, sku: str, default: MaterialInfo | None = None) -> MaterialInfo | None:  # type: ignore[override]
+        if sku not in self:
+            base_uom = self._connection.execute(select(Material.base_uom).where(
+                Material.snapshot_id == self._snapshot_id, Material.sku == sku)).scalar()  # type: ignore[arg-type]
+            if base_uom is None:
+                return default
+            info = MaterialInfo(sku, 0, base_uom)
+            for uom, factor in self._connection.execute(select(UomConversion.uom, UomConversion.factor).where(
+                    UomConversion.snapshot_id == self._snapshot_id, UomConversion.sku == sku)):  # type: ignore[arg-type]
+                info.units[uom] = factor
+            self[sku] = info
+        return self[sku]
+
+
 class Loader:
     """The state of one load: what is known so far, the errors, and the writers of the open transaction."""
 
@@ -106,16 +129,10 @@ class Loader:
     @classmethod
     def for_snapshot(cls, connection: Connection, snapshot_id: int, as_of: date,
                      progress: Callable[[str], None] = lambda _message: None) -> Loader:
-        """A loader that knows the SKUs and units of a stored snapshot, to check rows added to it later."""
+        """A loader that checks rows added to a stored snapshot later, looking SKUs up as rows name them."""
         load = cls(connection, snapshot_id, as_of, progress)
+        load.materials = _StoredMaterials(connection, snapshot_id)
         load.checked_movements = []
-        for sku, base_uom in connection.execute(
-                select(Material.sku, Material.base_uom).where(Material.snapshot_id == snapshot_id)):  # type: ignore[arg-type]
-            load.materials[sku] = MaterialInfo(sku, 0, base_uom)
-        for sku, uom, factor in connection.execute(
-                select(UomConversion.sku, UomConversion.uom, UomConversion.factor)  # type: ignore[arg-type]
-                .where(UomConversion.snapshot_id == snapshot_id)):
-            load.materials[sku].units[uom] = factor
         return load
 
     # --- shared checks -------------------------------------------------------------------------

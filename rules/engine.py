@@ -8,6 +8,7 @@ the engine, so nothing that can fail runs there.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -18,13 +19,12 @@ from typing import Any
 from durable.engine import Host, MessageNotHandledException
 
 from inventory.metrics import LotFact, SkuSiteFact, SkuSiteFacts
-from rules.compiler import CompiledPolicy, compile_policy
+from rules.compiler import CompiledPolicy, compile_policy, policy_hash
 from rules.policy import Policy, Rule
 from rules.vocabulary import Level
 
 CHUNK_FACTS = 2_000
 _LOT_FIELDS = [f.name for f in fields(LotFact)]
-_SKU_FIELDS = [f.name for f in fields(SkuSiteFact)]
 
 
 @dataclass(frozen=True)
@@ -65,20 +65,52 @@ def _readable(value: Any) -> Any:
     return value
 
 
-def engine_facts(group: SkuSiteFacts) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(id, fact for the engine, readable metrics) for the SKU-site and each of its lots."""
+class Subject:
+    """A lot (with its SKU-site's facts behind it) or a SKU-site, read by fact name."""
+
+    __slots__ = ("lot", "sku_site")
+
+    def __init__(self, sku_site: SkuSiteFact, lot: LotFact | None = None):
+        self.sku_site = sku_site
+        self.lot = lot
+
+    def get(self, name: str) -> Any:
+        if self.lot is not None and name in _LOT_FIELD_SET:
+            return getattr(self.lot, name)
+        return getattr(self.sku_site, name, None)
+
+
+_LOT_FIELD_SET = frozenset(_LOT_FIELDS)
+
+
+def referenced_fields(policy: Policy) -> list[str]:
+    """Only what some rule compares travels to the engine: smaller facts, less JSON, less engine memory."""
+    names: set[str] = set()
+    for rule in policy.rules:
+        names.update(rule.scope.items())
+        names.update(rule.when)
+        for group in rule.any:
+            names.update(group)
+    return sorted(names)
+
+
+def engine_facts(group: SkuSiteFacts, names: list[str]) -> Iterator[tuple[str, dict[str, Any], Subject]]:
+    """(id, fact for the engine, subject) for the SKU-site and each of its lots."""
     sku_site = group.sku_site
-    shared = {name: getattr(sku_site, name) for name in _SKU_FIELDS}
-    yield (f"sku|{sku_site.sku}|{sku_site.site}", _for_engine(shared, Level.SKU), shared)
-    for lot in group.lots:
-        merged = {**shared, **{name: getattr(lot, name) for name in _LOT_FIELDS}}
-        yield (f"lot|{lot.sku}|{lot.site}|{lot.lot}|{lot.serial}", _for_engine(merged, Level.LOT), merged)
-
-
-def _for_engine(values: dict[str, Any], level: Level) -> dict[str, Any]:
-    fact = {name: _engine_value(v) for name, v in values.items() if v is not None}
-    fact["level"] = level.value
-    return fact
+    subjects = [Subject(sku_site)] + [Subject(sku_site, lot) for lot in group.lots]
+    for subject in subjects:
+        fact: dict[str, Any] = {}
+        for name in names:
+            value = subject.get(name)
+            if value is not None:
+                fact[name] = _engine_value(value)
+        if subject.lot is None:
+            fact["level"] = Level.SKU.value
+            fact_id = f"sku|{sku_site.sku}|{sku_site.site}"
+        else:
+            fact["level"] = Level.LOT.value
+            fact_id = f"lot|{sku_site.sku}|{sku_site.site}|{subject.lot.lot}|{subject.lot.serial}"
+        yield fact_id, fact, subject
 
 
 class _RuleHost(Host):
@@ -88,6 +120,7 @@ class _RuleHost(Host):
         super().__init__()
         self.fired: list[tuple[str, str]] = []
         self.registered: set[str] = set()
+        self.chunks = 0
         self.lock = threading.Lock()
 
     def get_action(self, action_name: str) -> Any:
@@ -114,68 +147,89 @@ class Evaluator:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.compiled: CompiledPolicy = compile_policy(policy)
+        self.policy_hash = policy_hash(policy)
+        self.fields = referenced_fields(policy)
         self.host = _get_host()
         with self.host.lock:
             if self.compiled.name not in self.host.registered:
-                import copy
-
                 self.host.set_rulesets({self.compiled.name: copy.deepcopy(self.compiled.ruleset)})
                 self.host.registered.add(self.compiled.name)
 
     def fire(self, facts: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        """Assert a chunk of facts (each with a unique 'id'), retract them, return (durable rule, fact id)."""
+        """Assert a chunk of facts (each with a unique 'id'), then drop them all; return (durable rule, fact id).
+
+        The chunk is one durable-rules session (sid): deleting its state gives back the facts' memory
+        at once, much cheaper than retracting them one by one.
+        """
         name = self.compiled.name
         with self.host.lock:
             self.host.fired = []
+            self.host.chunks += 1
+            sid = str(self.host.chunks)
             for fact in facts:
+                fact["sid"] = sid
                 try:
                     self.host.assert_fact(name, fact)
                 except MessageNotHandledException:
                     pass  # no rule matched this fact: not a finding
-            for fact in facts:
-                try:
-                    self.host.retract_fact(name, fact)
-                except MessageNotHandledException:
-                    pass
+            self.host.delete_state(name, sid)
             return self.host.fired
 
     def evaluate(self, groups: Iterable[SkuSiteFacts], chunk: int = CHUNK_FACTS) -> Iterator[Finding]:
         """Findings for every subject of `groups`, one per (rule, subject), streaming chunk by chunk."""
         batch: list[dict[str, Any]] = []
-        readable: dict[str, dict[str, Any]] = {}
+        subjects: dict[str, Subject] = {}
         for group in groups:
-            for fact_id, fact, values in engine_facts(group):
+            for fact_id, fact, subject in engine_facts(group, self.fields):
                 fact["id"] = fact_id
                 batch.append(fact)
-                readable[fact_id] = values
+                subjects[fact_id] = subject
             if len(batch) >= chunk:
-                yield from self._findings(batch, readable)
-                batch, readable = [], {}
+                yield from self._findings(batch, subjects)
+                batch, subjects = [], {}
         if batch:
-            yield from self._findings(batch, readable)
+            yield from self._findings(batch, subjects)
 
-    def _findings(self, batch: list[dict[str, Any]], readable: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+    def _findings(self, batch: list[dict[str, Any]], subjects: dict[str, Subject]) -> Iterator[Finding]:
         groups_held: dict[tuple[int, str], list[int | None]] = {}
         for durable_rule, fact_id in self.fire(batch):
             part = self.compiled.parts[durable_rule]
             groups_held.setdefault((part.rule_index, fact_id), []).append(part.group_index)
         for (rule_index, fact_id), held in sorted(groups_held.items(), key=lambda item: (item[0][1], item[0][0])):
-            yield self._finding(self.policy.rules[rule_index], readable[fact_id], held)
+            yield self._finding(self.policy.rules[rule_index], subjects[fact_id], held)
 
     @staticmethod
-    def _finding(rule: Rule, values: dict[str, Any], held: list[int | None]) -> Finding:
+    def _finding(rule: Rule, subject: Subject, held: list[int | None]) -> Finding:
         conditions = list(rule.when.items())
         for group_index in sorted(g for g in held if g is not None):
             conditions.extend(rule.any[group_index].items())
-        reasons = [{"metric": metric, "operator": operator, "threshold": threshold, "value": _readable(values.get(metric))}
+        reasons = [{"metric": metric, "operator": operator, "threshold": threshold,
+                    "value": _readable(subject.get(metric))}
                    for metric, condition in conditions for operator, threshold in condition.operators().items()]
-        metrics = {metric: _readable(values.get(metric)) for metric, _ in conditions}
-        lot_level = rule.level is Level.LOT
-        value = values["value"] if lot_level else values["on_hand_value"]
-        metrics["value" if lot_level else "on_hand_value"] = _readable(value)
+        metrics = {metric: _readable(subject.get(metric)) for metric, _ in conditions}
+        lot = subject.lot
+        value = subject.sku_site.on_hand_value if lot is None else lot.value
+        metrics["on_hand_value" if lot is None else "value"] = _readable(value)
         return Finding(
-            rule=rule.id, level=rule.level.value, sku=values["sku"], site=values["site"],
-            lot=values.get("lot", "") if lot_level else "", serial=values.get("serial", "") if lot_level else "",
+            rule=rule.id, level=rule.level.value, sku=subject.sku_site.sku, site=subject.sku_site.site,
+            lot="" if lot is None else lot.lot, serial="" if lot is None else lot.serial,
             severity=rule.severity.value, value=value, metrics=metrics, reasons=reasons,
             title={"en": rule.title.en, "zh-CN": rule.title.zh_cn},
         )
+
+
+_evaluators: dict[int, tuple[Policy, Evaluator]] = {}
+
+
+def evaluator_for(policy: Policy) -> Evaluator:
+    """One evaluator per policy object (stored versions are parsed once, see rules.versions); keeping the
+    policy referenced keeps its id from being reused by another object."""
+    with _host_lock:
+        found = _evaluators.get(id(policy))
+    if found is None:
+        found = (policy, Evaluator(policy))
+        with _host_lock:
+            if len(_evaluators) >= 32:
+                _evaluators.clear()
+            _evaluators[id(policy)] = found
+    return found[1]

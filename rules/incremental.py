@@ -15,8 +15,7 @@ from sqlalchemy import Engine, delete, select, tuple_, update
 from inventory.bulk import BulkWriter
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import apply_movements
-from rules.compiler import policy_hash
-from rules.engine import Evaluator, Finding
+from rules.engine import Finding, evaluator_for
 from rules.models import FindingRow, Scan
 from rules.scan import FINDING_COLUMNS, NothingToScan, finding_values, latest_scan
 from rules.versions import active_version
@@ -41,12 +40,13 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
             raise NothingToScan("movements update the findings of a scan: load a snapshot, activate a policy and "
                                 "run `stockwarden scan` first")
         policy = active[1]
-        if scan.policy_hash != policy_hash(policy):
+        evaluator = evaluator_for(policy)
+        if scan.policy_hash != evaluator.policy_hash:
             raise NothingToScan(f"the latest scan used {scan.policy_name} v{scan.policy_version}, not the active "
                                 f"{policy.policy} v{policy.version}: run `stockwarden scan` first")
         applied = apply_movements(connection, snapshot, path, actor=actor)
         groups = list(iter_facts(connection, snapshot, applied.sku_sites))
-        fresh = {f.key: f for f in Evaluator(policy).evaluate(groups)}
+        fresh = {f.key: f for f in evaluator.evaluate(groups)}
         f = FindingRow.__table__.c  # type: ignore[attr-defined]
         touched = tuple_(f.sku, f.site).in_(sorted(applied.sku_sites))
         stored = {(r.rule, r.sku, r.site, r.lot, r.serial): FindingRow.model_validate(r._mapping)

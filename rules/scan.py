@@ -19,7 +19,7 @@ from inventory.bulk import BulkWriter
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.models import Snapshot
 from rules.compiler import policy_hash
-from rules.engine import Evaluator, Finding
+from rules.engine import Finding, evaluator_for
 from rules.models import FindingRow, Scan
 from rules.policy import Policy
 from rules.versions import active_version
@@ -77,7 +77,7 @@ def scan(engine: Engine, *, policy: Policy | None = None) -> ScanResult:
             policy_version=chosen.version, policy_hash=policy_hash(chosen), scanned_at=datetime.now(UTC),
             finding_count=0)).inserted_primary_key[0]
         rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
-        for finding in Evaluator(chosen).evaluate(iter_facts(reader, snapshot)):
+        for finding in evaluator_for(chosen).evaluate(iter_facts(reader, snapshot)):
             rows.add(finding_values(scan_id, finding))
         rows.flush()
         writer.execute(update(Scan).where(Scan.id == scan_id).values(finding_count=rows.written))  # type: ignore[arg-type]
@@ -114,7 +114,7 @@ class Preview:
 
 def _findings_by_key(engine: Engine, snapshot: Snapshot, policy: Policy) -> dict[tuple[str, ...], Finding]:
     with engine.connect() as connection:
-        return {f.key: f for f in Evaluator(policy).evaluate(iter_facts(connection, snapshot))}
+        return {f.key: f for f in evaluator_for(policy).evaluate(iter_facts(connection, snapshot))}
 
 
 def _group(findings: list[Finding]) -> PreviewGroup:
@@ -145,3 +145,18 @@ def preview(engine: Engine, draft: Policy) -> Preview:
         removed=_group([current[k] for k in current.keys() - proposed.keys()]),
         kept=_group([proposed[k] for k in proposed.keys() & current.keys()]),
     )
+
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def render_findings_summary(findings: list[FindingRow], policy_label: str) -> str:
+    """Findings per rule, most severe first, with the stock value each rule covers."""
+    by_rule: dict[tuple[str, str], tuple[int, Decimal, str]] = {}
+    for f in findings:
+        count, value, title = by_rule.get((f.rule, f.severity), (0, Decimal(0), f.title.get("zh-CN", "")))
+        by_rule[f.rule, f.severity] = (count + 1, value + f.value, title)
+    lines = [f"Findings 发现 under {policy_label}: {len(findings):,}"]
+    for (rule, severity), (count, value, title) in sorted(by_rule.items(), key=lambda i: (SEVERITY_ORDER[i[0][1]], i[0][0])):
+        lines.append(f"  {severity:8} {rule:24} {count:6,}  value {value:16,.2f}  {title}")
+    return "\n".join(lines)

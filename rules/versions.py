@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,11 +54,17 @@ def _row(connection: Connection, *conditions: object) -> PolicyVersion | None:
     return None if found is None else PolicyVersion.model_validate(found._mapping)
 
 
+@lru_cache(maxsize=16)
+def _stored_policy(text: str, label: str) -> Policy:
+    """Stored versions were checked when activated and never change: parse each once per process."""
+    return parse_policy(text, label)
+
+
 def active_version(connection: Connection) -> tuple[PolicyVersion, Policy] | None:
     row = _row(connection, PolicyVersion.active)
     if row is None:
         return None
-    return row, parse_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
+    return row, _stored_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
 
 
 def activate(engine: Engine, path: Path, *, actor: str) -> Activation:

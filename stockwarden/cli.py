@@ -27,9 +27,9 @@ from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
 from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy
-from rules.scan import NothingToScan, finding_json, preview, scan, stored_findings
+from rules.scan import NothingToScan, finding_json, latest_scan, preview, render_findings_summary, scan, stored_findings
 from rules.schema import policy_json_schema_text
-from rules.versions import PolicyConflict, activate, diff_versions, history, known_values
+from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.settings import get_settings
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
@@ -127,7 +127,7 @@ def migrate_command() -> None:
 def up_command(
     lots: Annotated[int, typer.Option("--lots", min=1, help="Lot positions of the demo company.")] = 2_000,
 ) -> None:
-    """Run the main job on the embedded default: demo company into ./var, ingest, and a summary."""
+    """Run the main job on the embedded default: demo company, ingest, policy, scan, summary."""
     settings = get_settings()
     engine = _engine()
     with engine.connect() as connection:
@@ -142,6 +142,21 @@ def up_command(
         snapshot = latest_snapshot(connection)
         assert snapshot is not None
         typer.echo(render_summary(summarise(iter_facts(connection, snapshot), snapshot.as_of)))
+        active = active_version(connection)
+        last = latest_scan(connection)
+    if active is None:
+        activated = activate(engine, settings.policy_file, actor="stockwarden up").version
+        _say(f"No active policy: activated {activated.name} v{activated.version} from {settings.policy_file}")
+        with engine.connect() as connection:
+            active = active_version(connection)
+    assert active is not None
+    if last is None or last.snapshot_id != snapshot.id or last.policy_hash != active[0].policy_hash:
+        last_id = scan(engine).scan_id
+    else:
+        last_id = last.id
+    with engine.connect() as connection:
+        findings = list(stored_findings(connection, last_id))
+    typer.echo(render_findings_summary(findings, f"{active[1].policy} v{active[1].version}"))
 
 
 policy_app = typer.Typer(help="Policies: check, activate, compare and preview policy files.", no_args_is_help=True)

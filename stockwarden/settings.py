@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     """SQLAlchemy URL; empty means the SQLite file under var_dir. PostgreSQL is the production choice."""
 
+    policy_file: Path = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+    """The policy `stockwarden up` activates when none is active yet."""
+
     default_currency: str = "CNY"
     """Currency of a material whose currency column is empty."""
 

@@ -1,0 +1,161 @@
+"""Benchmark: scan a large snapshot under the default policy; durable-rules' own share; incremental latency.
+
+    python benchmarks/rules_scan.py --lots 200000            # SQLite
+    python benchmarks/rules_scan.py --lots 50000             # to see that memory does not grow with lots
+    python benchmarks/rules_scan.py --database postgresql
+
+Prints: scan seconds end to end (facts from the database, evaluation, findings stored); the seconds
+durable-rules alone takes to assert the same facts into the same compiled ruleset; their ratio; the
+peak RSS of this process (the export is generated and ingested in child processes, so it is the
+scan's); and p50/p99 of re-evaluating after one movement. Targets (issue 3): ratio <= 1.5, peak RSS
+< 1 GiB and flat in lot count, p99 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from durable.engine import MessageNotHandledException
+
+from inventory.db import make_engine
+from inventory.metrics import iter_facts, latest_snapshot
+from rules.engine import Evaluator, engine_facts
+from rules.incremental import reevaluate
+from rules.loader import load_policy
+from rules.scan import scan
+from rules.versions import activate
+
+AS_OF = date(2026, 11, 25)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cli(*args: str, url: str) -> None:
+    subprocess.run([sys.executable, "-m", "stockwarden.cli", *args], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "STOCKWARDEN_DATABASE_URL": url})
+
+
+def engine_alone(url: str) -> tuple[float, int]:
+    """Seconds spent in durable-rules' assert_fact for every fact of the snapshot, same ruleset, same chunks."""
+    policy, _ = load_policy(ROOT / "policies" / "default.yaml")
+    evaluator = Evaluator(policy)
+    host, name = evaluator.host, evaluator.compiled.name
+    engine = make_engine(url)
+    asserting, count = 0.0, 0
+    with engine.connect() as connection:
+        snapshot = latest_snapshot(connection)
+        assert snapshot is not None
+        chunk: list[dict] = []
+
+        def run(facts: list[dict], sid: str) -> float:
+            started = time.perf_counter()
+            for fact in facts:
+                fact["sid"] = sid
+                try:
+                    host.assert_fact(name, fact)
+                except MessageNotHandledException:
+                    pass
+            spent = time.perf_counter() - started
+            host.delete_state(name, sid)
+            return spent
+
+        for group in iter_facts(connection, snapshot):
+            for fact_id, fact, _subject in engine_facts(group, evaluator.fields):
+                fact["id"] = fact_id
+                chunk.append(fact)
+                count += 1
+            if len(chunk) >= 2_000:
+                asserting += run(chunk, f"alone-{count}")
+                chunk = []
+        asserting += run(chunk, "alone-last")
+    engine.dispose()
+    return asserting, count
+
+
+def incremental_latencies(url: str, folder: Path, samples: int) -> list[float]:
+    """Re-evaluate after one issue movement of one unit from a random lot with stock, `samples` times."""
+    engine = make_engine(url)
+    rng = random.Random(5)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT sku, site, lot, serial FROM lot_position WHERE qty >= 1 AND qc_status = 'released'").all()
+    picks = rng.sample(rows, samples)
+    latencies = []
+    for n, (sku, site, lot, serial) in enumerate(picks):
+        path = folder / f"movement-{n}.csv"
+        path.write_text(f"sku,site,lot,serial,type,qty,moved_on,reference\n{sku},{site},{lot},{serial},issue,1,"
+                        f"{AS_OF},BENCH-{n}\n", encoding="utf-8")
+        started = time.perf_counter()
+        reevaluate(engine, path, actor="benchmark")
+        latencies.append((time.perf_counter() - started) * 1000)
+    engine.dispose()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--lots", type=int, default=200_000)
+    parser.add_argument("--samples", type=int, default=100, help="single-movement re-evaluations to time")
+    parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="sw-rules-") as tmp:
+        folder = Path(tmp)
+        database = f"sw_bench_{uuid.uuid4().hex[:10]}"
+        if args.database == "postgresql":
+            with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{database}"')
+            url = args.pg_admin_url.rsplit("/", 1)[0] + f"/{database}"
+        else:
+            url = f"sqlite:///{folder / 'bench.db'}"
+        try:
+            print(f"preparing {args.lots:,} lots on {args.database} (child processes) ...", flush=True)
+            cli("demo-data", "--out", str(folder / "export"), "--lots", str(args.lots), "--seed", "11",
+                "--as-of", AS_OF.isoformat(), url=url)
+            cli("ingest", str(folder / "export"), "--as-of", AS_OF.isoformat(), url=url)
+            engine = make_engine(url)
+            activate(engine, ROOT / "policies" / "default.yaml", actor="benchmark")
+
+            started = time.perf_counter()
+            result = scan(engine)
+            scan_s = time.perf_counter() - started
+            scan_rss = peak_rss_mib()
+            print(f"scan: {result.finding_count:,} findings in {scan_s:.1f} s", flush=True)
+
+            alone_s, facts = engine_alone(url)
+            latencies = incremental_latencies(url, folder, args.samples)
+            engine.dispose()
+        finally:
+            if args.database == "postgresql":
+                with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(f"database              {args.database}")
+    print(f"lots                  {args.lots:,} ({facts:,} facts with their SKU-sites)")
+    print(f"scan end to end       {scan_s:.2f} s ({facts / scan_s:,.0f} facts/s)")
+    print(f"durable-rules alone   {alone_s:.2f} s asserting the same facts into the same ruleset")
+    print(f"ratio                 {scan_s / alone_s:.2f} (target <= 1.5)")
+    print(f"peak RSS after scan   {scan_rss:,.0f} MiB (target < 1024 MiB, flat in lot count)")
+    print(f"one movement          p50 {statistics.median(latencies):.1f} ms, p99 {quantiles[98]:.1f} ms "
+          f"over {len(latencies)} re-evaluations (target p99 < 20 ms)")
+
+
+if __name__ == "__main__":
+    main()
