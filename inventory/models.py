@@ -168,6 +168,7 @@ class PurchaseOrderLine(SQLModel, table=True):
     """A purchase-order line; open quantity feeds cover, received dates feed delivery deviation."""
 
     __tablename__ = "purchase_order_line"
+    __table_args__ = (Index("ix_purchase_order_line_sku_site", "snapshot_id", "sku", "site"),)
 
     snapshot_id: int = Field(foreign_key="snapshot.id", primary_key=True)
     po: str = Field(primary_key=True, max_length=40)

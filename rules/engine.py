@@ -94,23 +94,32 @@ def referenced_fields(policy: Policy) -> list[str]:
     return sorted(names)
 
 
-def engine_facts(group: SkuSiteFacts, names: list[str]) -> Iterator[tuple[str, dict[str, Any], Subject]]:
-    """(id, fact for the engine, subject) for the SKU-site and each of its lots."""
-    sku_site = group.sku_site
-    subjects = [Subject(sku_site)] + [Subject(sku_site, lot) for lot in group.lots]
-    for subject in subjects:
-        fact: dict[str, Any] = {}
-        for name in names:
-            value = subject.get(name)
-            if value is not None:
-                fact[name] = _engine_value(value)
-        if subject.lot is None:
-            fact["level"] = Level.SKU.value
-            fact_id = f"sku|{sku_site.sku}|{sku_site.site}"
+def _project(source: Any, names: list[str], fact: dict[str, Any]) -> dict[str, Any]:
+    for name in names:
+        value = getattr(source, name)
+        if value is not None:
+            fact[name] = _engine_value(value)
         else:
-            fact["level"] = Level.LOT.value
-            fact_id = f"lot|{sku_site.sku}|{sku_site.site}|{subject.lot.lot}|{subject.lot.serial}"
-        yield fact_id, fact, subject
+            fact.pop(name, None)
+    return fact
+
+
+def engine_facts(group: SkuSiteFacts, names: list[str]) -> Iterator[tuple[str, dict[str, Any], Subject]]:
+    """(id, fact for the engine, subject) for the SKU-site and each of its lots.
+
+    A lot's fact starts as a copy of its SKU-site's and only the lot's own fields are read again.
+    """
+    sku_site = group.sku_site
+    sku_names = [n for n in names if hasattr(sku_site, n)]
+    lot_names = [n for n in names if n in _LOT_FIELD_SET]
+    shared = _project(sku_site, sku_names, {})
+    sku_fact = dict(shared)
+    sku_fact["level"] = Level.SKU.value
+    yield f"sku|{sku_site.sku}|{sku_site.site}", sku_fact, Subject(sku_site)
+    for lot in group.lots:
+        fact = _project(lot, lot_names, dict(shared))
+        fact["level"] = Level.LOT.value
+        yield f"lot|{lot.sku}|{lot.site}|{lot.lot}|{lot.serial}", fact, Subject(sku_site, lot)
 
 
 class _RuleHost(Host):

@@ -48,7 +48,8 @@ class FindingRow(SQLModel, table=True):
     """A stored finding: which rule fired on which lot or SKU-site, and the numbers that made it fire."""
 
     __tablename__ = "finding"
-    __table_args__ = (UniqueConstraint("scan_id", "rule", "sku", "site", "lot", "serial", name="uq_finding_subject"),)
+    # Leading with (scan_id, sku, site): re-evaluating one SKU-site finds its findings through this index.
+    __table_args__ = (UniqueConstraint("scan_id", "sku", "site", "rule", "lot", "serial", name="uq_finding_subject"),)
 
     id: int | None = Field(default=None, primary_key=True)
     scan_id: int = Field(foreign_key="scan.id", index=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -40,10 +41,15 @@ class ScanResult:
     finding_count: int
 
 
+@lru_cache(maxsize=256)
+def _title_json(en: str, zh_cn: str) -> str:
+    return json.dumps({"en": en, "zh-CN": zh_cn}, ensure_ascii=False)
+
+
 def finding_values(scan_id: int, finding: Finding) -> tuple[Any, ...]:
     return (scan_id, finding.rule, finding.level, finding.sku, finding.site, finding.lot, finding.serial,
             finding.severity, finding.value, json.dumps(finding.metrics, ensure_ascii=False),
-            json.dumps(finding.reasons, ensure_ascii=False), json.dumps(finding.title, ensure_ascii=False))
+            json.dumps(finding.reasons, ensure_ascii=False), _title_json(finding.title["en"], finding.title["zh-CN"]))
 
 
 def finding_json(finding: Finding | FindingRow) -> dict[str, Any]:

@@ -34,8 +34,12 @@ def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: d
     for label in ("Lot positions 批次库位: 300 at", "Stock value 库存金额: CNY", "Idle over 180 days",
                   "Expiring within 90 days", "Top 5 SKU-sites by idle value", "    5. "):
         assert label in first.stdout
+    assert "No active policy: activated default v1" in first.stderr
+    assert "Findings 发现 under default v1:" in first.stdout
+    assert re.search(r"critical +expired +\d+ +value", first.stdout)
     again = run("up", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "writing the demo company" not in again.stderr
+    assert "activated" not in again.stderr
     assert again.stdout == first.stdout
 
 
@@ -100,3 +104,53 @@ def test_bad_arguments_and_missing_paths_are_plain_errors(env: dict[str, str], t
     assert bad_date.returncode == 2 and "'25.11.2026' is not a date" in bad_date.stderr
     for result in (missing, bad_date):
         assert "Traceback" not in result.stderr
+
+
+def test_policy_scan_and_movements_commands(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "company"
+    assert run("demo-data", "--out", str(out), "--lots", "200", "--as-of", AS_OF, env=env, cwd=tmp_path).returncode == 0
+    assert run("ingest", str(out), "--as-of", AS_OF, env=env, cwd=tmp_path).returncode == 0
+    no_policy = run("scan", env=env, cwd=tmp_path)
+    assert no_policy.returncode == 1 and "no policy is active" in no_policy.stderr
+
+    default = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(default.read_text(encoding="utf-8").replace("version: 1", "version: 2").replace(
+        "days_since_movement: {gte: 180d}", "dwel_days: {gte: 180d}"), encoding="utf-8")
+    refused = run("policy", "activate", str(bad), env=env, cwd=tmp_path)
+    assert refused.returncode == 1 and "unknown metric 'dwel_days'" in refused.stderr
+    assert "Not activated; the active policy stays." in refused.stderr
+    assert run("policy", "activate", str(default), "--by", "li.na", env=env, cwd=tmp_path).returncode == 0
+    assert "* default@1" in run("policy", "history", env=env, cwd=tmp_path).stdout
+
+    scanned = run("scan", "--json", env=env, cwd=tmp_path)
+    assert scanned.returncode == 0, scanned.stderr
+    document = json.loads(scanned.stdout)
+    assert (document["policy"], document["version"]) == ("default", 1)
+    assert document["findings"] and {"rule", "level", "sku", "site", "lot", "serial", "severity", "metrics",
+                                     "reasons"} <= set(document["findings"][0])
+
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(default.read_text(encoding="utf-8").replace("version: 1", "version: 2").replace(
+        "days_since_movement: {gte: 52w}", "days_since_movement: {gte: 26w}"), encoding="utf-8")
+    previewed = run("policy", "preview", str(draft), "--json", env=env, cwd=tmp_path)
+    assert previewed.returncode == 0, previewed.stderr
+    preview = json.loads(previewed.stdout)
+    assert preview["added"]["findings"] > 0 and preview["removed"]["findings"] == 0
+    assert set(preview["added"]["by_rule"]) == {"idle-one-year"}
+    diff = run("policy", "diff", "1", str(draft), env=env, cwd=tmp_path)
+    assert "rules changed: idle-one-year" in diff.stdout
+
+    lot = next(f for f in document["findings"] if f["rule"] == "idle-one-year")
+    movement = tmp_path / "movement.csv"
+    movement.write_text(f"sku,site,lot,serial,type,qty,moved_on\n{lot['sku']},{lot['site']},{lot['lot']},"
+                        f"{lot['serial']},transfer_in,1,{AS_OF}\n", encoding="utf-8")
+    applied = run("movements", str(movement), "--json", env=env, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    cleared = json.loads(applied.stdout)["cleared"]
+    assert {"rule": "idle-one-year", "lot": lot["lot"]}.items() <= next(
+        c for c in cleared if c["rule"] == "idle-one-year").items()
+    twice = run("movements", str(movement), env=env, cwd=tmp_path)
+    assert twice.returncode == 1 and "already applied" in twice.stderr
+    verified = run("audit", "verify", env=env, cwd=tmp_path)
+    assert verified.returncode == 0 and "1 entries" in verified.stdout

@@ -114,6 +114,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['snapshot_id'], ['snapshot.id'], ),
     sa.PrimaryKeyConstraint('snapshot_id', 'po', 'line')
     )
+    with op.batch_alter_table('purchase_order_line', schema=None) as batch_op:
+        batch_op.create_index('ix_purchase_order_line_sku_site', ['snapshot_id', 'sku', 'site'], unique=False)
+
     op.create_table('uom_conversion',
     sa.Column('snapshot_id', sa.Integer(), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
@@ -126,6 +129,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('uom_conversion')
+    with op.batch_alter_table('purchase_order_line', schema=None) as batch_op:
+        batch_op.drop_index('ix_purchase_order_line_sku_site')
+
     op.drop_table('purchase_order_line')
     with op.batch_alter_table('movement', schema=None) as batch_op:
         batch_op.drop_index('ix_movement_lot')

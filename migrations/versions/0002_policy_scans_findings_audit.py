@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('title', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['scan_id'], ['scan.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('scan_id', 'rule', 'sku', 'site', 'lot', 'serial', name='uq_finding_subject')
+    sa.UniqueConstraint('scan_id', 'sku', 'site', 'rule', 'lot', 'serial', name='uq_finding_subject')
     )
     with op.batch_alter_table('finding', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_finding_scan_id'), ['scan_id'], unique=False)
