@@ -25,5 +25,6 @@ class AuditEntry(SQLModel, table=True):
     after: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     reason: str = Field(default="", max_length=2000)
     policy_version: str = Field(default="", max_length=100)
+    workflow_id: str = Field(default="", max_length=200, index=True)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)

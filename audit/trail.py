@@ -27,14 +27,15 @@ def _canonical_time(at: datetime) -> str:
 
 
 def entry_hash(*, seq: int, at: datetime, actor: str, action: str, subject: str, before: Any, after: Any,
-               reason: str, policy_version: str, prev_hash: str) -> str:
+               reason: str, policy_version: str, workflow_id: str, prev_hash: str) -> str:
     body = json.dumps([seq, _canonical_time(at), actor, action, subject, before, after, reason, policy_version,
-                       prev_hash], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+                       workflow_id, prev_hash], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 def append(connection: Connection, *, actor: str, action: str, subject: str, before: Any = None,
-           after: Any = None, reason: str = "", policy_version: str = "", at: datetime | None = None) -> int:
+           after: Any = None, reason: str = "", policy_version: str = "", workflow_id: str = "",
+           at: datetime | None = None) -> int:
     """Write the next entry of the chain inside the caller's transaction; returns its sequence number."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74201)")  # one appender at a time
@@ -42,7 +43,7 @@ def append(connection: Connection, *, actor: str, action: str, subject: str, bef
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
     at = at or datetime.now(UTC)
     values = dict(seq=seq, at=at, actor=actor, action=action, subject=subject, before=before, after=after,
-                  reason=reason, policy_version=policy_version, prev_hash=prev_hash)
+                  reason=reason, policy_version=policy_version, workflow_id=workflow_id, prev_hash=prev_hash)
     connection.execute(insert(AuditEntry).values(**values, hash=entry_hash(**values)))  # type: ignore[arg-type]
     return seq
 
@@ -68,7 +69,8 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
             breaks.append(ChainBreak(entry.seq, "does not follow the entry before it (prev_hash differs)"))
         recomputed = entry_hash(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
                                 subject=entry.subject, before=entry.before, after=entry.after, reason=entry.reason,
-                                policy_version=entry.policy_version, prev_hash=entry.prev_hash)
+                                policy_version=entry.policy_version, workflow_id=entry.workflow_id,
+                                prev_hash=entry.prev_hash)
         if recomputed != entry.hash:
             breaks.append(ChainBreak(entry.seq, "content was changed after it was written (hash differs)"))
         expected_prev, expected_seq = entry.hash, entry.seq + 1

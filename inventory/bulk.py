@@ -56,10 +56,9 @@ class BulkWriter:
     def _copy(self, rows: list[tuple[Any, ...]]) -> None:
         columns = ", ".join(f'"{name}"' for name in self._columns)
         raw = self._connection.connection.driver_connection
-        with raw.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(f'COPY "{self._table.name}" ({columns}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with raw.cursor() as cursor, cursor.copy(f'COPY "{self._table.name}" ({columns}) FROM STDIN') as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
 
     def _executemany(self, rows: list[tuple[Any, ...]]) -> None:
         if self._converters:

@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-
 LARGEST = Decimal(10) ** 14
 """Quantities and money are stored with 18 digits, 4 of them after the point."""
 

@@ -8,8 +8,8 @@ one run; then the transaction rolls back and nothing of the export remains.
 from __future__ import annotations
 
 import difflib
-import json
 import getpass
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -142,7 +142,7 @@ class Loader:
         required, optional = COLUMNS[table.name]
         known = set(required) | set(optional)
         header_ok = True
-        for position, name in enumerate(table.header, start=1):
+        for name in table.header:
             if name and name not in known:
                 hint = difflib.get_close_matches(name, sorted(known), n=1)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""

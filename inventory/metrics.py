@@ -16,7 +16,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, and_, case, func, select, tuple_, type_coerce
 
-from inventory.models import LotPosition, Material, Movement, MovementType, PurchaseOrderLine, QcStatus, Snapshot
+from inventory.models import (
+    LotPosition,
+    Material,
+    Movement,
+    MovementType,
+    PurchaseOrderLine,
+    QcStatus,
+    Snapshot,
+)
 
 QTY_QUANTUM = Decimal("0.0001")
 YEAR_DAYS = 365
@@ -88,40 +96,57 @@ def latest_snapshot(connection: Connection) -> Snapshot | None:
     return None if row is None else Snapshot.model_validate(row._mapping)
 
 
-def _restrict(columns: tuple[Any, Any], sku_sites: Iterable[SkuSite] | None) -> list[Any]:
-    return [] if sku_sites is None else [tuple_(*columns).in_(list(sku_sites))]
+@dataclass(frozen=True)
+class Selection:
+    """Which SKU-sites to measure: all of them, a list (incremental re-evaluation) or a range of SKUs
+    (one partition of a scan)."""
+
+    sku_sites: list[SkuSite] | None = None
+    sku_range: tuple[str, str] | None = None
+
+    def clauses(self, sku: Any, site: Any) -> list[Any]:
+        found = []
+        if self.sku_sites is not None:
+            found.append(tuple_(sku, site).in_(self.sku_sites))
+        if self.sku_range is not None:
+            found.append(sku.between(*self.sku_range))
+        return found
 
 
-def _issue_totals(connection: Connection, snapshot: Snapshot, where: list[Any]) -> dict[SkuSite, tuple[Decimal, date]]:
+EVERYTHING = Selection()
+
+
+def _issue_totals(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, tuple[Decimal, date]]:
     window_start = snapshot.as_of - timedelta(days=YEAR_DAYS)
     m = Movement.__table__.c  # type: ignore[attr-defined]
     query = (
         select(m.sku, m.site,
                func.sum(case((m.moved_on > window_start, m.qty), else_=0)),
                type_coerce(func.max(m.moved_on), Date))
-        .where(m.snapshot_id == snapshot.id, m.type == MovementType.ISSUE.value, m.moved_on <= snapshot.as_of, *where)
+        .where(m.snapshot_id == snapshot.id, m.type == MovementType.ISSUE.value, m.moved_on <= snapshot.as_of,
+               *selection.clauses(m.sku, m.site))
         .group_by(m.sku, m.site)
     )
     return {(sku, site): (Decimal(issued or 0), last) for sku, site, issued, last in connection.execute(query)}
 
 
-def _open_orders(connection: Connection, snapshot: Snapshot, where: list[Any]) -> dict[SkuSite, Decimal]:
+def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, Decimal]:
     p = PurchaseOrderLine.__table__.c  # type: ignore[attr-defined]
     query = (
         select(p.sku, p.site, func.sum(p.qty_open))
-        .where(p.snapshot_id == snapshot.id, p.qty_open > 0, *where)
+        .where(p.snapshot_id == snapshot.id, p.qty_open > 0, *selection.clauses(p.sku, p.site))
         .group_by(p.sku, p.site)
     )
     return {(sku, site): Decimal(qty) for sku, site, qty in connection.execute(query)}
 
 
-def _lot_rows(connection: Connection, snapshot: Snapshot, sku_sites: Iterable[SkuSite] | None) -> Any:
+def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) -> Any:
     lp = LotPosition.__table__.c  # type: ignore[attr-defined]
     mt = Material.__table__.c  # type: ignore[attr-defined]
     mv = Movement.__table__.c  # type: ignore[attr-defined]
     last_moves = (
         select(mv.sku, mv.site, mv.lot, mv.serial, type_coerce(func.max(mv.moved_on), Date).label("last_moved"))
-        .where(mv.snapshot_id == snapshot.id, *_restrict((mv.sku, mv.site), sku_sites))
+        .where(mv.snapshot_id == snapshot.id, *selection.clauses(mv.sku, mv.site))
         .group_by(mv.sku, mv.site, mv.lot, mv.serial)
         .subquery()
     )
@@ -132,7 +157,7 @@ def _lot_rows(connection: Connection, snapshot: Snapshot, sku_sites: Iterable[Sk
         .join(Material.__table__, and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))  # type: ignore[attr-defined]
         .outerjoin(last_moves, and_(last_moves.c.sku == lp.sku, last_moves.c.site == lp.site,
                                     last_moves.c.lot == lp.lot, last_moves.c.serial == lp.serial))
-        .where(lp.snapshot_id == snapshot.id, *_restrict((lp.sku, lp.site), sku_sites))
+        .where(lp.snapshot_id == snapshot.id, *selection.clauses(lp.sku, lp.site))
         .order_by(lp.sku, lp.site)
     )
     return connection.execute(query.execution_options(yield_per=10_000))
@@ -206,21 +231,35 @@ def _sku_site_fact(lots: list[LotFact], issues: tuple[Decimal, date] | None, ope
 
 
 def iter_facts(connection: Connection, snapshot: Snapshot,
-               sku_sites: Iterable[SkuSite] | None = None) -> Iterator[SkuSiteFacts]:
-    """The facts of every SKU-site with lot positions (or only of `sku_sites`), one SKU-site at a time.
+               sku_sites: Iterable[SkuSite] | None = None, *, selection: Selection | None = None) -> Iterator[SkuSiteFacts]:
+    """The facts of every SKU-site with lot positions (or only of `sku_sites`, or of `selection`), one
+    SKU-site at a time, in SKU order.
 
     Streaming per SKU-site keeps memory bounded by the largest SKU-site, not by the snapshot.
     """
-    wanted = None if sku_sites is None else sorted(set(sku_sites))
-    issues = _issue_totals(connection, snapshot, _restrict(_sku_site_columns(Movement), wanted))
-    orders = _open_orders(connection, snapshot, _restrict(_sku_site_columns(PurchaseOrderLine), wanted))
-    lot_facts = (_lot_fact(row, snapshot.as_of) for row in _lot_rows(connection, snapshot, wanted))
+    if selection is None:
+        selection = EVERYTHING if sku_sites is None else Selection(sku_sites=sorted(set(sku_sites)))
+    issues = _issue_totals(connection, snapshot, selection)
+    orders = _open_orders(connection, snapshot, selection)
+    lot_facts = (_lot_fact(row, snapshot.as_of) for row in _lot_rows(connection, snapshot, selection))
     for key, group in groupby(lot_facts, key=lambda f: (f.sku, f.site)):
         lots = list(group)
         fact = _sku_site_fact(lots, issues.get(key), orders.get(key, Decimal(0)), snapshot.as_of)
         yield SkuSiteFacts(fact, lots)
 
 
-def _sku_site_columns(model: Any) -> tuple[Any, Any]:
-    table = model.__table__.c
-    return table.sku, table.site
+def partition_skus(connection: Connection, snapshot: Snapshot, parts: int) -> list[tuple[str, str]]:
+    """Split the snapshot's SKUs into at most `parts` ranges of about equal lot counts, for parallel scans."""
+    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
+    counts = connection.execute(select(lp.sku, func.count()).where(lp.snapshot_id == snapshot.id)
+                                .group_by(lp.sku).order_by(lp.sku)).all()
+    total = sum(n for _, n in counts)
+    ranges: list[tuple[str, str]] = []
+    first, seen = None, 0
+    for sku, n in counts:
+        first = first or sku
+        seen += n
+        if seen * parts >= total * (len(ranges) + 1) or sku == counts[-1][0]:
+            ranges.append((first, sku))
+            first = None
+    return ranges

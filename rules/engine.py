@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
@@ -177,10 +178,8 @@ class Evaluator:
             sid = str(self.host.chunks)
             for fact in facts:
                 fact["sid"] = sid
-                try:
+                with suppress(MessageNotHandledException):  # no rule matched this fact: not a finding
                     self.host.assert_fact(name, fact)
-                except MessageNotHandledException:
-                    pass  # no rule matched this fact: not a finding
             self.host.delete_state(name, sid)
             return self.host.fired
 

@@ -41,6 +41,8 @@ class Scan(SQLModel, table=True):
     policy_version: int
     policy_hash: str = Field(max_length=64)
     scanned_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    """Set when every partition's findings are stored; only completed scans count as the latest."""
     finding_count: int = 0
 
 

@@ -14,16 +14,16 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from inventory.bulk import BulkWriter
-from inventory.metrics import iter_facts, latest_snapshot
+from inventory.metrics import EVERYTHING, Selection, iter_facts, latest_snapshot, partition_skus
 from inventory.models import Snapshot
 from rules.compiler import policy_hash
 from rules.engine import Finding, evaluator_for
-from rules.models import FindingRow, Scan
+from rules.models import FindingRow, PolicyVersion, Scan
 from rules.policy import Policy
-from rules.versions import active_version
+from rules.versions import active_version, stored_policy
 
 FINDING_COLUMNS = ("scan_id", "rule", "level", "sku", "site", "lot", "serial", "severity", "value", "metrics",
                    "reasons", "title")
@@ -71,23 +71,93 @@ def _policy_for_scan(connection: Connection, policy: Policy | None) -> tuple[Pol
     return active[1], active[0].id
 
 
+def _snapshot(connection: Connection) -> Snapshot:
+    snapshot = latest_snapshot(connection)
+    if snapshot is None:
+        raise NothingToScan("no snapshot is loaded: run `stockwarden ingest PATH` first")
+    return snapshot
+
+
+def _begin(connection: Connection, snapshot: Snapshot, policy: Policy, version_id: int | None) -> int:
+    return connection.execute(insert(Scan).values(
+        snapshot_id=snapshot.id, policy_version_id=version_id, policy_name=policy.policy,
+        policy_version=policy.version, policy_hash=policy_hash(policy), scanned_at=datetime.now(UTC),
+        finding_count=0)).inserted_primary_key[0]
+
+
+def _evaluate_into(reader: Connection, writer: Connection, scan_id: int, snapshot: Snapshot, policy: Policy,
+                   selection: Selection) -> int:
+    rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+    for finding in evaluator_for(policy).evaluate(iter_facts(reader, snapshot, selection=selection)):
+        rows.add(finding_values(scan_id, finding))
+    rows.flush()
+    return rows.written
+
+
+def _complete(connection: Connection, scan_id: int) -> int:
+    count = connection.execute(select(func.count()).select_from(FindingRow).where(FindingRow.scan_id == scan_id)).scalar_one()  # type: ignore[arg-type]
+    connection.execute(update(Scan).where(Scan.id == scan_id).values(  # type: ignore[arg-type]
+        finding_count=count, completed_at=datetime.now(UTC)))
+    return count
+
+
 def scan(engine: Engine, *, policy: Policy | None = None) -> ScanResult:
-    """Evaluate the latest snapshot against `policy` (default: the active one) and store the findings."""
+    """Evaluate the latest snapshot against `policy` (default: the active one) and store the findings,
+    all in one transaction."""
     with engine.connect() as reader, engine.begin() as writer:
-        snapshot = latest_snapshot(reader)
-        if snapshot is None:
-            raise NothingToScan("no snapshot is loaded: run `stockwarden ingest PATH` first")
+        snapshot = _snapshot(reader)
         chosen, version_id = _policy_for_scan(reader, policy)
-        scan_id = writer.execute(insert(Scan).values(
-            snapshot_id=snapshot.id, policy_version_id=version_id, policy_name=chosen.policy,
-            policy_version=chosen.version, policy_hash=policy_hash(chosen), scanned_at=datetime.now(UTC),
-            finding_count=0)).inserted_primary_key[0]
+        scan_id = _begin(writer, snapshot, chosen, version_id)
+        _evaluate_into(reader, writer, scan_id, snapshot, chosen, EVERYTHING)
+        count = _complete(writer, scan_id)
+    return ScanResult(scan_id, snapshot, chosen, count)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    scan_id: int
+    sku_ranges: list[tuple[str, str]]
+
+
+def plan_scan(engine: Engine, parts: int) -> ScanPlan:
+    """Open a scan of the latest snapshot under the active policy, split into SKU ranges that separate
+    workers can evaluate (scan_partition) before complete_scan makes it the latest."""
+    with engine.begin() as connection:
+        snapshot = _snapshot(connection)
+        policy, version_id = _policy_for_scan(connection, None)
+        scan_id = _begin(connection, snapshot, policy, version_id)
+        return ScanPlan(scan_id, partition_skus(connection, snapshot, parts))
+
+
+def scan_partition(engine: Engine, scan_id: int, sku_range: tuple[str, str]) -> int:
+    """Store the findings of one SKU range of a planned scan. Safe to retry: the range's earlier
+    findings of this scan are replaced. The range is evaluated before the write transaction opens,
+    so partitions on other workers are not kept waiting for the database (SQLite has one writer)."""
+    with engine.connect() as reader:
+        planned = reader.execute(select(Scan).where(Scan.id == scan_id)).first()  # type: ignore[arg-type]
+        if planned is None:
+            raise NothingToScan(f"scan {scan_id} was never planned")
+        snapshot = Snapshot.model_validate(reader.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()._mapping)  # type: ignore[arg-type]
+        version = reader.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
+        policy = stored_policy(version.text, f"policy_version {version.id}")
+        values = [finding_values(scan_id, f) for f in evaluator_for(policy).evaluate(
+            iter_facts(reader, snapshot, selection=Selection(sku_range=sku_range)))]
+    with engine.begin() as writer:
+        writer.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id, FindingRow.sku.between(*sku_range)))  # type: ignore[arg-type, attr-defined]
         rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
-        for finding in evaluator_for(chosen).evaluate(iter_facts(reader, snapshot)):
-            rows.add(finding_values(scan_id, finding))
+        for row in values:
+            rows.add(row)
         rows.flush()
-        writer.execute(update(Scan).where(Scan.id == scan_id).values(finding_count=rows.written))  # type: ignore[arg-type]
-    return ScanResult(scan_id, snapshot, chosen, rows.written)
+    return rows.written
+
+
+def complete_scan(engine: Engine, scan_id: int) -> ScanResult:
+    with engine.begin() as connection:
+        count = _complete(connection, scan_id)
+        planned = connection.execute(select(Scan).where(Scan.id == scan_id)).one()  # type: ignore[arg-type]
+        snapshot = Snapshot.model_validate(connection.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()._mapping)  # type: ignore[arg-type]
+        version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
+    return ScanResult(scan_id, snapshot, stored_policy(version.text, f"policy_version {version.id}"), count)
 
 
 def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow]:
@@ -97,7 +167,9 @@ def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow
 
 
 def latest_scan(connection: Connection) -> Scan | None:
-    row = connection.execute(select(Scan).order_by(Scan.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    """The newest completed scan; a partitioned scan still running (or abandoned) does not count."""
+    query = select(Scan).where(Scan.completed_at.is_not(None)).order_by(Scan.id.desc()).limit(1)  # type: ignore[union-attr, attr-defined]
+    row = connection.execute(query).first()
     return None if row is None else Scan.model_validate(row._mapping)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select, update
@@ -55,7 +55,7 @@ def _row(connection: Connection, *conditions: object) -> PolicyVersion | None:
 
 
 @lru_cache(maxsize=16)
-def _stored_policy(text: str, label: str) -> Policy:
+def stored_policy(text: str, label: str) -> Policy:
     """Stored versions were checked when activated and never change: parse each once per process."""
     return parse_policy(text, label)
 
@@ -64,7 +64,7 @@ def active_version(connection: Connection) -> tuple[PolicyVersion, Policy] | Non
     row = _row(connection, PolicyVersion.active)
     if row is None:
         return None
-    return row, _stored_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
+    return row, stored_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
 
 
 def activate(engine: Engine, path: Path, *, actor: str) -> Activation:

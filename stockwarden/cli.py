@@ -6,8 +6,10 @@ and column, and the exit code says whether the command did what was asked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from activities.scan import ScanSummary
 from audit.trail import verify
 from inventory.db import make_engine, migrate
 from inventory.demo import write_company
@@ -27,10 +30,20 @@ from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
 from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy
-from rules.scan import NothingToScan, finding_json, latest_scan, preview, render_findings_summary, scan, stored_findings
+from rules.scan import (
+    NothingToScan,
+    finding_json,
+    latest_scan,
+    preview,
+    render_findings_summary,
+    scan,
+    stored_findings,
+)
 from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.settings import get_settings
+from stockwarden.temporal import build_worker, connect
+from workflows.scan import ScanRequest, ScanWorkflow
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -285,13 +298,57 @@ def policy_schema_command(
     typer.echo(f"Wrote {out}.")
 
 
+@app.command("worker")
+def worker_command() -> None:
+    """Run a Temporal worker for Stockwarden's workflows and activities until interrupted."""
+    settings = get_settings()
+    engine = _engine()
+
+    async def serve() -> None:
+        client = await connect()
+        _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
+             f"task queue {settings.task_queue}")
+        await build_worker(client, engine, settings.task_queue).run()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        _say("Worker stopped.")
+    except RuntimeError as exc:  # no server at the address
+        _say(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
+        raise typer.Exit(1) from None
+
+
+def _scan_via_temporal(partitions: int) -> ScanSummary:
+    settings = get_settings()
+
+    async def start() -> ScanSummary:
+        client = await connect()
+        return await client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions), id=f"scan-{uuid.uuid4()}",
+                                             task_queue=settings.task_queue)
+
+    try:
+        return asyncio.run(start())
+    except RuntimeError as exc:
+        _say(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
+        raise typer.Exit(1) from None
+
+
 @app.command("scan")
 def scan_command(
     policy_file: Annotated[Path | None, typer.Option("--policy", help="Use this file, not the active policy.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    via_temporal: Annotated[bool, typer.Option("--via-temporal", help="Run as a ScanWorkflow on the workers.")] = False,
 ) -> None:
     """Evaluate the latest snapshot against the active policy (or --policy FILE) and store the findings."""
     engine = _engine()
+    if via_temporal:
+        if policy_file is not None:
+            raise typer.BadParameter("a scan through Temporal uses the active policy", param_hint="--policy")
+        summary = _scan_via_temporal(get_settings().scan_partitions)
+        typer.echo(f"Scan {summary.scan_id} through Temporal: snapshot {summary.snapshot_id} against "
+                   f"{summary.policy} v{summary.version}: {summary.findings:,} findings")
+        return
     try:
         policy = None
         if policy_file is not None:

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     policy_file: Path = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
     """The policy `stockwarden up` activates when none is active yet."""
 
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "stockwarden"
+    scan_partitions: int = 4
+    """SKU ranges a scan through Temporal is split into; each is one activity on any worker."""
+
     default_currency: str = "CNY"
     """Currency of a material whose currency column is empty."""
 

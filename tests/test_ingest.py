@@ -12,7 +12,16 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from inventory.ingest import IngestFailed, ingest
-from inventory.models import DemandRecord, LotPosition, Material, Movement, PurchaseOrderLine, Site, Snapshot, UomConversion
+from inventory.models import (
+    DemandRecord,
+    LotPosition,
+    Material,
+    Movement,
+    PurchaseOrderLine,
+    Site,
+    Snapshot,
+    UomConversion,
+)
 from inventory.sources import SourceError
 from tests.conftest import MATERIALS, write_export
 

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
@@ -28,6 +27,7 @@ def upgrade() -> None:
     sa.Column('after', sa.JSON(), nullable=True),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('policy_version', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('prev_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq'),
@@ -36,6 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entry_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_entry_subject'), ['subject'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entry_workflow_id'), ['workflow_id'], unique=False)
 
     op.create_table('policy_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -61,6 +62,7 @@ def upgrade() -> None:
     sa.Column('policy_version', sa.Integer(), nullable=False),
     sa.Column('policy_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('scanned_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finding_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['policy_version_id'], ['policy_version.id'], ),
     sa.ForeignKeyConstraint(['snapshot_id'], ['snapshot.id'], ),
@@ -132,6 +134,7 @@ def downgrade() -> None:
 
     op.drop_table('policy_version')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_entry_workflow_id'))
         batch_op.drop_index(batch_op.f('ix_audit_entry_subject'))
         batch_op.drop_index(batch_op.f('ix_audit_entry_action'))
 

@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic orchestration only; every read and write happens in activities."""
