@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import gc
 import os
 import random
 import resource
+import socket
 import statistics
 import subprocess
 import sys

@@ -11,6 +11,8 @@ import json
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -53,6 +55,32 @@ def _say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+@contextmanager
+def _reported(nothing_changed: str) -> Iterator[None]:
+    """Errors a person can fix become their messages and exit code 1; `nothing_changed` says what that
+    means (say, "nothing was stored"). Anything else is a bug and keeps its traceback."""
+    try:
+        yield
+    except PolicyInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        _say(f"{len(exc.problems)} problem(s); {nothing_changed}.")
+        raise typer.Exit(1) from None
+    except IngestFailed as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
+        raise typer.Exit(1) from None
+    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied) as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:  # temporalio's "failed client connect" and the like
+        if "connect" not in str(exc).lower():
+            raise
+        _say(f"error: cannot reach Temporal at {get_settings().temporal_address}: {exc}")
+        raise typer.Exit(1) from None
+
+
 def _engine() -> Engine:
     """The configured database with its schema brought up to date, so every command finds its tables."""
     engine = make_engine(get_settings().resolved_database_url())
@@ -81,16 +109,8 @@ def ingest_command(
     """Load an ERP export as a new snapshot; every bad row is reported and nothing is stored."""
     day = _parse_day(as_of, "--as-of")
     engine = _engine()
-    try:
+    with _reported("nothing was stored"):
         result = ingest(engine, path, as_of=day, loaded_by=loaded_by, progress=_say)
-    except SourceError as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
-    except IngestFailed as exc:
-        for error in exc.errors:
-            typer.echo(str(error), err=True)
-        _say(f"{len(exc.errors):,} problem(s); nothing was stored.")
-        raise typer.Exit(1) from None
     if result.already_loaded:
         typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}); nothing new stored.")
     else:
@@ -184,12 +204,6 @@ def _actor(by: str | None) -> str:
     return by or current_user()
 
 
-def _problems(exc: PolicyInvalid) -> None:
-    for problem in exc.problems:
-        typer.echo(str(problem), err=True)
-    _say(f"{len(exc.problems)} problem(s).")
-
-
 @policy_app.command("check")
 def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Policy files.")]) -> None:
     """Check policy files; every problem is printed as file:line:column: path: message. Exit 1 if any."""
@@ -199,10 +213,10 @@ def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Polic
     failed = False
     for path in paths:
         try:
-            policy, _ = load_policy(path, known=known)
-        except PolicyInvalid as exc:
-            _problems(exc)
-            failed = True
+            with _reported(f"{path} is not valid"):
+                policy, _ = load_policy(path, known=known)
+        except typer.Exit:
+            failed = True  # go on: every file's problems are wanted in one run
         else:
             typer.echo(f"{path}: policy '{policy.policy}' version {policy.version} is valid "
                        f"({len(policy.rules)} rules).")
@@ -213,15 +227,8 @@ def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Polic
 @policy_app.command("activate")
 def policy_activate_command(path: Annotated[Path, typer.Argument(help="The policy file.")], by: By = None) -> None:
     """Make a checked policy file the active version (audited). A bad file changes nothing."""
-    try:
+    with _reported("not activated, the active policy stays"):
         result = activate(_engine(), path, actor=_actor(by))
-    except PolicyInvalid as exc:
-        _problems(exc)
-        _say("Not activated; the active policy stays.")
-        raise typer.Exit(1) from None
-    except PolicyConflict as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
     version = result.version
     state = "activated" if result.changed else "is already the active version"
     typer.echo(f"{version.name} v{version.version} {state} (sha256 {version.text_hash[:12]}).")
@@ -246,15 +253,8 @@ def policy_diff_command(
     b: Annotated[str, typer.Argument(help="A version (3 or default@3) or a policy file.")],
 ) -> None:
     """Compare two policy versions or files: rules added, removed, changed, then a unified diff."""
-    try:
-        with _engine().connect() as connection:
-            typer.echo(diff_versions(connection, a, b))
-    except PolicyInvalid as exc:
-        _problems(exc)
-        raise typer.Exit(1) from None
-    except PolicyConflict as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
+    with _reported("nothing to compare"), _engine().connect() as connection:
+        typer.echo(diff_versions(connection, a, b))
 
 
 @policy_app.command("preview")
@@ -264,16 +264,10 @@ def policy_preview_command(
 ) -> None:
     """What a draft would change against the active policy on the latest snapshot."""
     engine = _engine()
-    try:
+    with _reported("nothing to preview"):
         with engine.connect() as connection:
             policy, _ = load_policy(draft, known=known_values(connection))
         result = preview(engine, policy)
-    except PolicyInvalid as exc:
-        _problems(exc)
-        raise typer.Exit(1) from None
-    except NothingToScan as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
     groups = {"added": result.added, "removed": result.removed, "kept": result.kept}
     if as_json:
         typer.echo(json.dumps({
@@ -311,12 +305,10 @@ def worker_command() -> None:
         await build_worker(client, engine, settings.task_queue).run()
 
     try:
-        asyncio.run(serve())
+        with _reported("no worker runs"):
+            asyncio.run(serve())
     except KeyboardInterrupt:
         _say("Worker stopped.")
-    except RuntimeError as exc:  # no server at the address
-        _say(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
-        raise typer.Exit(1) from None
 
 
 def _scan_via_temporal(partitions: int) -> ScanSummary:
@@ -327,11 +319,8 @@ def _scan_via_temporal(partitions: int) -> ScanSummary:
         return await client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions), id=f"scan-{uuid.uuid4()}",
                                              task_queue=settings.task_queue)
 
-    try:
+    with _reported("nothing was scanned"):
         return asyncio.run(start())
-    except RuntimeError as exc:
-        _say(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
-        raise typer.Exit(1) from None
 
 
 @app.command("scan")
@@ -349,18 +338,12 @@ def scan_command(
         typer.echo(f"Scan {summary.scan_id} through Temporal: snapshot {summary.snapshot_id} against "
                    f"{summary.policy} v{summary.version}: {summary.findings:,} findings")
         return
-    try:
+    with _reported("nothing was scanned"):
         policy = None
         if policy_file is not None:
             with engine.connect() as connection:
                 policy, _ = load_policy(policy_file, known=known_values(connection))
         result = scan(engine, policy=policy)
-    except PolicyInvalid as exc:
-        _problems(exc)
-        raise typer.Exit(1) from None
-    except NothingToScan as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
     with engine.connect() as connection:
         findings = stored_findings(connection, result.scan_id)
         if as_json:
@@ -384,16 +367,8 @@ def movements_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print opened and cleared findings as JSON.")] = False,
 ) -> None:
     """Apply movements to the latest snapshot and re-evaluate only the SKU-sites they touch."""
-    try:
+    with _reported("nothing was applied"):
         result = reevaluate(_engine(), path, actor=_actor(by))
-    except IngestFailed as exc:
-        for error in exc.errors:
-            typer.echo(str(error), err=True)
-        _say(f"{len(exc.errors):,} problem(s); nothing was applied.")
-        raise typer.Exit(1) from None
-    except (SourceError, AlreadyApplied, NothingToScan) as exc:
-        _say(f"error: {exc}")
-        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps({"movements": result.movements, "sku_sites": result.sku_sites,
                                "opened": [finding_json(f) for f in result.opened],

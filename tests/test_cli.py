@@ -119,7 +119,7 @@ def test_policy_scan_and_movements_commands(env: dict[str, str], tmp_path: Path)
         "days_since_movement: {gte: 180d}", "dwel_days: {gte: 180d}"), encoding="utf-8")
     refused = run("policy", "activate", str(bad), env=env, cwd=tmp_path)
     assert refused.returncode == 1 and "unknown metric 'dwel_days'" in refused.stderr
-    assert "Not activated; the active policy stays." in refused.stderr
+    assert "1 problem(s); not activated, the active policy stays." in refused.stderr
     assert run("policy", "activate", str(default), "--by", "li.na", env=env, cwd=tmp_path).returncode == 0
     assert "* default@1" in run("policy", "history", env=env, cwd=tmp_path).stdout
 
