@@ -2,8 +2,8 @@
 
 Run one database per process so that the peak RSS printed belongs to that database alone:
 
-    python benchmarks/ingest_metrics.py --database sqlite
-    python benchmarks/ingest_metrics.py --database postgresql
+    python -m benchmarks.ingest_metrics --database sqlite
+    python -m benchmarks.ingest_metrics --database postgresql
 
 Target (issue 2): ingest + metrics of 200,000 lots and about 1,000,000 movements in under 60 s and
 under 1.5 GiB on this 2-core machine, on SQLite and on PostgreSQL.
@@ -17,12 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
-import psycopg
-
+from benchmarks.scratch import scratch_database
 from inventory.db import make_engine, migrate
 from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
@@ -56,36 +54,27 @@ def main() -> None:
         print(f"generated {counts['lots']:,} lots, {counts['movements']:,} movements "
               f"in {time.perf_counter() - started:.1f} s (not part of the target)", flush=True)
 
-        database = f"sw_bench_{uuid.uuid4().hex[:10]}"
-        if args.database == "postgresql":
-            with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{database}"')
-            url = args.pg_admin_url.rsplit("/", 1)[0] + f"/{database}"
-        else:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = make_engine(url)
-        try:
-            migrate(engine)
-            rows = sum(counts.values())
-            started = time.perf_counter()
-            ingest(engine, folder, as_of=AS_OF, loaded_by="benchmark",
-                   progress=lambda message: print(f"  {message}", file=sys.stderr, flush=True))
-            ingest_s = time.perf_counter() - started
+        with scratch_database(args.database, Path(tmp), args.pg_admin_url) as url:
+            engine = make_engine(url)
+            try:
+                migrate(engine)
+                rows = sum(counts.values())
+                started = time.perf_counter()
+                ingest(engine, folder, as_of=AS_OF, loaded_by="benchmark",
+                       progress=lambda message: print(f"  {message}", file=sys.stderr, flush=True))
+                ingest_s = time.perf_counter() - started
 
-            started = time.perf_counter()
-            lot_count = sku_site_count = 0
-            with engine.connect() as connection:
-                snapshot = latest_snapshot(connection)
-                assert snapshot is not None
-                for group in iter_facts(connection, snapshot):
-                    sku_site_count += 1
-                    lot_count += len(group.lots)
-            metrics_s = time.perf_counter() - started
-        finally:
-            engine.dispose()
-            if args.database == "postgresql":
-                with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                started = time.perf_counter()
+                lot_count = sku_site_count = 0
+                with engine.connect() as connection:
+                    snapshot = latest_snapshot(connection)
+                    assert snapshot is not None
+                    for group in iter_facts(connection, snapshot):
+                        sku_site_count += 1
+                        lot_count += len(group.lots)
+                metrics_s = time.perf_counter() - started
+            finally:
+                engine.dispose()
 
     total = ingest_s + metrics_s
     print(f"database          {args.database}")

@@ -1,9 +1,9 @@
 """Benchmark: scan a large snapshot under the default policy; durable-rules' own share; incremental latency.
 
-    python benchmarks/rules_scan.py --lots 200000            # SQLite
-    python benchmarks/rules_scan.py --lots 50000             # to see that memory does not grow with lots
-    python benchmarks/rules_scan.py --database postgresql
-    python benchmarks/rules_scan.py --workers 2          # the scan as a ScanWorkflow on 2 worker processes
+    python -m benchmarks.rules_scan --lots 200000            # SQLite
+    python -m benchmarks.rules_scan --lots 50000             # to see that memory does not grow with lots
+    python -m benchmarks.rules_scan --database postgresql
+    python -m benchmarks.rules_scan --workers 2          # the scan as a ScanWorkflow on 2 worker processes
 
 Prints: scan seconds end to end (facts from the database, evaluation, findings stored); the seconds
 durable-rules alone takes to assert the same facts into the same compiled ruleset; their ratio; the
@@ -26,15 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
-import psycopg
 from durable.engine import MessageNotHandledException
 from temporalio.client import Client
 
+from benchmarks.scratch import scratch_database
 from inventory.db import make_engine
 from inventory.metrics import iter_facts, latest_snapshot
 from rules.engine import Evaluator, engine_facts
@@ -173,21 +172,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="sw-rules-") as tmp:
         folder = Path(tmp)
-        database = f"sw_bench_{uuid.uuid4().hex[:10]}"
-        if args.database == "postgresql":
-            with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{database}"')
-            url = args.pg_admin_url.rsplit("/", 1)[0] + f"/{database}"
-        else:
-            url = f"sqlite:///{folder / 'bench.db'}"
-        try:
+        with scratch_database(args.database, folder, args.pg_admin_url) as url:
             print(f"preparing {args.lots:,} lots on {args.database} (child processes) ...", flush=True)
             cli("demo-data", "--out", str(folder / "export"), "--lots", str(args.lots), "--seed", "11",
                 "--as-of", AS_OF.isoformat(), url=url)
             cli("ingest", str(folder / "export"), "--as-of", AS_OF.isoformat(), url=url)
             engine = make_engine(url)
             activate(engine, ROOT / "policies" / "default.yaml", actor="benchmark")
-
             if args.workers:
                 scan_s, finding_count, scan_rss = scan_via_temporal(url, args.workers, args.partitions, folder)
             else:
@@ -200,10 +191,6 @@ def main() -> None:
             alone_s, facts = engine_alone(url)
             latencies = incremental_latencies(url, folder, args.samples)
             engine.dispose()
-        finally:
-            if args.database == "postgresql":
-                with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     quantiles = statistics.quantiles(latencies, n=100)
     print(f"database              {args.database}")

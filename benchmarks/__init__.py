@@ -1,0 +1,1 @@
+"""Scripts that print figures: throughput, latency, memory. Run them from the repository root."""
