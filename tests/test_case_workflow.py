@@ -1,0 +1,117 @@
+"""CaseWorkflow on real Temporal servers: SLA reminders and escalation over simulated days (the
+time-skipping test server), owner Updates refused or accepted (the dev server, which has Updates),
+the case mirror and the audit trail written once per step."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import Engine, select
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.cases import CaseLine
+from audit.models import AuditEntry
+from audit.trail import verify
+from governance.models import CaseRow
+from stockwarden.temporal import build_worker, temporal_cli, temporal_test_server
+from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines
+
+DAY = 86_400.0
+LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
+         CaseLine("L1", "S2", "12000.5", {"days_since_movement": 240})]
+
+
+def case_input(case_id: str) -> CaseInput:
+    return CaseInput(case_id=case_id, rule="idle-high-value", sku="HIP-1", site="SH01", severity="high",
+                     title_en="High-value lot idle", title_zh="高值批次半年未动", policy_version="default v1",
+                     owner="zhang.wei@example.com", escalation=["li.na@example.com", "committee"],
+                     committee=["cfo@example.com", "qa.director@example.com"], acknowledge_seconds=3 * DAY,
+                     resolve_seconds=30 * DAY, dispositions=["reallocate", "scrap"])
+
+
+async def start(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
+    case_id = f"case-idle-high-value-HIP-1-SH01-{queue[:8]}"
+    return await env.client.start_workflow(CaseWorkflow.run, case_input(case_id), id=case_id, task_queue=queue,
+                                           start_signal="refresh", start_signal_args=[Lines(LINES)])
+
+
+def mirror(engine: Engine, case_id: str) -> CaseRow:
+    with engine.connect() as connection:
+        return CaseRow.model_validate(connection.execute(select(CaseRow).where(CaseRow.id == case_id)).one()._mapping)  # type: ignore[arg-type]
+
+
+def actions(engine: Engine, case_id: str) -> list[str]:
+    with engine.connect() as connection:
+        return [e.action for e in connection.execute(
+            select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def dev() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
+                                                dev_server_extra_args=["--headless"])
+    yield env
+    await env.shutdown()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_unacknowledged_case_is_reminded_then_escalated_to_the_manager_then_the_committee(
+        skipping: WorkflowEnvironment, engine: Engine) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(skipping.client, engine, queue):
+        handle = await start(skipping, queue)
+        await skipping.sleep(timedelta(days=1))
+        view = await handle.query(CaseWorkflow.view)
+        assert (view.state, view.assignees, view.lines) == ("open", ["zhang.wei@example.com"], 2)
+        await skipping.sleep(timedelta(days=2, hours=1))  # past the 3-day acknowledge deadline
+        view = await handle.query(CaseWorkflow.view)
+        assert view.escalation_level == 1 and view.assignees == ["zhang.wei@example.com", "li.na@example.com"]
+        await skipping.sleep(timedelta(days=3))  # the manager's 3 days pass too
+        view = await handle.query(CaseWorkflow.view)
+        assert view.escalation_level == 2
+        assert view.assignees == ["zhang.wei@example.com", "li.na@example.com", "cfo@example.com",
+                                  "qa.director@example.com"]
+        row = mirror(engine, handle.id)
+        assert (row.state, row.escalation_level, row.value) == ("open", 2, 24001)
+        await handle.signal(CaseWorkflow.refresh, Lines([]))  # the next scan no longer finds the stock
+        assert await handle.result() == "resolved_by_itself"
+    assert actions(engine, handle.id) == ["case.opened", "case.escalated", "case.escalated", "case.resolved_by_itself"]
+    assert mirror(engine, handle.id).state == "resolved_by_itself"
+    with engine.connect() as connection:
+        assert verify(connection)[1] == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_owner_updates_are_validated_before_they_change_anything(dev: WorkflowEnvironment, engine: Engine) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, engine, queue):
+        handle = await start(dev, queue)
+        with pytest.raises(WorkflowUpdateFailedError) as wrong_actor:
+            await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("mallory@example.com"))
+        assert "mallory@example.com is not responsible for this case" in str(wrong_actor.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(CaseWorkflow.comment, Comment("zhang.wei@example.com", "  "))
+        assert (await handle.query(CaseWorkflow.view)).state == "open"
+
+        state = await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com"))
+        assert state == "acknowledged"
+        await handle.execute_update(CaseWorkflow.comment, Comment("zhang.wei@example.com", "调拨到北京 BJ02"))
+        with pytest.raises(WorkflowUpdateFailedError) as twice:
+            await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com"))
+        assert "only an open case can be acknowledged" in str(twice.value.cause)
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    assert actions(engine, handle.id) == ["case.opened", "case.acknowledged", "case.commented",
+                                          "case.resolved_by_itself"]

@@ -1,0 +1,213 @@
+"""CaseWorkflow: one governance case per (rule, SKU, site), from finding to resolution.
+
+This first part covers the case's life up to acknowledgement and beyond: the owner is assigned and
+notified, reminded before the acknowledge deadline and, when it lapses, the case escalates along the
+owner's chain (a manager, then the committee), each step notified and recorded. Scans refresh the
+case's lines; when the last line clears the case resolves by itself. Owners act through Updates whose
+validators refuse a wrong actor or a wrong state before anything enters history.
+Deterministic: time from workflow.now(), deadlines as timers, all I/O in activities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cases import CaseActivities, CaseEvent, CaseLine
+
+COMMITTEE = "committee"
+REMIND_AT = 0.75
+"""Share of the acknowledge window after which the assignee is reminded."""
+
+OPEN, ACKNOWLEDGED, RESOLVED_BY_ITSELF, CANCELLED = "open", "acknowledged", "resolved_by_itself", "cancelled"
+FINAL = {RESOLVED_BY_ITSELF, CANCELLED, "resolved"}
+
+
+@dataclass
+class CaseInput:
+    case_id: str
+    rule: str
+    sku: str
+    site: str
+    severity: str
+    title_en: str
+    title_zh: str
+    policy_version: str
+    owner: str
+    escalation: list[str]
+    committee: list[str]
+    acknowledge_seconds: float
+    resolve_seconds: float
+    dispositions: list[str]
+
+
+@dataclass
+class Lines:
+    """What a scan found for this case now; no lines means the finding cleared."""
+
+    lines: list[CaseLine] = field(default_factory=list)
+
+
+@dataclass
+class Acknowledge:
+    actor: str
+
+
+@dataclass
+class Comment:
+    actor: str
+    text: str
+
+
+@dataclass
+class CaseView:
+    case_id: str
+    state: str
+    owner: str
+    assignees: list[str]
+    escalation_level: int
+    acknowledge_due: str
+    resolve_due: str
+    lines: int
+    timeline: list[str]
+
+
+@workflow.defn
+class CaseWorkflow:
+    def __init__(self) -> None:
+        self.state = OPEN
+        self.lines: list[CaseLine] = []
+        self.got_lines = False
+        self.assignees: list[str] = []
+        self.level = 0
+        self.timeline: list[str] = []
+        self.events = 0
+        self.input: CaseInput | None = None
+        self.due: dict[str, datetime] = {}
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @workflow.signal
+    def refresh(self, update: Lines) -> None:
+        self.lines = list(update.lines)
+        self.got_lines = True
+
+    @workflow.update
+    async def acknowledge(self, request: Acknowledge) -> str:
+        self.state = ACKNOWLEDGED
+        await self._record("case.acknowledged", request.actor, before=OPEN)
+        return self.state
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, request: Acknowledge) -> None:
+        if self.state != OPEN:
+            raise ValueError(f"the case is {self.state}; only an open case can be acknowledged")
+        if request.actor not in self._responsible():
+            raise ValueError(f"{request.actor} is not responsible for this case "
+                             f"(responsible: {', '.join(self._responsible())})")
+
+    @workflow.update
+    async def comment(self, request: Comment) -> int:
+        await self._record("case.commented", request.actor, reason=request.text)
+        return len(self.timeline)
+
+    @comment.validator
+    def _validate_comment(self, request: Comment) -> None:
+        if not request.actor.strip() or not request.text.strip():
+            raise ValueError("a comment needs an author and a text")
+        if self.state in FINAL:
+            raise ValueError(f"the case is {self.state}; it takes no more comments")
+
+    @workflow.query
+    def view(self) -> CaseView:
+        assert self.input is not None
+        return CaseView(self.input.case_id, self.state, self.input.owner, list(self.assignees), self.level,
+                        self.due["acknowledge"].isoformat(), self.due["resolve"].isoformat(), len(self.lines),
+                        list(self.timeline))
+
+    # --- the case ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> str:
+        self.input = case
+        self.assignees = [case.owner]
+        opened = workflow.now()
+        self.due = {"acknowledge": opened + timedelta(seconds=case.acknowledge_seconds),
+                    "resolve": opened + timedelta(seconds=case.resolve_seconds)}
+        await workflow.wait_condition(lambda: self.got_lines)
+        await self._record("case.opened", "stockwarden", after=OPEN)
+        await self._notify("case_assigned", self.assignees)
+
+        await self._under_sla(OPEN, "acknowledge", case.acknowledge_seconds)
+        if self.state == ACKNOWLEDGED:
+            await self._under_sla(ACKNOWLEDGED, "resolve", case.resolve_seconds)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    async def _under_sla(self, state: str, deadline: str, window: float) -> None:
+        """Wait while the case stays in `state`; remind once, then escalate each time the deadline passes."""
+        reminded = False
+        while self.state == state:
+            if not self.lines:
+                self.state = RESOLVED_BY_ITSELF
+                await self._record("case.resolved_by_itself", "stockwarden", before=state)
+                await self._notify("resolved_by_itself", self.assignees)
+                return
+            due = self.due[deadline]
+            until = due if reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
+            if until > workflow.now():
+                try:
+                    await workflow.wait_condition(lambda: self.state != state or not self.lines,
+                                                  timeout=until - workflow.now())
+                    continue
+                except TimeoutError:
+                    pass
+            if not reminded:
+                reminded = True
+                await self._notify("reminder", self.assignees)
+                continue
+            await self._escalate(deadline, window)
+            reminded = False
+
+    async def _escalate(self, deadline: str, window: float) -> None:
+        assert self.input is not None
+        chain = self.input.escalation
+        before = list(self.assignees)
+        if self.level < len(chain):
+            step = chain[self.level]
+            self.level += 1
+            added = self.input.committee if step == COMMITTEE else [step]
+            self.assignees = before + [a for a in added if a not in before]
+        self.due[deadline] = workflow.now() + timedelta(seconds=window)
+        await self._record("case.escalated", "stockwarden", before=before, after=list(self.assignees),
+                           reason=f"{deadline} deadline passed")
+        await self._notify("escalated", self.assignees)
+
+    def _responsible(self) -> list[str]:
+        return list(self.assignees)
+
+    # --- activities -------------------------------------------------------------------------
+
+    async def _record(self, action: str, actor: str, *, before: object = None, after: object = None,
+                      reason: str = "") -> None:
+        assert self.input is not None
+        self.events += 1
+        self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
+        event = CaseEvent(
+            case_id=self.input.case_id, event_no=self.events, action=action, actor=actor, state=self.state,
+            before=before, after=after, reason=reason, rule=self.input.rule, sku=self.input.sku,
+            site=self.input.site, severity=self.input.severity, owner=self.input.owner,
+            assignees=list(self.assignees), escalation_level=self.level,
+            acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
+            lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat())
+        await workflow.execute_activity_method(CaseActivities.record, event, start_to_close_timeout=timedelta(seconds=30),
+                                               retry_policy=RetryPolicy(maximum_attempts=0))
+
+    async def _notify(self, template: str, recipients: list[str]) -> None:
+        assert self.input is not None
+        await workflow.execute_activity_method(CaseActivities.notify, args=[self.input.case_id, template, recipients],
+                                               start_to_close_timeout=timedelta(seconds=60))
