@@ -29,6 +29,8 @@ class ScanSummary:
     policy: str
     version: int
     findings: int
+    cases: int = 0
+    cleared: int = 0
 
 
 class ScanActivities:

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from activities.scan import ScanSummary
 from audit.trail import verify
+from governance.models import CaseRow
+from governance.opening import FINAL_STATES
 from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
@@ -35,7 +37,6 @@ from rules.loader import PolicyInvalid, load_policy
 from rules.scan import (
     NothingToScan,
     finding_json,
-    latest_scan,
     preview,
     render_findings_summary,
     scan,
@@ -44,7 +45,7 @@ from rules.scan import (
 from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.settings import get_settings
-from stockwarden.temporal import build_worker, connect
+from stockwarden.temporal import build_worker, connect, embedded_temporal
 from workflows.scan import ScanRequest, ScanWorkflow
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
@@ -159,8 +160,10 @@ def migrate_command() -> None:
 @app.command("up")
 def up_command(
     lots: Annotated[int, typer.Option("--lots", min=1, help="Lot positions of the demo company.")] = 2_000,
+    serve: Annotated[bool, typer.Option("--serve", help="Keep Temporal and the worker running afterwards.")] = False,
 ) -> None:
-    """Run the main job on the embedded default: demo company, ingest, policy, scan, summary."""
+    """Run the main job on the embedded default: demo company, ingest, policy, Temporal dev server and
+    worker, a scan through Temporal that opens the cases, and a summary."""
     settings = get_settings()
     engine = _engine()
     with engine.connect() as connection:
@@ -176,20 +179,83 @@ def up_command(
         assert snapshot is not None
         typer.echo(render_summary(summarise(iter_facts(connection, snapshot), snapshot.as_of)))
         active = active_version(connection)
-        last = latest_scan(connection)
     if active is None:
         activated = activate(engine, settings.policy_file, actor="stockwarden up").version
         _say(f"No active policy: activated {activated.name} v{activated.version} from {settings.policy_file}")
         with engine.connect() as connection:
             active = active_version(connection)
     assert active is not None
-    if last is None or last.snapshot_id != snapshot.id or last.policy_hash != active[0].policy_hash:
-        last_id = scan(engine).scan_id
-    else:
-        last_id = last.id
+    summary = _up_scan_and_cases(engine, settings.var_dir, serve)
     with engine.connect() as connection:
-        findings = list(stored_findings(connection, last_id))
+        findings = list(stored_findings(connection, summary.scan_id))
+        cases = connection.execute(select(CaseRow.owner, func.count()).where(CaseRow.state.not_in(FINAL_STATES))  # type: ignore[attr-defined]
+                                   .group_by(CaseRow.owner).order_by(CaseRow.owner)).all()
     typer.echo(render_findings_summary(findings, f"{active[1].policy} v{active[1].version}"))
+    typer.echo(f"Cases open by owner 各负责人未结案件 (scan {summary.scan_id} through Temporal): "
+               f"{sum(n for _, n in cases):,}")
+    for owner, count in cases:
+        typer.echo(f"  {owner:32} {count:6,}")
+
+
+def _up_scan_and_cases(engine: Engine, var_dir: Path, serve: bool) -> ScanSummary:
+    """Temporal (the dev server if none runs), a worker in this process, a ScanWorkflow that opens the
+    cases; with --serve the worker goes on serving the cases' timers and actions until interrupted."""
+    settings = get_settings()
+
+    async def run() -> ScanSummary:
+        async with embedded_temporal(var_dir) as client, build_worker(client, engine, settings.task_queue):
+            summary = await client.execute_workflow(
+                ScanWorkflow.run, ScanRequest(settings.scan_partitions), id=f"scan-{uuid.uuid4()}",
+                task_queue=settings.task_queue)
+            await _cases_recorded(engine, summary.cases)
+            if serve:
+                _say("Serving: the worker runs the cases' timers and actions; Ctrl-C stops it.")
+                await asyncio.Event().wait()
+        return summary
+
+    with _reported("nothing was scanned"):
+        try:
+            return asyncio.run(run())
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+async def _cases_recorded(engine: Engine, expected: int) -> None:
+    """Started cases write their mirror row in their first activity; wait (bounded) until they have."""
+    for _ in range(600):
+        with engine.connect() as connection:
+            if connection.execute(select(func.count()).select_from(CaseRow)
+                                  .where(CaseRow.state.not_in(FINAL_STATES))).scalar_one() >= expected:  # type: ignore[attr-defined]
+                return
+        await asyncio.sleep(0.1)
+
+
+@app.command("cases")
+def cases_command(
+    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only cases of this owner (email).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List cases from the case mirror: rule, SKU, site, lines, state, owner, due dates, value, workflow id."""
+    query = select(CaseRow).order_by(CaseRow.acknowledge_due, CaseRow.id)  # type: ignore[arg-type]
+    if state:
+        query = query.where(CaseRow.state == state)  # type: ignore[arg-type]
+    if owner:
+        query = query.where(CaseRow.owner == owner)  # type: ignore[arg-type]
+    with _engine().connect() as connection:
+        rows = [CaseRow.model_validate(r._mapping) for r in connection.execute(query)]
+    if as_json:
+        typer.echo(json.dumps([{
+            "workflow_id": r.id, "rule": r.rule, "sku": r.sku, "site": r.site, "state": r.state, "owner": r.owner,
+            "assignees": r.assignees, "acknowledge_due": r.acknowledge_due.isoformat(),
+            "resolve_due": r.resolve_due.isoformat(), "value": float(r.value),
+            "lines": [{"lot": line["lot"], "serial": line["serial"]} for line in r.lines]} for r in rows],
+            ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        typer.echo(f"{r.state:12} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
+                   f"{r.owner:28} acknowledge by {r.acknowledge_due:%Y-%m-%d}  {r.id}")
+    typer.echo(f"{len(rows):,} case(s).")
 
 
 policy_app = typer.Typer(help="Policies: check, activate, compare and preview policy files.", no_args_is_help=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,16 @@ def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")}
+    return {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var"),
+            "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
 
 
 def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: dict[str, str], tmp_path: Path) -> None:
@@ -37,10 +45,14 @@ def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: d
     assert "No active policy: activated default v1" in first.stderr
     assert "Findings 发现 under default v1:" in first.stdout
     assert re.search(r"critical +expired +\d+ +value", first.stdout)
+    opened = re.search(r"Cases open by owner 各负责人未结案件 \(scan 1 through Temporal\): (\d+)", first.stdout)
+    assert opened and int(opened[1]) > 0
+    assert re.search(r"zhang\.wei@example\.com +\d+", first.stdout)
     again = run("up", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "writing the demo company" not in again.stderr
     assert "activated" not in again.stderr
-    assert again.stdout == first.stdout
+    # The second run scans again through the same Temporal state: the same cases, no duplicates.
+    assert again.stdout == first.stdout.replace("(scan 1 through Temporal)", "(scan 2 through Temporal)")
 
 
 def test_ingest_reports_every_bad_row_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:

@@ -3,15 +3,18 @@ store exactly the findings of a direct scan, and a retried partition counts noth
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from temporalio.testing import WorkflowEnvironment
 
+from governance.models import CaseRow
+from governance.opening import case_id
 from inventory.demo import write_company
 from inventory.ingest import ingest
 from rules.scan import latest_scan, plan_scan, scan, scan_partition, stored_findings
@@ -23,8 +26,9 @@ from workflows.scan import ScanRequest, ScanWorkflow
 DEFAULT = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server per test: case workflow ids come from the data, so tests must not share a namespace."""
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
                                                 dev_server_extra_args=["--headless"])
     yield env
@@ -44,17 +48,42 @@ def findings(engine: Engine, scan_id: int) -> set[tuple[object, ...]]:
         return {(f.rule, f.sku, f.site, f.lot, f.serial, f.value, str(f.reasons)) for f in stored_findings(connection, scan_id)}
 
 
-@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.asyncio
 async def test_a_scan_through_temporal_equals_a_direct_scan(temporal: WorkflowEnvironment, company: Engine) -> None:
     direct = scan(company)
     queue = str(uuid.uuid4())
     async with build_worker(temporal.client, company, queue):
         summary = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=3),
                                                          id=f"scan-{queue}", task_queue=queue)
-    assert summary.findings == direct.finding_count > 0
-    assert findings(company, summary.scan_id) == findings(company, direct.scan_id)
-    with company.connect() as connection:
-        assert latest_scan(connection).id == summary.scan_id  # type: ignore[union-attr]
+        assert summary.findings == direct.finding_count > 0
+        assert findings(company, summary.scan_id) == findings(company, direct.scan_id)
+        with company.connect() as connection:
+            assert latest_scan(connection).id == summary.scan_id  # type: ignore[union-attr]
+            expected = {case_id(f.rule, f.sku, f.site) for f in stored_findings(connection, summary.scan_id)}
+        assert summary.cases == len(expected) and summary.cleared == 0
+        await wait_for_mirror(company, len(expected))
+
+        # A second scan opens no duplicate: the same workflow ids are refreshed.
+        again = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
+                                                       id=f"scan-2-{queue}", task_queue=queue)
+        assert again.cases == summary.cases
+        with company.connect() as connection:
+            rows = connection.execute(select(CaseRow.id, CaseRow.state, CaseRow.owner)).all()
+        assert {r.id for r in rows} == expected and {r.state for r in rows} == {"open"}
+        implant = next(r for r in rows if r.id.startswith("case/idle-high-value/") and "/IMP-" in r.id)
+        assert implant.owner == "zhang.wei@example.com"  # the first owner scope that matches
+        running = [c async for c in temporal.client.list_workflows(f"WorkflowType = 'CaseWorkflow' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Running'")]
+        assert len(running) == len(expected)
+
+
+async def wait_for_mirror(engine: Engine, count: int) -> None:
+    """Cases write their mirror row in their first activity; give them up to a minute (about 5 s here)."""
+    for _ in range(600):
+        with engine.connect() as connection:
+            if connection.execute(select(func.count()).select_from(CaseRow)).scalar_one() >= count:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"fewer than {count} cases reached the mirror")
 
 
 def test_a_retried_partition_replaces_its_findings_and_an_open_scan_is_not_the_latest(company: Engine) -> None:

@@ -1,4 +1,5 @@
-"""ScanWorkflow: plan a scan, evaluate its SKU ranges in parallel on any workers, then complete it.
+"""ScanWorkflow: plan a scan, evaluate its SKU ranges in parallel on any workers, complete it, then open
+or refresh one CaseWorkflow per (rule, SKU, site) and tell cases whose findings cleared.
 
 More worker processes or machines make a scan faster; each activity holds one range's facts and no
 more. A failed range is retried by Temporal and replaces its own findings, so nothing counts twice.
@@ -14,6 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.opening import CaseCounts, CaseOpening
     from activities.scan import PartitionRequest, ScanActivities, ScanPlanResult, ScanSummary
 
 
@@ -36,6 +38,11 @@ class ScanWorkflow:
                 start_to_close_timeout=timedelta(minutes=30), retry_policy=retry)
             for first, last in plan.sku_ranges
         ))
-        return await workflow.execute_activity_method(
+        summary: ScanSummary = await workflow.execute_activity_method(
             ScanActivities.complete_scan, plan.scan_id, start_to_close_timeout=timedelta(minutes=5),
             retry_policy=retry)
+        counts: CaseCounts = await workflow.execute_activity_method(
+            CaseOpening.open_cases, plan.scan_id, start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(minutes=2), retry_policy=retry)
+        summary.cases, summary.cleared = counts.cases, counts.cleared
+        return summary
