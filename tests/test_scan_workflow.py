@@ -17,6 +17,7 @@ from governance.models import CaseRow
 from governance.opening import case_id
 from inventory.demo import write_company
 from inventory.ingest import ingest
+from rules.incremental import reevaluate
 from rules.scan import latest_scan, plan_scan, scan, scan_partition, stored_findings
 from rules.versions import activate
 from stockwarden.temporal import build_worker, temporal_cli
@@ -49,7 +50,8 @@ def findings(engine: Engine, scan_id: int) -> set[tuple[object, ...]]:
 
 
 @pytest.mark.asyncio
-async def test_a_scan_through_temporal_equals_a_direct_scan(temporal: WorkflowEnvironment, company: Engine) -> None:
+async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_per_rule_sku_site(
+        temporal: WorkflowEnvironment, company: Engine, tmp_path: Path) -> None:
     direct = scan(company)
     queue = str(uuid.uuid4())
     async with build_worker(temporal.client, company, queue):
@@ -74,6 +76,23 @@ async def test_a_scan_through_temporal_equals_a_direct_scan(temporal: WorkflowEn
         assert implant.owner == "zhang.wei@example.com"  # the first owner scope that matches
         running = [c async for c in temporal.client.list_workflows(f"WorkflowType = 'CaseWorkflow' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Running'")]
         assert len(running) == len(expected)
+
+        # Stock of a one-line case moves: the next scan no longer finds it and the case resolves by itself.
+        with company.connect() as connection:
+            cases = [CaseRow.model_validate(x._mapping) for x in connection.execute(select(CaseRow))]
+        single = next(r for r in cases if r.rule == "idle-one-year" and len(r.lines) == 1)
+        line = single.lines[0]
+        movement = tmp_path / "movement.csv"
+        movement.write_text(f"sku,site,lot,serial,type,qty,moved_on\n{single.sku},{single.site},{line['lot']},"
+                            f"{line['serial']},transfer_in,1,{AS_OF}\n", encoding="utf-8")
+        reevaluate(company, movement, actor="erp")
+        third = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
+                                                       id=f"scan-3-{queue}", task_queue=queue)
+        assert third.cleared >= 1
+        assert await temporal.client.get_workflow_handle(single.id).result() == "resolved_by_itself"
+        with company.connect() as connection:
+            state = connection.execute(select(CaseRow.state).where(CaseRow.id == single.id)).scalar_one()
+        assert state == "resolved_by_itself"
 
 
 async def wait_for_mirror(engine: Engine, count: int) -> None:
