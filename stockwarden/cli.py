@@ -45,7 +45,7 @@ from rules.scan import (
 from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.settings import get_settings
-from stockwarden.temporal import build_worker, connect, embedded_temporal
+from stockwarden.temporal import build_worker, connect, embedded_temporal, ensure_scan_schedule
 from workflows.scan import ScanRequest, ScanWorkflow
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
@@ -366,8 +366,9 @@ def worker_command() -> None:
 
     async def serve() -> None:
         client = await connect()
+        await ensure_scan_schedule(client, settings.task_queue, settings.scan_cron, settings.scan_partitions)
         _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
-             f"task queue {settings.task_queue}")
+             f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}' (UTC)")
         await build_worker(client, engine, settings.task_queue).run()
 
     try:

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "stockwarden"
+    scan_cron: str = "0 2 * * *"
+    """When the scheduled scan runs (cron, UTC); the worker keeps the Temporal Schedule in step."""
     scan_partitions: int = 4
     """SKU ranges a scan through Temporal is split into; each is one activity on any worker."""
 

@@ -11,7 +11,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
@@ -19,7 +28,7 @@ from activities.opening import CaseOpening
 from activities.scan import ScanActivities
 from stockwarden.settings import get_settings
 from workflows.case import CaseWorkflow
-from workflows.scan import ScanWorkflow
+from workflows.scan import ScanRequest, ScanWorkflow
 
 WORKFLOWS = [ScanWorkflow, CaseWorkflow]
 
@@ -82,3 +91,20 @@ async def embedded_temporal(var_dir: Path) -> AsyncIterator[Client]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+SCAN_SCHEDULE_ID = "stockwarden-scan"
+
+
+async def ensure_scan_schedule(client: Client, task_queue: str, cron: str, partitions: int) -> None:
+    """Create the Temporal Schedule that runs ScanWorkflow on `cron`, or bring an existing one in step."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(ScanWorkflow.run, ScanRequest(partitions), id="scan-scheduled",
+                                           task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(SCAN_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(SCAN_SCHEDULE_ID).update(lambda _input: ScheduleUpdate(schedule=schedule))

@@ -13,12 +13,13 @@ import pytest_asyncio
 from sqlalchemy import Engine, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.cases import CaseLine
 from audit.models import AuditEntry
 from audit.trail import verify
 from governance.models import CaseRow
-from stockwarden.temporal import build_worker, temporal_cli, temporal_test_server
+from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines
 
 DAY = 86_400.0
@@ -88,6 +89,7 @@ async def test_an_unacknowledged_case_is_reminded_then_escalated_to_the_manager_
         await handle.signal(CaseWorkflow.refresh, Lines([]))  # the next scan no longer finds the stock
         assert await handle.result() == "resolved_by_itself"
     assert actions(engine, handle.id) == ["case.opened", "case.escalated", "case.escalated", "case.resolved_by_itself"]
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
     assert mirror(engine, handle.id).state == "resolved_by_itself"
     with engine.connect() as connection:
         assert verify(connection)[1] == []
@@ -115,3 +117,6 @@ async def test_owner_updates_are_validated_before_they_change_anything(dev: Work
         assert await handle.result() == "resolved_by_itself"
     assert actions(engine, handle.id) == ["case.opened", "case.acknowledged", "case.commented",
                                           "case.resolved_by_itself"]
+    # The recorded history replays on the current code: the workflow is deterministic.
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import Engine, func, select
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from governance.models import CaseRow
 from governance.opening import case_id
@@ -20,7 +21,7 @@ from inventory.ingest import ingest
 from rules.incremental import reevaluate
 from rules.scan import latest_scan, plan_scan, scan, scan_partition, stored_findings
 from rules.versions import activate
-from stockwarden.temporal import build_worker, temporal_cli
+from stockwarden.temporal import SCAN_SCHEDULE_ID, WORKFLOWS, build_worker, ensure_scan_schedule, temporal_cli
 from tests.test_metrics import AS_OF
 from workflows.scan import ScanRequest, ScanWorkflow
 
@@ -63,6 +64,8 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
             assert latest_scan(connection).id == summary.scan_id  # type: ignore[union-attr]
             expected = {case_id(f.rule, f.sku, f.site) for f in stored_findings(connection, summary.scan_id)}
         assert summary.cases == len(expected) and summary.cleared == 0
+        history = await temporal.client.get_workflow_handle(f"scan-{queue}").fetch_history()
+        await Replayer(workflows=WORKFLOWS).replay_workflow(history)  # deterministic on the current code
         await wait_for_mirror(company, len(expected))
 
         # A second scan opens no duplicate: the same workflow ids are refreshed.
@@ -112,3 +115,24 @@ def test_a_retried_partition_replaces_its_findings_and_an_open_scan_is_not_the_l
     assert scan_partition(company, plan.scan_id, plan.sku_ranges[0]) == first  # a retry
     with company.connect() as connection:
         assert latest_scan(connection).id == direct.scan_id  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_the_scan_schedule_is_created_then_kept_in_step_and_runs_scans(
+        temporal: WorkflowEnvironment, company: Engine) -> None:
+    queue = str(uuid.uuid4())
+    await ensure_scan_schedule(temporal.client, queue, "0 2 * * *", 2)
+    await ensure_scan_schedule(temporal.client, queue, "30 3 * * *", 2)  # a worker restarted with new settings
+    handle = temporal.client.get_schedule_handle(SCAN_SCHEDULE_ID)
+    described = await handle.describe()
+    (calendar,) = described.schedule.spec.calendars  # the server keeps a cron expression as a calendar
+    assert ([r.start for r in calendar.hour], [r.start for r in calendar.minute]) == ([3], [30])
+    async with build_worker(temporal.client, company, queue):
+        await handle.trigger()
+        for _ in range(300):
+            with company.connect() as connection:
+                if latest_scan(connection) is not None:
+                    break
+            await asyncio.sleep(0.1)
+    with company.connect() as connection:
+        assert latest_scan(connection) is not None
