@@ -75,3 +75,18 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
             breaks.append(ChainBreak(entry.seq, "content was changed after it was written (hash differs)"))
         expected_prev, expected_seq = entry.hash, entry.seq + 1
     return count, breaks
+
+
+def entries(connection: Connection, *, subject: str | None = None, actor: str | None = None,
+            since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Any]:
+    """Audit entries, oldest first, filtered by subject (a case is `case:<workflow id>`), actor and time."""
+    query = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)  # type: ignore[arg-type]
+    if subject:
+        query = query.where(AuditEntry.subject == subject)  # type: ignore[arg-type]
+    if actor:
+        query = query.where(AuditEntry.actor == actor)  # type: ignore[arg-type]
+    if since:
+        query = query.where(AuditEntry.at >= since)  # type: ignore[arg-type]
+    if until:
+        query = query.where(AuditEntry.at < until)  # type: ignore[arg-type]
+    return connection.execute(query).all()

@@ -21,7 +21,7 @@ import typer
 from sqlalchemy import Engine, func, select
 
 from activities.scan import ScanSummary
-from audit.trail import verify
+from audit.trail import entries, verify
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES
 from inventory.db import make_engine, migrate
@@ -447,6 +447,33 @@ def movements_command(
         for finding in findings:
             subject = " ".join(filter(None, (finding.sku, finding.site, finding.lot, finding.serial)))
             typer.echo(f"  {label:8} {finding.rule:28} {subject}")
+
+
+@audit_app.command("show")
+def audit_show_command(
+    case: Annotated[str | None, typer.Option("--case", help="A case's workflow id.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who acted.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this day (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this day (YYYY-MM-DD, UTC).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Audit entries, oldest first, filtered by case, actor and time."""
+    def moment(value: str | None, option: str) -> datetime | None:
+        day = _parse_day(value, option)
+        return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    with _engine().connect() as connection:
+        rows = entries(connection, subject=f"case:{case}" if case else None, actor=actor,
+                       since=moment(since, "--since"), until=moment(until, "--until"))
+    if as_json:
+        typer.echo(json.dumps([{"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+                                "subject": r.subject, "before": r.before, "after": r.after, "reason": r.reason,
+                                "policy_version": r.policy_version, "workflow_id": r.workflow_id, "hash": r.hash}
+                               for r in rows], ensure_ascii=False, indent=1, default=str))
+        return
+    for r in rows:
+        reason = f"  ({r.reason})" if r.reason else ""
+        typer.echo(f"{r.seq:6} {r.at:%Y-%m-%d %H:%M:%S} {r.actor:28} {r.action:26} {r.subject}{reason}")
 
 
 @audit_app.command("verify")

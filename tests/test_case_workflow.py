@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 
 from activities.cases import CaseLine
 from audit.models import AuditEntry
-from audit.trail import verify
+from audit.trail import entries, verify
 from governance.models import CaseRow
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines
@@ -48,8 +48,11 @@ def mirror(engine: Engine, case_id: str) -> CaseRow:
 
 def actions(engine: Engine, case_id: str) -> list[str]:
     with engine.connect() as connection:
-        return [e.action for e in connection.execute(
+        by_case = [e.action for e in entries(connection, subject=f"case:{case_id}")]
+        by_workflow = [e.action for e in connection.execute(
             select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
+    assert by_case == by_workflow
+    return by_case
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

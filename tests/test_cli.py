@@ -166,3 +166,6 @@ def test_policy_scan_and_movements_commands(env: dict[str, str], tmp_path: Path)
     assert twice.returncode == 1 and "already applied" in twice.stderr
     verified = run("audit", "verify", env=env, cwd=tmp_path)
     assert verified.returncode == 0 and "1 entries" in verified.stdout
+    shown = json.loads(run("audit", "show", "--actor", "li.na", "--json", env=env, cwd=tmp_path).stdout)
+    assert [(e["action"], e["subject"]) for e in shown] == [("policy.activate", "policy:default")]
+    assert json.loads(run("audit", "show", "--actor", "nobody", "--json", env=env, cwd=tmp_path).stdout) == []
