@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from inventory.bulk import BulkWriter
 from inventory.db import refresh_statistics
-from inventory.fields import Row, RowError
+from inventory.fields import LARGEST, Row, RowError
 from inventory.models import (
     DemandKind,
     DemandRecord,
@@ -114,8 +114,9 @@ class Loader:
     """The state of one load: what is known so far, the errors, and the writers of the open transaction."""
 
     def __init__(self, connection: Connection, snapshot_id: int, as_of: date,
-                 progress: Callable[[str], None]):
+                 progress: Callable[[str], None], default_currency: str = "CNY"):
         self.connection = connection
+        self.default_currency = default_currency
         self.snapshot_id = snapshot_id
         self.as_of = as_of
         self.progress = progress
@@ -202,7 +203,13 @@ class Loader:
                 row.error("uom", f"unknown unit '{uom}' for SKU {info.sku} (known: {known})")
                 return None
             factor = found
-        return None if qty is None else (qty * factor).quantize(QTY_QUANTUM)
+        if qty is None:
+            return None
+        converted = (qty * factor).quantize(QTY_QUANTUM)
+        if abs(converted) >= LARGEST:
+            row.error(qty_column, f"{qty} {uom} is {converted:,} {info.base_uom}, too large to store")
+            return None
+        return converted
 
     def not_after_as_of(self, row: Row, column: str, value: date | None) -> None:
         if value is not None and value > self.as_of:
@@ -247,9 +254,7 @@ class Loader:
         writer.flush()
 
     def currency(self, row: Row) -> str:
-        from stockwarden.settings import get_settings
-
-        currency = row.text("currency", max_length=10).upper() or get_settings().default_currency
+        currency = row.text("currency", max_length=10).upper() or self.default_currency
         if not re.fullmatch(r"[A-Z]{3}", currency):
             row.error("currency", f"'{currency}' is not an ISO 4217 code such as CNY, USD or EUR")
         return currency
@@ -395,7 +400,7 @@ def _apply_udi(row: Row, udi: str, lot: str, serial: str, manufactured_on: date 
 
 
 def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: str | None = None,
-           progress: Callable[[str], None] = lambda _message: None) -> IngestResult:
+           default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None) -> IngestResult:
     """Load the export at `path` as a new snapshot, or recognise it as one already loaded.
 
     Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
@@ -415,7 +420,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
         ).inserted_primary_key[0]
-        load = Loader(connection, snapshot_id, as_of, progress)
+        load = Loader(connection, snapshot_id, as_of, progress, default_currency)
         steps = (("materials", load.materials_table), ("uom_conversions", load.conversions_table),
                  ("lots", load.lots_table), ("movements", load.movements_table),
                  ("demand", load.demand_table), ("purchase_orders", load.purchase_orders_table))

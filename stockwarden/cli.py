@@ -111,7 +111,8 @@ def ingest_command(
     day = _parse_day(as_of, "--as-of")
     engine = _engine()
     with _reported("nothing was stored"):
-        result = ingest(engine, path, as_of=day, loaded_by=loaded_by, progress=_say)
+        result = ingest(engine, path, as_of=day, loaded_by=loaded_by,
+                        default_currency=get_settings().default_currency, progress=_say)
     if result.already_loaded:
         typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}); nothing new stored.")
     else:
@@ -173,7 +174,8 @@ def up_command(
         demo = settings.var_dir / "demo"
         _say(f"Empty database: writing the demo company into {demo}")
         write_company(demo, lots=lots, as_of=today, progress=_say)
-        ingest(engine, demo, as_of=today, loaded_by="stockwarden up", progress=_say)
+        ingest(engine, demo, as_of=today, loaded_by="stockwarden up", default_currency=settings.default_currency,
+               progress=_say)
     with engine.connect() as connection:
         snapshot = latest_snapshot(connection)
         assert snapshot is not None
