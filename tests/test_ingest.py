@@ -268,3 +268,10 @@ def test_loading_the_same_files_twice_stores_nothing_new(engine: Engine, tmp_pat
     (folder / "lots.csv").write_text(GOOD_LOTS.replace("30", "31"), encoding="utf-8")
     changed = ingest(engine, folder, as_of=AS_OF)
     assert not changed.already_loaded and changed.snapshot_id != first.snapshot_id
+
+
+def test_a_quantity_too_large_once_converted_is_a_row_error(engine: Engine, tmp_path: Path) -> None:
+    folder = write_export(tmp_path / "x", uom_conversions="sku,uom,factor\nCAT-1,pallet,100000\n",
+                          lots=LOT_HEADER + "CAT-1,SH01,A,,9999999999,pallet,2026-01-01,,,,,\n")
+    assert errors_of(engine, folder) == [
+        "lots.csv:2: qty: 9999999999 pallet is 999,999,999,900,000.0000 ea, too large to store"]
