@@ -129,17 +129,22 @@ def plan_scan(engine: Engine, parts: int) -> ScanPlan:
         return ScanPlan(scan_id, partition_skus(connection, snapshot, parts))
 
 
+def _planned(connection: Connection, scan_id: int) -> tuple[Snapshot, Policy]:
+    """The snapshot and policy a planned scan evaluates."""
+    planned = connection.execute(select(Scan).where(Scan.id == scan_id)).first()  # type: ignore[arg-type]
+    if planned is None:
+        raise NothingToScan(f"scan {scan_id} was never planned")
+    snapshot = connection.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()  # type: ignore[arg-type]
+    version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
+    return Snapshot.model_validate(snapshot._mapping), stored_policy(version.text, f"policy_version {version.id}")
+
+
 def scan_partition(engine: Engine, scan_id: int, sku_range: tuple[str, str]) -> int:
     """Store the findings of one SKU range of a planned scan. Safe to retry: the range's earlier
     findings of this scan are replaced. The range is evaluated before the write transaction opens,
     so partitions on other workers are not kept waiting for the database (SQLite has one writer)."""
     with engine.connect() as reader:
-        planned = reader.execute(select(Scan).where(Scan.id == scan_id)).first()  # type: ignore[arg-type]
-        if planned is None:
-            raise NothingToScan(f"scan {scan_id} was never planned")
-        snapshot = Snapshot.model_validate(reader.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()._mapping)  # type: ignore[arg-type]
-        version = reader.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
-        policy = stored_policy(version.text, f"policy_version {version.id}")
+        snapshot, policy = _planned(reader, scan_id)
         values = [finding_values(scan_id, f) for f in evaluator_for(policy).evaluate(
             iter_facts(reader, snapshot, selection=Selection(sku_range=sku_range)))]
     with engine.begin() as writer:
@@ -152,12 +157,11 @@ def scan_partition(engine: Engine, scan_id: int, sku_range: tuple[str, str]) -> 
 
 
 def complete_scan(engine: Engine, scan_id: int) -> ScanResult:
+    """Count the stored findings and mark the scan completed: from now on it is the latest."""
     with engine.begin() as connection:
+        snapshot, policy = _planned(connection, scan_id)
         count = _complete(connection, scan_id)
-        planned = connection.execute(select(Scan).where(Scan.id == scan_id)).one()  # type: ignore[arg-type]
-        snapshot = Snapshot.model_validate(connection.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()._mapping)  # type: ignore[arg-type]
-        version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
-    return ScanResult(scan_id, snapshot, stored_policy(version.text, f"policy_version {version.id}"), count)
+    return ScanResult(scan_id, snapshot, policy, count)
 
 
 def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow]:
