@@ -60,6 +60,7 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
                 "escalation": list(owner.escalation), "committee": list(policy.committee),
                 "acknowledge_seconds": rule.sla.acknowledge.total_seconds(),
                 "resolve_seconds": rule.sla.resolve.total_seconds(),
+                "snooze_max_seconds": rule.sla.snooze_max.total_seconds() if rule.sla.snooze_max else 0.0,
                 "dispositions": [d.value for d in rule.dispositions],
             }, [])
         metrics = row.metrics if isinstance(row.metrics, dict) else {}

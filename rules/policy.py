@@ -99,6 +99,8 @@ class Title(_Strict):
 class Sla(_Strict):
     acknowledge: Duration
     resolve: Duration
+    snooze_max: Duration | None = None
+    """How long an owner may postpone this rule's deadlines in all, with a reason; absent: not at all."""
 
 
 Conditions = dict[str, Condition]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -20,7 +20,7 @@ from audit.models import AuditEntry
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
-from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines
+from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines, Reassign, Snooze
 
 DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
@@ -32,7 +32,7 @@ def case_input(case_id: str) -> CaseInput:
                      title_en="High-value lot idle", title_zh="高值批次半年未动", policy_version="default v1",
                      owner="zhang.wei@example.com", escalation=["li.na@example.com", "committee"],
                      committee=["cfo@example.com", "qa.director@example.com"], acknowledge_seconds=3 * DAY,
-                     resolve_seconds=30 * DAY, dispositions=["reallocate", "scrap"])
+                     resolve_seconds=30 * DAY, dispositions=["reallocate", "scrap"], snooze_max_seconds=5 * DAY)
 
 
 async def start(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
@@ -123,3 +123,43 @@ async def test_owner_updates_are_validated_before_they_change_anything(dev: Work
     # The recorded history replays on the current code: the workflow is deterministic.
     history = await handle.fetch_history()
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_reassign_and_snooze_are_bounded_and_audited(dev: WorkflowEnvironment, engine: Engine) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, engine, queue):
+        handle = await start(dev, queue)
+        due = datetime.fromisoformat((await handle.query(CaseWorkflow.view)).acknowledge_due)
+        refusals = {
+            "allows 5 more day(s) of snooze on this case, not 7": Snooze("zhang.wei@example.com", 7, "stocktake"),
+            "needs a reason": Snooze("zhang.wei@example.com", 1, " "),
+            "not responsible": Snooze("li.na@example.com", 1, "not mine"),
+        }
+        for expected, request in refusals.items():
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(CaseWorkflow.snooze, request)
+            assert expected in str(refused.value.cause)
+        moved = await handle.execute_update(CaseWorkflow.snooze, Snooze("zhang.wei@example.com", 3, "盘点中 stocktake"))
+        assert datetime.fromisoformat(moved) - due == timedelta(days=3)
+        with pytest.raises(WorkflowUpdateFailedError) as too_much:
+            await handle.execute_update(CaseWorkflow.snooze, Snooze("zhang.wei@example.com", 3, "again"))
+        assert "allows 2 more day(s)" in str(too_much.value.cause)
+
+        for bad in (Reassign("zhang.wei@example.com", "wang.fang", "BJ02 owns it"),
+                    Reassign("zhang.wei@example.com", "wang.fang@example.com", ""),
+                    Reassign("mallory@example.com", "wang.fang@example.com", "because")):
+            with pytest.raises(WorkflowUpdateFailedError):
+                await handle.execute_update(CaseWorkflow.reassign, bad)
+        assignees = await handle.execute_update(
+            CaseWorkflow.reassign, Reassign("zhang.wei@example.com", "wang.fang@example.com", "BJ02 owns this stock"))
+        assert assignees == ["wang.fang@example.com"]
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com"))
+        assert await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("wang.fang@example.com")) == "acknowledged"
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    assert actions(engine, handle.id) == ["case.opened", "case.snoozed", "case.reassigned", "case.acknowledged",
+                                          "case.resolved_by_itself"]
+    assert mirror(engine, handle.id).assignees == ["wang.fang@example.com"]
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())

@@ -20,6 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities, CaseEvent, CaseLine
 
 COMMITTEE = "committee"
+
+
+def _looks_like_address(text: str) -> bool:
+    """A plain check that runs inside the workflow sandbox; addresses in policies are checked fully."""
+    name, at, domain = text.partition("@")
+    return bool(name and at and "." in domain and " " not in text)
 REMIND_AT = 0.75
 """Share of the acknowledge window after which the assignee is reminded."""
 
@@ -43,6 +49,7 @@ class CaseInput:
     acknowledge_seconds: float
     resolve_seconds: float
     dispositions: list[str]
+    snooze_max_seconds: float = 0.0
 
 
 @dataclass
@@ -61,6 +68,20 @@ class Acknowledge:
 class Comment:
     actor: str
     text: str
+
+
+@dataclass
+class Reassign:
+    actor: str
+    to: str
+    reason: str
+
+
+@dataclass
+class Snooze:
+    actor: str
+    days: float
+    reason: str
 
 
 @dataclass
@@ -88,6 +109,8 @@ class CaseWorkflow:
         self.events = 0
         self.input: CaseInput | None = None
         self.due: dict[str, datetime] = {}
+        self.deadline_moved = False
+        self.snoozed_seconds = 0.0
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -121,6 +144,54 @@ class CaseWorkflow:
             raise ValueError("a comment needs an author and a text")
         if self.state in FINAL:
             raise ValueError(f"the case is {self.state}; it takes no more comments")
+
+    @workflow.update
+    async def reassign(self, request: Reassign) -> list[str]:
+        before = list(self.assignees)
+        self.assignees = [request.to] + [a for a in before if a not in (request.actor, request.to)]
+        await self._record("case.reassigned", request.actor, before=before, after=list(self.assignees),
+                           reason=request.reason)
+        await self._notify("case_assigned", [request.to])
+        return list(self.assignees)
+
+    @reassign.validator
+    def _validate_reassign(self, request: Reassign) -> None:
+        self._require_open_to(request.actor)
+        if not _looks_like_address(request.to):
+            raise ValueError(f"'{request.to}' is not an email address")
+        if request.to in self.assignees:
+            raise ValueError(f"{request.to} is already responsible for this case")
+        if not request.reason.strip():
+            raise ValueError("a reassignment needs a reason")
+
+    @workflow.update
+    async def snooze(self, request: Snooze) -> str:
+        phase = "acknowledge" if self.state == OPEN else "resolve"
+        self.snoozed_seconds += request.days * 86_400
+        before = self.due[phase].isoformat()
+        self.due[phase] += timedelta(days=request.days)
+        self.deadline_moved = True
+        await self._record("case.snoozed", request.actor, before=before, after=self.due[phase].isoformat(),
+                           reason=request.reason)
+        return self.due[phase].isoformat()
+
+    @snooze.validator
+    def _validate_snooze(self, request: Snooze) -> None:
+        self._require_open_to(request.actor)
+        assert self.input is not None
+        if request.days <= 0:
+            raise ValueError("snooze by a positive number of days")
+        left = (self.input.snooze_max_seconds - self.snoozed_seconds) / 86_400
+        if request.days > left:
+            raise ValueError(f"the policy allows {left:g} more day(s) of snooze on this case, not {request.days:g}")
+        if not request.reason.strip():
+            raise ValueError("a snooze needs a reason")
+
+    def _require_open_to(self, actor: str) -> None:
+        if self.state not in (OPEN, ACKNOWLEDGED):
+            raise ValueError(f"the case is {self.state}")
+        if actor not in self._responsible():
+            raise ValueError(f"{actor} is not responsible for this case (responsible: {', '.join(self._responsible())})")
 
     @workflow.query
     def view(self) -> CaseView:
@@ -160,8 +231,9 @@ class CaseWorkflow:
             due = self.due[deadline]
             until = due if reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
             if until > workflow.now():
+                self.deadline_moved = False
                 try:
-                    await workflow.wait_condition(lambda: self.state != state or not self.lines,
+                    await workflow.wait_condition(lambda: self.state != state or not self.lines or self.deadline_moved,
                                                   timeout=until - workflow.now())
                     continue
                 except TimeoutError:
