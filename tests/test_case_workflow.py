@@ -4,8 +4,10 @@ the case mirror and the audit trail written once per step."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -163,3 +165,27 @@ async def test_reassign_and_snooze_are_bounded_and_audited(dev: WorkflowEnvironm
                                           "case.resolved_by_itself"]
     assert mirror(engine, handle.id).assignees == ["wang.fang@example.com"]
     await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_long_lived_case_continues_as_new_and_keeps_its_state(dev: WorkflowEnvironment, engine: Engine) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, engine, queue):
+        case_id = f"case-long-{queue[:8]}"
+        handle = await dev.client.start_workflow(
+            CaseWorkflow.run, replace(case_input(case_id), history_limit=30), id=case_id, task_queue=queue,
+            start_signal="refresh", start_signal_args=[Lines(LINES)])
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com"))
+        first_run = (await handle.describe()).run_id
+        for day in range(25):  # a scan a day refreshes the lines
+            await handle.signal(CaseWorkflow.refresh, Lines(LINES[: 1 + day % 2]))
+        for _ in range(100):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.1)
+        assert (await handle.describe()).run_id != first_run
+        view = await handle.query(CaseWorkflow.view)
+        assert (view.state, view.assignees) == ("acknowledged", ["zhang.wei@example.com"])
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    assert actions(engine, case_id) == ["case.opened", "case.acknowledged", "case.resolved_by_itself"]

@@ -10,7 +10,8 @@ Deterministic: time from workflow.now(), deadlines as timers, all I/O in activit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -50,6 +51,25 @@ class CaseInput:
     resolve_seconds: float
     dispositions: list[str]
     snooze_max_seconds: float = 0.0
+    history_limit: int = 5_000
+    """History events after which the case continues as new, so a case open for years stays light."""
+    carried: CaseState | None = None
+
+
+@dataclass
+class CaseState:
+    """What a case carries into its next run when it continues as new."""
+
+    state: str
+    lines: list[CaseLine]
+    assignees: list[str]
+    level: int
+    events: int
+    acknowledge_due: str
+    resolve_due: str
+    snoozed_seconds: float
+    reminded: bool
+    timeline: list[str]
 
 
 @dataclass
@@ -99,18 +119,28 @@ class CaseView:
 
 @workflow.defn
 class CaseWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, case: CaseInput) -> None:
+        """Set up from the input before any message is handled: an Update may arrive with the start."""
+        self.input = case
         self.state = OPEN
         self.lines: list[CaseLine] = []
         self.got_lines = False
-        self.assignees: list[str] = []
+        self.assignees = [case.owner]
         self.level = 0
         self.timeline: list[str] = []
         self.events = 0
-        self.input: CaseInput | None = None
-        self.due: dict[str, datetime] = {}
+        opened = workflow.now()
+        self.due = {"acknowledge": opened + timedelta(seconds=case.acknowledge_seconds),
+                    "resolve": opened + timedelta(seconds=case.resolve_seconds)}
         self.deadline_moved = False
         self.snoozed_seconds = 0.0
+        self.reminded = False
+        self.opened = case.carried is not None
+        self.recording = asyncio.Lock()
+        """Case events reach the mirror and the audit trail one at a time, in order."""
+        if case.carried is not None:
+            self._restore(case.carried)
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -121,6 +151,7 @@ class CaseWorkflow:
 
     @workflow.update
     async def acknowledge(self, request: Acknowledge) -> str:
+        await workflow.wait_condition(lambda: self.opened)
         self.state = ACKNOWLEDGED
         await self._record("case.acknowledged", request.actor, before=OPEN)
         return self.state
@@ -135,6 +166,7 @@ class CaseWorkflow:
 
     @workflow.update
     async def comment(self, request: Comment) -> int:
+        await workflow.wait_condition(lambda: self.opened)
         await self._record("case.commented", request.actor, reason=request.text)
         return len(self.timeline)
 
@@ -147,6 +179,7 @@ class CaseWorkflow:
 
     @workflow.update
     async def reassign(self, request: Reassign) -> list[str]:
+        await workflow.wait_condition(lambda: self.opened)
         before = list(self.assignees)
         self.assignees = [request.to] + [a for a in before if a not in (request.actor, request.to)]
         await self._record("case.reassigned", request.actor, before=before, after=list(self.assignees),
@@ -166,6 +199,7 @@ class CaseWorkflow:
 
     @workflow.update
     async def snooze(self, request: Snooze) -> str:
+        await workflow.wait_condition(lambda: self.opened)
         phase = "acknowledge" if self.state == OPEN else "resolve"
         self.snoozed_seconds += request.days * 86_400
         before = self.due[phase].isoformat()
@@ -204,16 +238,14 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, case: CaseInput) -> str:
-        self.input = case
-        self.assignees = [case.owner]
-        opened = workflow.now()
-        self.due = {"acknowledge": opened + timedelta(seconds=case.acknowledge_seconds),
-                    "resolve": opened + timedelta(seconds=case.resolve_seconds)}
-        await workflow.wait_condition(lambda: self.got_lines)
-        await self._record("case.opened", "stockwarden", after=OPEN)
-        await self._notify("case_assigned", self.assignees)
+        if case.carried is None:
+            await workflow.wait_condition(lambda: self.got_lines)
+            await self._record("case.opened", "stockwarden", after=OPEN)
+            self.opened = True
+            await self._notify("case_assigned", self.assignees)
 
-        await self._under_sla(OPEN, "acknowledge", case.acknowledge_seconds)
+        if self.state == OPEN:
+            await self._under_sla(OPEN, "acknowledge", case.acknowledge_seconds)
         if self.state == ACKNOWLEDGED:
             await self._under_sla(ACKNOWLEDGED, "resolve", case.resolve_seconds)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -221,29 +253,54 @@ class CaseWorkflow:
 
     async def _under_sla(self, state: str, deadline: str, window: float) -> None:
         """Wait while the case stays in `state`; remind once, then escalate each time the deadline passes."""
-        reminded = False
         while self.state == state:
+            await self._continue_as_new_if_long()
             if not self.lines:
                 self.state = RESOLVED_BY_ITSELF
                 await self._record("case.resolved_by_itself", "stockwarden", before=state)
                 await self._notify("resolved_by_itself", self.assignees)
                 return
             due = self.due[deadline]
-            until = due if reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
+            until = due if self.reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
             if until > workflow.now():
                 self.deadline_moved = False
                 try:
-                    await workflow.wait_condition(lambda: self.state != state or not self.lines or self.deadline_moved,
-                                                  timeout=until - workflow.now())
+                    await workflow.wait_condition(
+                        lambda: self.state != state or not self.lines or self.deadline_moved or self._long(),
+                        timeout=until - workflow.now())
                     continue
                 except TimeoutError:
                     pass
-            if not reminded:
-                reminded = True
+            if not self.reminded:
+                self.reminded = True
                 await self._notify("reminder", self.assignees)
                 continue
             await self._escalate(deadline, window)
-            reminded = False
+            self.reminded = False
+        self.reminded = False
+
+    def _long(self) -> bool:
+        assert self.input is not None
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.input.history_limit
+
+    async def _continue_as_new_if_long(self) -> None:
+        if not self._long():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self.input is not None
+        workflow.continue_as_new(replace(self.input, carried=CaseState(
+            state=self.state, lines=list(self.lines), assignees=list(self.assignees), level=self.level,
+            events=self.events, acknowledge_due=self.due["acknowledge"].isoformat(),
+            resolve_due=self.due["resolve"].isoformat(), snoozed_seconds=self.snoozed_seconds,
+            reminded=self.reminded, timeline=self.timeline[-50:])))
+
+    def _restore(self, carried: CaseState) -> None:
+        self.state, self.lines, self.got_lines = carried.state, list(carried.lines), True
+        self.assignees, self.level, self.events = list(carried.assignees), carried.level, carried.events
+        self.due = {"acknowledge": datetime.fromisoformat(carried.acknowledge_due),
+                    "resolve": datetime.fromisoformat(carried.resolve_due)}
+        self.snoozed_seconds, self.reminded, self.timeline = carried.snoozed_seconds, carried.reminded, list(carried.timeline)
 
     async def _escalate(self, deadline: str, window: float) -> None:
         assert self.input is not None
@@ -267,17 +324,19 @@ class CaseWorkflow:
     async def _record(self, action: str, actor: str, *, before: object = None, after: object = None,
                       reason: str = "") -> None:
         assert self.input is not None
-        self.events += 1
-        self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
-        event = CaseEvent(
-            case_id=self.input.case_id, event_no=self.events, action=action, actor=actor, state=self.state,
-            before=before, after=after, reason=reason, rule=self.input.rule, sku=self.input.sku,
-            site=self.input.site, severity=self.input.severity, owner=self.input.owner,
-            assignees=list(self.assignees), escalation_level=self.level,
-            acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
-            lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat())
-        await workflow.execute_activity_method(CaseActivities.record, event, start_to_close_timeout=timedelta(seconds=30),
-                                               retry_policy=RetryPolicy(maximum_attempts=0))
+        async with self.recording:
+            self.events += 1
+            self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
+            event = CaseEvent(
+                case_id=self.input.case_id, event_no=self.events, action=action, actor=actor, state=self.state,
+                before=before, after=after, reason=reason, rule=self.input.rule, sku=self.input.sku,
+                site=self.input.site, severity=self.input.severity, owner=self.input.owner,
+                assignees=list(self.assignees), escalation_level=self.level,
+                acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
+                lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat())
+            await workflow.execute_activity_method(CaseActivities.record, event,
+                                                   start_to_close_timeout=timedelta(seconds=30),
+                                                   retry_policy=RetryPolicy(maximum_attempts=0))
 
     async def _notify(self, template: str, recipients: list[str]) -> None:
         assert self.input is not None
