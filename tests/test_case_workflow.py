@@ -189,3 +189,21 @@ async def test_a_long_lived_case_continues_as_new_and_keeps_its_state(dev: Workf
         await handle.signal(CaseWorkflow.refresh, Lines([]))
         assert await handle.result() == "resolved_by_itself"
     assert actions(engine, case_id) == ["case.opened", "case.acknowledged", "case.resolved_by_itself"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_case_outlives_its_worker(dev: WorkflowEnvironment, engine: Engine) -> None:
+    """The worker stops with the case waiting for its owner; a new worker process picks it up where it was."""
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, engine, queue):
+        handle = await start(dev, queue)
+        for _ in range(100):
+            if actions(engine, handle.id):
+                break
+            await asyncio.sleep(0.05)
+    # No worker now: the case waits in Temporal, nothing is lost.
+    async with build_worker(dev.client, engine, queue):
+        assert await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com")) == "acknowledged"
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    assert actions(engine, handle.id) == ["case.opened", "case.acknowledged", "case.resolved_by_itself"]
