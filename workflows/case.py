@@ -20,18 +20,18 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.cases import CaseActivities, CaseEvent, CaseLine
 
-COMMITTEE = "committee"
+COMMITTEE = "committee"  # the policy's word (rules.vocabulary) for "every committee member"
+REMIND_AT = 0.75
+"""Share of the acknowledge window after which the assignee is reminded."""
+
+OPEN, ACKNOWLEDGED, RESOLVED_BY_ITSELF, CANCELLED = "open", "acknowledged", "resolved_by_itself", "cancelled"
+FINAL = {RESOLVED_BY_ITSELF, CANCELLED, "resolved"}
 
 
 def _looks_like_address(text: str) -> bool:
     """A plain check that runs inside the workflow sandbox; addresses in policies are checked fully."""
     name, at, domain = text.partition("@")
     return bool(name and at and "." in domain and " " not in text)
-REMIND_AT = 0.75
-"""Share of the acknowledge window after which the assignee is reminded."""
-
-OPEN, ACKNOWLEDGED, RESOLVED_BY_ITSELF, CANCELLED = "open", "acknowledged", "resolved_by_itself", "cancelled"
-FINAL = {RESOLVED_BY_ITSELF, CANCELLED, "resolved"}
 
 
 @dataclass
@@ -212,7 +212,6 @@ class CaseWorkflow:
     @snooze.validator
     def _validate_snooze(self, request: Snooze) -> None:
         self._require_open_to(request.actor)
-        assert self.input is not None
         if request.days <= 0:
             raise ValueError("snooze by a positive number of days")
         left = (self.input.snooze_max_seconds - self.snoozed_seconds) / 86_400
@@ -229,7 +228,6 @@ class CaseWorkflow:
 
     @workflow.query
     def view(self) -> CaseView:
-        assert self.input is not None
         return CaseView(self.input.case_id, self.state, self.input.owner, list(self.assignees), self.level,
                         self.due["acknowledge"].isoformat(), self.due["resolve"].isoformat(), len(self.lines),
                         list(self.timeline))
@@ -280,7 +278,6 @@ class CaseWorkflow:
         self.reminded = False
 
     def _long(self) -> bool:
-        assert self.input is not None
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.input.history_limit
 
@@ -288,7 +285,6 @@ class CaseWorkflow:
         if not self._long():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self.input is not None
         workflow.continue_as_new(replace(self.input, carried=CaseState(
             state=self.state, lines=list(self.lines), assignees=list(self.assignees), level=self.level,
             events=self.events, acknowledge_due=self.due["acknowledge"].isoformat(),
@@ -303,7 +299,6 @@ class CaseWorkflow:
         self.snoozed_seconds, self.reminded, self.timeline = carried.snoozed_seconds, carried.reminded, list(carried.timeline)
 
     async def _escalate(self, deadline: str, window: float) -> None:
-        assert self.input is not None
         chain = self.input.escalation
         before = list(self.assignees)
         if self.level < len(chain):
@@ -323,7 +318,6 @@ class CaseWorkflow:
 
     async def _record(self, action: str, actor: str, *, before: object = None, after: object = None,
                       reason: str = "") -> None:
-        assert self.input is not None
         async with self.recording:
             self.events += 1
             self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
@@ -339,6 +333,5 @@ class CaseWorkflow:
                                                    retry_policy=RetryPolicy(maximum_attempts=0))
 
     async def _notify(self, template: str, recipients: list[str]) -> None:
-        assert self.input is not None
         await workflow.execute_activity_method(CaseActivities.notify, args=[self.input.case_id, template, recipients],
                                                start_to_close_timeout=timedelta(seconds=60))
