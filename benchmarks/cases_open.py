@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.ingest import ingest
 from rules.versions import activate
-from stockwarden.temporal import build_worker, temporal_cli
+from stockwarden.temporal import build_worker, dev_server, free_port
 from workflows.scan import ScanRequest, ScanWorkflow
 
 AS_OF = date(2026, 11, 25)
@@ -58,18 +56,7 @@ async def trivial_rate(client: Client, count: int) -> float:
 
 
 async def main_async(args: argparse.Namespace, url: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(temporal_cli()), "server", "start-dev", "--headless", "--port", str(port),
-                               "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                client = await Client.connect(f"127.0.0.1:{port}")
-                break
-            except RuntimeError:
-                await asyncio.sleep(0.2)
+    async with dev_server(free_port()) as client:
         engine = make_engine(url)
         queue = "bench-cases"
         async with build_worker(client, engine, queue):
@@ -84,9 +71,6 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
                 await asyncio.sleep(0.2)
             all_waiting = time.perf_counter() - started
         rate = await trivial_rate(client, args.trivial)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(f"database                 {args.database}")
     print(f"findings / cases         {summary.findings:,} / {summary.cases:,}")
     print(f"scan workflow            {scanned:.1f} s (evaluation and case starts)")

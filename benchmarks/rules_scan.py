@@ -20,7 +20,6 @@ import gc
 import os
 import random
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from datetime import date
 from pathlib import Path
 
 from durable.engine import MessageNotHandledException
-from temporalio.client import Client
 
 from benchmarks.scratch import scratch_database
 from inventory.db import make_engine
@@ -39,8 +37,9 @@ from inventory.metrics import iter_facts, latest_snapshot
 from rules.engine import Evaluator, engine_facts
 from rules.incremental import reevaluate
 from rules.loader import load_policy
-from rules.scan import scan
+from rules.scan import latest_scan, scan
 from rules.versions import activate
+from stockwarden.temporal import dev_server, free_port
 from workflows.scan import ScanRequest, ScanWorkflow
 
 AS_OF = date(2026, 11, 25)
@@ -114,12 +113,6 @@ def incremental_latencies(url: str, folder: Path, samples: int) -> list[float]:
     return latencies
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _peak_rss_of(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -128,35 +121,40 @@ def _peak_rss_of(pid: int) -> float:
 
 
 def scan_via_temporal(url: str, workers: int, partitions: int, folder: Path) -> tuple[float, int, float]:
-    """Seconds for a ScanWorkflow on a dev server and `workers` worker processes; findings; their peak RSS."""
-    port = _free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--headless",
-                               "--port", str(port), "--log-level", "error"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    """Seconds until a ScanWorkflow on a dev server and `workers` worker processes has completed its scan;
+    findings; the workers' peak RSS."""
+    port = free_port()
     env = {**os.environ, "STOCKWARDEN_DATABASE_URL": url, "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "STOCKWARDEN_TASK_QUEUE": "bench", "STOCKWARDEN_SCAN_PARTITIONS": str(partitions)}
-    pool = [subprocess.Popen([sys.executable, "-m", "stockwarden.cli", "worker"], env=env, stderr=subprocess.DEVNULL)
-            for _ in range(workers)]
-    try:
-        async def run() -> tuple[float, int]:
-            for _ in range(100):
-                try:
-                    client = await Client.connect(f"127.0.0.1:{port}")
-                    break
-                except RuntimeError:
-                    await asyncio.sleep(0.2)
-            await asyncio.sleep(3)  # let the workers connect and poll
-            started = time.perf_counter()
-            summary = await client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions), id="bench-scan",
-                                                    task_queue="bench")
-            return time.perf_counter() - started, summary.findings
 
-        seconds, findings = asyncio.run(run())
-        rss = max(_peak_rss_of(p.pid) for p in pool)
-    finally:
-        for process in (*pool, server):
-            process.terminate()
-            process.wait(timeout=30)
+    async def run() -> tuple[float, int, float]:
+        async with dev_server(port) as client:
+            pool = [subprocess.Popen([sys.executable, "-m", "stockwarden.cli", "worker"], env=env,
+                                     stderr=subprocess.DEVNULL) for _ in range(workers)]
+            try:
+                await asyncio.sleep(3)  # let the workers connect and poll
+                started = time.perf_counter()
+                handle = await client.start_workflow(ScanWorkflow.run, ScanRequest(partitions), id="bench-scan",
+                                                     task_queue="bench")
+                # The workflow goes on to open cases (benchmarks.cases_open measures that): the scan is done
+                # when its Scan row is completed.
+                engine = make_engine(url)
+                while True:
+                    with engine.connect() as connection:
+                        latest = latest_scan(connection)
+                    if latest is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                seconds = time.perf_counter() - started
+                engine.dispose()
+                await handle.result()
+                return seconds, latest.finding_count, max(_peak_rss_of(p.pid) for p in pool)
+            finally:
+                for process in pool:
+                    process.terminate()
+                    process.wait(timeout=30)
+
+    seconds, findings, rss = asyncio.run(run())
     return seconds, findings, rss
 
 

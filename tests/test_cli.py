@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from inventory.demo import BAD_LOTS
+from stockwarden.temporal import free_port
 
 AS_OF = "2026-11-25"
 
@@ -20,12 +20,6 @@ AS_OF = "2026-11-25"
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "stockwarden.cli", *args], env={**os.environ, **env},
                           cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
