@@ -1,4 +1,5 @@
-"""Case activities: record a case event (mirror row and audit entry, once) and notify people."""
+"""Case activities: record a case event (mirror row and audit entry, once), notify people, check a
+disposition's target against the data, and issue and confirm the ERP instructions of an approved one."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class CaseLine:
     serial: str
     value: str
     metrics: dict[str, Any]
+    quantity: str = "0"
+    return_by: str = ""
+    """The last day the supplier takes the lot back (ISO date); empty when it takes no returns."""
+    expires_on: str = ""
 
 
 @dataclass
@@ -44,6 +49,53 @@ class CaseEvent:
     lines: list[CaseLine]
     policy_version: str
     at: str
+    proposal: Any = None
+    """The open disposition proposal with its signatures and instructions, as plain data."""
+
+
+@dataclass
+class TargetCheck:
+    sku: str
+    site: str
+    disposition: str
+    target: str
+    quantity: str
+
+
+@dataclass
+class InstructionLine:
+    lot: str
+    serial: str
+    quantity: str
+    value: str
+
+
+@dataclass
+class InstructionRequest:
+    """An approved proposal to turn into ERP instructions, one per line, each with an idempotency key."""
+
+    case_id: str
+    proposal_no: int
+    disposition: str
+    sku: str
+    site: str
+    supplier: str
+    target: str
+    postpone_to: str
+    lines: list[InstructionLine]
+    approved_by: list[str]
+    policy_version: str
+    at: str
+
+
+@dataclass
+class Confirmation:
+    case_id: str
+    instructions: list[int]
+    actor: str
+    note: str
+    policy_version: str
+    at: str
 
 
 class CaseActivities:
@@ -63,5 +115,29 @@ class CaseActivities:
         records each step that notifies."""
         log.info("notify %s about %s: %s", ", ".join(recipients), case_id, template)
 
+    @activity.defn
+    def check_target(self, check: TargetCheck) -> list[str]:
+        """What the latest snapshot says against the proposal's target; empty when it may go there."""
+        from governance.targets import target_problems
+
+        with self.engine.connect() as connection:
+            return target_problems(connection, check.sku, check.site, check.disposition, check.target,
+                                   check.quantity)
+
+    @activity.defn
+    def issue_instructions(self, request: InstructionRequest) -> list[int]:
+        """Write the instructions into the outbox; a retry finds them by idempotency key and adds none."""
+        from governance.outbox import issue
+
+        with self.engine.begin() as connection:
+            return issue(connection, request)
+
+    @activity.defn
+    def confirm_instructions(self, confirmation: Confirmation) -> int:
+        from governance.outbox import confirm
+
+        with self.engine.begin() as connection:
+            return confirm(connection, confirmation)
+
     def all(self) -> list[object]:
-        return [self.record, self.notify]
+        return [self.record, self.notify, self.check_target, self.issue_instructions, self.confirm_instructions]

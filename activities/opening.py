@@ -13,7 +13,8 @@ from temporalio.service import RPCError
 
 from activities.cases import CaseLine
 from governance.opening import case_requests
-from workflows.case import CaseInput, CaseWorkflow, Lines
+from workflows.case import CaseWorkflow
+from workflows.case_messages import Approval, CaseInput, Lines
 
 CONCURRENT_STARTS = 64
 """Bounded so thousands of cases do not exhaust the server's pollers or the client's connections."""
@@ -42,8 +43,9 @@ class CaseOpening:
             nonlocal done
             async with gate:
                 if lines:
+                    approvals = {name: Approval(**approval) for name, approval in case["approvals"].items()}
                     await self.client.start_workflow(
-                        CaseWorkflow.run, CaseInput(**case), id=case["case_id"], task_queue=queue,
+                        CaseWorkflow.run, CaseInput(**{**case, "approvals": approvals}), id=case["case_id"], task_queue=queue,
                         start_signal="refresh", start_signal_args=[Lines([CaseLine(**line) for line in lines])])
                 else:
                     with suppress(RPCError):  # the case already ended: nothing to tell it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,5 +30,39 @@ class CaseRow(SQLModel, table=True):
     policy_version: str = Field(max_length=100)
     opened_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    proposal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """The disposition under way: what, how much, who proposed and signed, which instructions went out."""
     last_event: int = 0
     """The workflow's event number last applied; a retried activity with an older one changes nothing."""
+
+
+class ErpInstruction(SQLModel, table=True):
+    """One instruction for the ERP (return, move, cut a PO line, sell or donate, scrap) in the outbox.
+
+    The idempotency key (case, proposal, line) is unique: an activity retried after its commit finds the
+    instruction it wrote and never issues a second one; the ERP can use the key the same way on import.
+    """
+
+    __tablename__ = "erp_instruction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=260, unique=True)
+    case_id: str = Field(max_length=200, index=True)
+    proposal_no: int
+    disposition: str = Field(max_length=30)
+    sku: str = Field(max_length=80)
+    site: str = Field(max_length=40)
+    lot: str = Field(default="", max_length=80)
+    serial: str = Field(default="", max_length=80)
+    quantity: Decimal = Field(max_digits=20, decimal_places=6)
+    value: Decimal = Field(max_digits=20, decimal_places=4)
+    target: str = Field(default="", max_length=120)
+    """The site, the substitute SKU or the PO/LINE; the supplier for a return."""
+    postpone_to: date | None = None
+    approved_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="pending", max_length=20, index=True)
+    """pending, then exported once written to a file for the ERP, then confirmed."""
+    issued_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    exported_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    confirmed_by: str = Field(default="", max_length=200)

@@ -8,12 +8,13 @@ holds open that the scan no longer supports are listed too: their lines are now 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, func, select
 
 from governance.models import CaseRow
-from inventory.models import Material
+from inventory.models import LotPosition, Material
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.versions import stored_policy
 
@@ -38,11 +39,22 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
     version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == scan.policy_version_id)).one()  # type: ignore[arg-type]
     policy = stored_policy(version.text, f"policy_version {version.id}")
     rules = {rule.id: rule for rule in policy.rules}
-    f, m = FindingRow.__table__.c, Material.__table__.c  # type: ignore[attr-defined]
+    f, m, p = FindingRow.__table__.c, Material.__table__.c, LotPosition.__table__.c  # type: ignore[attr-defined]
+    # A SKU finding's line is the whole SKU-site: its stock, and the oldest receipt bounds a return.
+    sku_stock = (select(p.sku, p.site, func.sum(p.qty).label("qty"), func.min(p.received_on).label("received_on"),
+                        func.min(p.expires_on).label("expires_on"))
+                 .where(p.snapshot_id == scan.snapshot_id).group_by(p.sku, p.site).subquery())
+    lot = LotPosition.__table__.alias("lot")  # type: ignore[attr-defined]
     rows = connection.execute(
         select(f.rule, f.sku, f.site, f.lot, f.serial, f.value, f.metrics, m.category, m.risk_class, m.lifecycle,
-               m.storage)
+               m.storage, m.supplier, m.return_window_days, m.substitutes,
+               func.coalesce(lot.c.qty, sku_stock.c.qty).label("qty"),
+               func.coalesce(lot.c.received_on, sku_stock.c.received_on).label("received_on"),
+               func.coalesce(lot.c.expires_on, sku_stock.c.expires_on).label("expires_on"))
         .join(Material.__table__, and_(m.snapshot_id == scan.snapshot_id, m.sku == f.sku))  # type: ignore[attr-defined]
+        .outerjoin(lot, and_(lot.c.snapshot_id == scan.snapshot_id, lot.c.sku == f.sku, lot.c.site == f.site,
+                             lot.c.lot == f.lot, lot.c.serial == f.serial, f.level == "lot"))
+        .outerjoin(sku_stock, and_(sku_stock.c.sku == f.sku, sku_stock.c.site == f.site, f.level == "sku"))
         .where(f.scan_id == scan_id).order_by(f.rule, f.site, f.sku, f.lot, f.serial))
     grouped: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     for row in rows:
@@ -61,10 +73,19 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
                 "acknowledge_seconds": rule.sla.acknowledge.total_seconds(),
                 "resolve_seconds": rule.sla.resolve.total_seconds(),
                 "snooze_max_seconds": rule.sla.snooze_max.total_seconds() if rule.sla.snooze_max else 0.0,
-                "dispositions": [d.value for d in rule.dispositions],
+                "dispositions": [d.value for d in rule.dispositions], "qa": list(policy.qa),
+                "approvals": {d.value: {"qa_signoff": a.qa_signoff, "committee_over_value":
+                                        None if a.committee_over_value is None else str(a.committee_over_value)}
+                              for d, a in policy.approvals.items() if d in rule.dispositions},
+                "supplier": row.supplier, "substitutes": list(row.substitutes or []),
             }, [])
         metrics = row.metrics if isinstance(row.metrics, dict) else {}
-        grouped[key][1].append({"lot": row.lot, "serial": row.serial, "value": str(row.value), "metrics": metrics})
+        returnable = row.return_window_days is not None and row.received_on is not None
+        grouped[key][1].append({
+            "lot": row.lot, "serial": row.serial, "value": str(row.value), "metrics": metrics,
+            "quantity": str(row.qty if row.qty is not None else 0),
+            "return_by": (row.received_on + timedelta(days=row.return_window_days)).isoformat() if returnable else "",
+            "expires_on": row.expires_on.isoformat() if row.expires_on else ""})
     requests = [CaseRequest(case, lines) for case, lines in grouped.values()]
     still_open = connection.execute(select(CaseRow).where(CaseRow.state.not_in(FINAL_STATES)))  # type: ignore[attr-defined]
     for row in still_open:

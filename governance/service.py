@@ -29,7 +29,7 @@ def record_event(connection: Connection, event: dict[str, Any]) -> bool:
         "resolve_due": datetime.fromisoformat(event["resolve_due"]),
         "value": sum((Decimal(line["value"]) for line in event["lines"]), Decimal(0)),
         "lines": event["lines"], "policy_version": event["policy_version"], "updated_at": at,
-        "last_event": event["event_no"],
+        "last_event": event["event_no"], "proposal": event.get("proposal"),
     }
     if seen is None:
         connection.execute(insert(CaseRow).values(id=event["case_id"], opened_at=at, **values))

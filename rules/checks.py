@@ -175,3 +175,18 @@ def check_meaning(data: dict[str, Any], known: dict[str, set[str]]) -> Iterator[
             yield from _scope(("owners", index, "scope"), owner.get("scope"), known)
     if owners and not any(isinstance(o, dict) and not o.get("scope") for o in owners):
         yield ("owners",), "no owner has an empty scope ({}), so some stock would have nobody to own its case", True
+    yield from _approvals(data)
+
+
+def _approvals(data: dict[str, Any]) -> Iterator[Found]:
+    """An approval nobody may give would leave every such case waiting for ever."""
+    approvals = data.get("approvals")
+    for disposition, approval in (approvals.items() if isinstance(approvals, dict) else []):
+        if not isinstance(approval, dict):
+            continue
+        if approval.get("qa_signoff") is True and not data.get("qa"):
+            yield (("approvals", disposition, "qa_signoff"),
+                   f"{disposition} needs QA sign-off but the policy names nobody under qa", False)
+        if approval.get("committee_over_value") is not None and not data.get("committee"):
+            yield (("approvals", disposition, "committee_over_value"),
+                   f"{disposition} over this value needs the committee but the policy names no committee", False)

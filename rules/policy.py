@@ -136,6 +136,8 @@ class Policy(_Strict):
     version: int = Field(ge=1)
     owners: list[OwnerScope] = Field(min_length=1)
     committee: list[EmailStr] = Field(default_factory=list)
+    qa: list[EmailStr] = Field(default_factory=list)
+    """Who may sign QA sign-off (scrap of medical devices is a quality decision, not only a financial one)."""
     rules: list[Rule] = Field(min_length=1)
     approvals: dict[Disposition, Approval] = Field(default_factory=dict)
 

@@ -55,6 +55,7 @@ class Disposition(StrEnum):
     SUBSTITUTE = "substitute"
     RETURN_TO_SUPPLIER = "return_to_supplier"
     REDUCE_PURCHASE_ORDER = "reduce_purchase_order"
+    SELL_OR_DONATE = "sell_or_donate"
     SCRAP = "scrap"
 
 

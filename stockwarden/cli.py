@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections import Counter
@@ -19,11 +20,15 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import Engine, func, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.scan import ScanSummary
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES
+from governance.outbox import export, unconfirmed
 from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
@@ -44,6 +49,7 @@ from rules.scan import (
 )
 from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
+from stockwarden.case_actions import UnknownInstruction, confirm_instruction
 from stockwarden.settings import get_settings
 from stockwarden.temporal import build_worker, connect, embedded_temporal, ensure_scan_schedule
 from workflows.scan import ScanRequest, ScanWorkflow
@@ -72,8 +78,16 @@ def _reported(nothing_changed: str) -> Iterator[None]:
             typer.echo(str(error), err=True)
         _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
         raise typer.Exit(1) from None
-    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied) as exc:
+    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied, UnknownInstruction) as exc:
         _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except WorkflowUpdateFailedError as exc:  # a case refused the action: its validator says why
+        _say(f"refused: {exc.cause.message if isinstance(exc.cause, ApplicationError) else exc.cause}; {nothing_changed}.")
+        raise typer.Exit(1) from None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        _say(f"error: the case is no longer running in Temporal ({exc.message}); {nothing_changed}.")
         raise typer.Exit(1) from None
     except RuntimeError as exc:  # temporalio's "failed client connect" and the like
         if "connect" not in str(exc).lower():
@@ -251,11 +265,13 @@ def cases_command(
             "workflow_id": r.id, "rule": r.rule, "sku": r.sku, "site": r.site, "state": r.state, "owner": r.owner,
             "assignees": r.assignees, "acknowledge_due": r.acknowledge_due.isoformat(),
             "resolve_due": r.resolve_due.isoformat(), "value": float(r.value),
-            "lines": [{"lot": line["lot"], "serial": line["serial"]} for line in r.lines]} for r in rows],
+            "lines": [{"lot": line["lot"], "serial": line["serial"], "quantity": line.get("quantity"),
+                       "value": line["value"]} for line in r.lines],
+            "proposal": r.proposal} for r in rows],
             ensure_ascii=False, indent=1))
         return
     for r in rows:
-        typer.echo(f"{r.state:12} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
+        typer.echo(f"{r.state:21} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
                    f"{r.owner:28} acknowledge by {r.acknowledge_due:%Y-%m-%d}  {r.id}")
     typer.echo(f"{len(rows):,} case(s).")
 
@@ -270,6 +286,50 @@ By = Annotated[str | None, typer.Option("--by", help="Who does it (default: logi
 
 def _actor(by: str | None) -> str:
     return by or current_user()
+
+
+outbox_app = typer.Typer(help="ERP instructions of approved dispositions: list, export, confirm.")
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_command(
+    ctx: typer.Context,
+    export_to: Annotated[Path | None, typer.Option("--export", help="Write the unconfirmed instructions as a CSV "
+                                                   "file for the ERP's import into this folder.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who exports (default: login name).")] = None,
+) -> None:
+    """List the ERP instructions not yet confirmed; with --export, also write them as CSV."""
+    if ctx.invoked_subcommand is not None:
+        return
+    engine = _engine()
+    with engine.begin() as connection:
+        rows = unconfirmed(connection)
+        for row in rows:
+            typer.echo(f"{row.id:6} {row.state:8} {row.disposition:22} {row.sku:12} {row.site:6} "
+                       f"{row.lot or '-':10} {row.serial or '-':10} qty {row.quantity.normalize():>8f} "
+                       f"value {row.value:12,.2f}  {row.target or '-':14} {row.case_id}")
+        _say(f"{len(rows):,} instruction(s) not yet confirmed.")
+        if export_to is not None and rows:
+            path = export(connection, rows, export_to, actor=_actor(by))
+            _say(f"Wrote {path} for the ERP's import.")
+
+
+@outbox_app.command("confirm")
+def outbox_confirm_command(
+    instruction_id: Annotated[int, typer.Argument(metavar="ID", help="The instruction's id.")],
+    by: By = None,
+    note: Annotated[str, typer.Option("--note", help="What the ERP reported, e.g. its document number.")] = "",
+) -> None:
+    """Confirm that the ERP carried out one instruction (the case resolves when its last one is confirmed)."""
+    engine = _engine()
+
+    async def send() -> str:
+        return await confirm_instruction(await connect(), engine, instruction_id, _actor(by), note)
+
+    with _reported("nothing was confirmed"):
+        state = asyncio.run(send())
+    _say(f"Instruction {instruction_id} confirmed; the case is {state}.")
 
 
 @policy_app.command("check")
@@ -491,5 +551,19 @@ def audit_verify_command() -> None:
     typer.echo(f"The audit trail holds: {count} entries, every hash in its chain.")
 
 
+def main() -> None:
+    """The console script. It leaves without interpreter teardown once the command is done (output
+    flushed, transactions committed): temporalio's Rust threads can abort a finalizing interpreter with
+    "PyGILState_Release ... must be current" (temporalio/sdk-python#300), turning a success into SIGABRT."""
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
 if __name__ == "__main__":
-    app()
+    main()

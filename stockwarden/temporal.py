@@ -49,9 +49,11 @@ async def connect() -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
 
 
-def build_worker(client: Client, engine: Engine, task_queue: str) -> Worker:
-    """A worker for every Stockwarden workflow and activity; activities block, so they get threads."""
-    activities = [*ScanActivities(engine).all(), *CaseActivities(engine).all(), CaseOpening(engine, client).open_cases]
+def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None) -> Worker:
+    """A worker for every Stockwarden workflow and activity; activities block, so they get threads.
+    `cases` replaces the case activities (a test's, that fails on purpose after doing its work)."""
+    cases = cases or CaseActivities(engine)
+    activities = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases]
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                   activity_executor=ThreadPoolExecutor(max_workers=8))
 

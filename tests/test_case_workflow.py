@@ -22,7 +22,8 @@ from audit.models import AuditEntry
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
-from workflows.case import Acknowledge, CaseInput, CaseWorkflow, Comment, Lines, Reassign, Snooze
+from workflows.case import CaseWorkflow
+from workflows.case_messages import Acknowledge, CaseInput, Comment, Lines, Reassign, Snooze
 
 DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),

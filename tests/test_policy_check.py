@@ -105,7 +105,7 @@ def test_yaml_syntax_error_has_line_and_column() -> None:
      "out to match every category"),
     (("dispositions: [reallocate, scrap]", "dispositions: [reallocate, burn]"),
      "policies/x.yaml:20:32: rules[0].dispositions[1]: Input should be 'reallocate', 'substitute', "
-     "'return_to_supplier', 'reduce_purchase_order' or 'scrap' (got 'burn')"),
+     "'return_to_supplier', 'reduce_purchase_order', 'sell_or_donate' or 'scrap' (got 'burn')"),
     (("sla: {acknowledge: 3d, resolve: 30d}", "sla: {acknowledge: soon, resolve: 30d}"),
      "policies/x.yaml:19:24: rules[0].sla.acknowledge: 'soon' is not a duration (write days or weeks, such as 3d "
      "or 12w)"),
@@ -118,6 +118,12 @@ def test_yaml_syntax_error_has_line_and_column() -> None:
     (("    level: lot", "    level: sku"),
      "policies/x.yaml:16:7: rules[0].when.days_since_movement: 'days_since_movement' is a lot metric; this rule "
      "has level: sku"),
+    (("committee: [a@example.com]\n", "committee: [a@example.com]\napprovals:\n  scrap: {qa_signoff: true}\n"),
+     "policies/x.yaml:11:23: approvals.scrap.qa_signoff: scrap needs QA sign-off but the policy names nobody "
+     "under qa"),
+    (("committee: [a@example.com]\n", "approvals:\n  scrap: {committee_over_value: 1000}\n"),
+     "policies/x.yaml:10:33: approvals.scrap.committee_over_value: scrap over this value needs the committee "
+     "but the policy names no committee"),
 ])
 def test_each_class_of_problem_is_named_where_it_stands(change: tuple[str, str], expected: str) -> None:
     old, new = change

@@ -1,31 +1,85 @@
 """CaseWorkflow: one governance case per (rule, SKU, site), from finding to resolution.
 
-This first part covers the case's life up to acknowledgement and beyond: the owner is assigned and
-notified, reminded before the acknowledge deadline and, when it lapses, the case escalates along the
-owner's chain (a manager, then the committee), each step notified and recorded. Scans refresh the
-case's lines; when the last line clears the case resolves by itself. Owners act through Updates whose
-validators refuse a wrong actor or a wrong state before anything enters history.
+The owner is assigned and notified, reminded before the acknowledge deadline and, when it lapses, the
+case escalates along the owner's chain (a manager, then the committee), each step notified and recorded;
+the resolve deadline likewise. Scans refresh the case's lines; when the last line clears the case
+resolves by itself. The owner proposes a disposition; the signatures the policy asks for (QA, the
+committee over a value) are collected as electronic signatures; the approved disposition becomes ERP
+instructions in the outbox, and the case resolves when they are confirmed (by an Update, or by a later
+scan that no longer finds the stock). People act through Updates whose validators refuse a wrong actor
+or a wrong state before anything enters history.
 Deterministic: time from workflow.now(), deadlines as timers, all I/O in activities.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cases import CaseActivities, CaseEvent, CaseLine
+    from activities.cases import (
+        CaseActivities,
+        CaseEvent,
+        CaseLine,
+        Confirmation,
+        InstructionLine,
+        InstructionRequest,
+        TargetCheck,
+    )
+    from workflows.case_messages import (
+        ACKNOWLEDGED,
+        APPROVED,
+        APPROVED_MEANING,
+        AWAITING_APPROVAL,
+        AWAITING_CONFIRMATION,
+        CANCELLED,
+        DISPOSITION_PROPOSED,
+        EXECUTING,
+        FINAL,
+        OPEN,
+        REJECTED_MEANING,
+        RESOLVED,
+        RESOLVED_BY_ITSELF,
+        Acknowledge,
+        Cancel,
+        CaseInput,
+        CaseState,
+        CaseView,
+        Comment,
+        Confirm,
+        Instruction,
+        Lines,
+        Proposal,
+        Propose,
+        Reassign,
+        Sign,
+        Signature,
+        Snooze,
+    )
+    from workflows.disposition import (
+        PO_LINE,
+        proposal_problems,
+        proposal_value,
+        required_signatures,
+        role_filled,
+        signature_problem,
+        signers_for,
+        unit_value,
+    )
 
 COMMITTEE = "committee"  # the policy's word (rules.vocabulary) for "every committee member"
 REMIND_AT = 0.75
-"""Share of the acknowledge window after which the assignee is reminded."""
-
-OPEN, ACKNOWLEDGED, RESOLVED_BY_ITSELF, CANCELLED = "open", "acknowledged", "resolved_by_itself", "cancelled"
-FINAL = {RESOLVED_BY_ITSELF, CANCELLED, "resolved"}
+"""Share of a deadline's window after which the people responsible are reminded."""
+WAITING_FOR_PEOPLE = {OPEN, ACKNOWLEDGED, AWAITING_APPROVAL, AWAITING_CONFIRMATION}
+SNAPSHOT = "snapshot"
+"""The actor of a confirmation that a later scan gave by no longer finding the stock."""
 
 
 def _looks_like_address(text: str) -> bool:
@@ -34,87 +88,13 @@ def _looks_like_address(text: str) -> bool:
     return bool(name and at and "." in domain and " " not in text)
 
 
-@dataclass
-class CaseInput:
-    case_id: str
-    rule: str
-    sku: str
-    site: str
-    severity: str
-    title_en: str
-    title_zh: str
-    policy_version: str
-    owner: str
-    escalation: list[str]
-    committee: list[str]
-    acknowledge_seconds: float
-    resolve_seconds: float
-    dispositions: list[str]
-    snooze_max_seconds: float = 0.0
-    history_limit: int = 5_000
-    """History events after which the case continues as new, so a case open for years stays light."""
-    carried: CaseState | None = None
-
-
-@dataclass
-class CaseState:
-    """What a case carries into its next run when it continues as new."""
-
-    state: str
-    lines: list[CaseLine]
-    assignees: list[str]
-    level: int
-    events: int
-    acknowledge_due: str
-    resolve_due: str
-    snoozed_seconds: float
-    reminded: bool
-    timeline: list[str]
-
-
-@dataclass
-class Lines:
-    """What a scan found for this case now; no lines means the finding cleared."""
-
-    lines: list[CaseLine] = field(default_factory=list)
-
-
-@dataclass
-class Acknowledge:
-    actor: str
-
-
-@dataclass
-class Comment:
-    actor: str
-    text: str
-
-
-@dataclass
-class Reassign:
-    actor: str
-    to: str
-    reason: str
-
-
-@dataclass
-class Snooze:
-    actor: str
-    days: float
-    reason: str
-
-
-@dataclass
-class CaseView:
-    case_id: str
-    state: str
-    owner: str
-    assignees: list[str]
-    escalation_level: int
-    acknowledge_due: str
-    resolve_due: str
-    lines: int
-    timeline: list[str]
+def _refuse_unless(check: Any, request: Any) -> None:
+    """Run a validator again inside a handler, after an await: the case may have moved on meanwhile.
+    A handler that raises ApplicationError fails only the Update, never the workflow."""
+    try:
+        check(request)
+    except ValueError as problem:
+        raise ApplicationError(str(problem), type="Refused", non_retryable=True) from None
 
 
 @workflow.defn
@@ -126,6 +106,7 @@ class CaseWorkflow:
         self.state = OPEN
         self.lines: list[CaseLine] = []
         self.got_lines = False
+        self.lines_changed = False
         self.assignees = [case.owner]
         self.level = 0
         self.timeline: list[str] = []
@@ -135,19 +116,23 @@ class CaseWorkflow:
                     "resolve": opened + timedelta(seconds=case.resolve_seconds)}
         self.deadline_moved = False
         self.snoozed_seconds = 0.0
-        self.reminded = False
+        self.reminded = ""
+        """The deadline ("acknowledge" or "resolve") whose reminder went out; reset when it moves on."""
+        self.proposals = 0
+        self.proposal: Proposal | None = None
         self.opened = case.carried is not None
         self.recording = asyncio.Lock()
         """Case events reach the mirror and the audit trail one at a time, in order."""
         if case.carried is not None:
             self._restore(case.carried)
 
-    # --- messages ---------------------------------------------------------------------------
+    # --- messages: owners -------------------------------------------------------------------
 
     @workflow.signal
     def refresh(self, update: Lines) -> None:
         self.lines = list(update.lines)
         self.got_lines = True
+        self.lines_changed = True
 
     @workflow.update
     async def acknowledge(self, request: Acknowledge) -> str:
@@ -160,9 +145,7 @@ class CaseWorkflow:
     def _validate_acknowledge(self, request: Acknowledge) -> None:
         if self.state != OPEN:
             raise ValueError(f"the case is {self.state}; only an open case can be acknowledged")
-        if request.actor not in self._responsible():
-            raise ValueError(f"{request.actor} is not responsible for this case "
-                             f"(responsible: {', '.join(self._responsible())})")
+        self._require_responsible(request.actor)
 
     @workflow.update
     async def comment(self, request: Comment) -> int:
@@ -200,7 +183,7 @@ class CaseWorkflow:
     @workflow.update
     async def snooze(self, request: Snooze) -> str:
         await workflow.wait_condition(lambda: self.opened)
-        phase = "acknowledge" if self.state == OPEN else "resolve"
+        phase = self._phase()
         self.snoozed_seconds += request.days * 86_400
         before = self.due[phase].isoformat()
         self.due[phase] += timedelta(days=request.days)
@@ -220,17 +203,134 @@ class CaseWorkflow:
         if not request.reason.strip():
             raise ValueError("a snooze needs a reason")
 
+    # --- messages: the disposition ------------------------------------------------------------
+
+    @workflow.update
+    async def propose(self, request: Propose) -> str:
+        await workflow.wait_condition(lambda: self.opened)
+        if request.disposition in ("reallocate", PO_LINE):
+            problems = await workflow.execute_activity_method(
+                CaseActivities.check_target,
+                TargetCheck(self.input.sku, self.input.site, request.disposition, request.target,
+                            request.lines[0].quantity),
+                start_to_close_timeout=timedelta(seconds=30))
+            if problems:
+                raise ApplicationError("; ".join(problems), type="Refused", non_retryable=True)
+            _refuse_unless(self._validate_propose, request)
+        before = self.state
+        value = proposal_value(self.lines, request)
+        self.proposals += 1
+        self.proposal = Proposal(
+            no=self.proposals, disposition=request.disposition, by=request.actor, at=workflow.now().isoformat(),
+            lines=list(request.lines), target=request.target, postpone_to=request.postpone_to,
+            reason=request.reason, value=str(value),
+            requires=required_signatures(self.input, request.disposition, value))
+        self.state = DISPOSITION_PROPOSED
+        await self._record("case.disposition_proposed", request.actor, before=before,
+                           after={"disposition": request.disposition, "value": str(value), "target": request.target},
+                           reason=request.reason)
+        outcome = self.state = AWAITING_APPROVAL if self.proposal.requires else APPROVED
+        if outcome == AWAITING_APPROVAL:
+            await self._record("case.approval_requested", "stockwarden", after=list(self.proposal.requires))
+            await self._notify("approval_requested", self._approvers())
+        else:
+            await self._record("case.approved", "stockwarden", before=DISPOSITION_PROPOSED,
+                               reason="the policy asks no signature for this disposition")
+        return outcome  # the case may already be executing by the time the caller hears back
+
+    @propose.validator
+    def _validate_propose(self, request: Propose) -> None:
+        self._require_open_to(request.actor)
+        problems = proposal_problems(self.input, self.lines, request, workflow.now().date())
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @workflow.update
+    async def sign(self, request: Sign) -> str:
+        """An electronic signature on the open proposal: its signer, UTC time and meaning are recorded."""
+        await workflow.wait_condition(lambda: self.opened)
+        _refuse_unless(self._validate_sign, request)  # another signature may have landed since validation
+        proposal = self.proposal
+        assert proposal is not None
+        role = role_filled(self.input, proposal, request.actor) if request.meaning == APPROVED_MEANING else ""
+        signature_at = workflow.now().isoformat()
+        proposal.signatures.append(Signature(request.actor, request.meaning, role, signature_at, request.reason))
+        if role:
+            proposal.requires.remove(role)
+        await self._record("case.signed", request.actor,
+                           after={"proposal": proposal.no, "meaning": request.meaning, "role": role,
+                                  "signed_at": signature_at}, reason=request.reason)
+        outcome = self.state
+        if request.meaning == REJECTED_MEANING:
+            outcome = self.state = ACKNOWLEDGED
+            await self._record("case.rejected", request.actor, before=AWAITING_APPROVAL, after=ACKNOWLEDGED,
+                               reason=request.reason)
+            await self._notify("rejected", self.assignees)
+        elif request.meaning == APPROVED_MEANING and not proposal.requires:
+            outcome = self.state = APPROVED
+            await self._record("case.approved", request.actor, before=AWAITING_APPROVAL, after=APPROVED)
+            await self._notify("approved", self.assignees)
+        return outcome
+
+    @sign.validator
+    def _validate_sign(self, request: Sign) -> None:
+        if self.state != AWAITING_APPROVAL or self.proposal is None:
+            raise ValueError(f"the case is {self.state}; there is no proposal awaiting signatures")
+        problem = signature_problem(self.input, self.proposal, request.actor, request.meaning, request.reason,
+                                    self.assignees)
+        if problem:
+            raise ValueError(problem)
+
+    @workflow.update
+    async def confirm(self, request: Confirm) -> str:
+        """The ERP (or a person for it) confirms one instruction was carried out."""
+        await workflow.wait_condition(lambda: self.opened)
+        await self._confirm([request.instruction], request.actor, request.note)
+        return self.state
+
+    @confirm.validator
+    def _validate_confirm(self, request: Confirm) -> None:
+        if not request.actor.strip():
+            raise ValueError("a confirmation needs the name of who confirms")
+        if self.state != AWAITING_CONFIRMATION or self.proposal is None:
+            raise ValueError(f"the case is {self.state}; it awaits no confirmation")
+        pending = [i.id for i in self.proposal.instructions if not i.confirmed_by]
+        if request.instruction not in pending:
+            raise ValueError(f"instruction {request.instruction} is not pending on this case "
+                             f"(pending: {', '.join(map(str, pending)) or 'none'})")
+
+    @workflow.update
+    async def cancel(self, request: Cancel) -> str:
+        await workflow.wait_condition(lambda: self.opened)
+        before = self.state
+        self.state = CANCELLED
+        await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason)
+        await self._notify("cancelled", self.assignees)
+        return self.state
+
+    @cancel.validator
+    def _validate_cancel(self, request: Cancel) -> None:
+        if self.state not in (OPEN, ACKNOWLEDGED, AWAITING_APPROVAL):
+            raise ValueError(f"the case is {self.state}; only a case with no instruction out can be cancelled")
+        if request.actor not in self.input.committee:
+            raise ValueError(f"only a committee member may cancel a case, not {request.actor}")
+        if not request.reason.strip():
+            raise ValueError("a cancellation needs a reason")
+
     def _require_open_to(self, actor: str) -> None:
         if self.state not in (OPEN, ACKNOWLEDGED):
             raise ValueError(f"the case is {self.state}")
-        if actor not in self._responsible():
-            raise ValueError(f"{actor} is not responsible for this case (responsible: {', '.join(self._responsible())})")
+        self._require_responsible(actor)
+
+    def _require_responsible(self, actor: str) -> None:
+        if actor not in self.assignees:
+            raise ValueError(f"{actor} is not responsible for this case (responsible: {', '.join(self.assignees)})")
 
     @workflow.query
     def view(self) -> CaseView:
         return CaseView(self.input.case_id, self.state, self.input.owner, list(self.assignees), self.level,
                         self.due["acknowledge"].isoformat(), self.due["resolve"].isoformat(), len(self.lines),
-                        list(self.timeline))
+                        list(self.timeline), self.proposal)
 
     # --- the case ---------------------------------------------------------------------------
 
@@ -241,41 +341,123 @@ class CaseWorkflow:
             await self._record("case.opened", "stockwarden", after=OPEN)
             self.opened = True
             await self._notify("case_assigned", self.assignees)
-
-        if self.state == OPEN:
-            await self._under_sla(OPEN, "acknowledge", case.acknowledge_seconds)
-        if self.state == ACKNOWLEDGED:
-            await self._under_sla(ACKNOWLEDGED, "resolve", case.resolve_seconds)
+        while self.state not in FINAL:
+            await self._continue_as_new_if_long()
+            if self.state == APPROVED:
+                await self._execute()
+            elif self.state == AWAITING_CONFIRMATION and self.lines_changed and self.lines:
+                await self._confirm_from_lines()
+            elif self.state in WAITING_FOR_PEOPLE:
+                await self._under_sla()
+            else:  # an Update handler is between two steps; it moves the state on
+                await workflow.wait_condition(lambda state=self.state: self.state != state)  # type: ignore[misc]
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
 
-    async def _under_sla(self, state: str, deadline: str, window: float) -> None:
-        """Wait while the case stays in `state`; remind once, then escalate each time the deadline passes."""
-        while self.state == state:
-            await self._continue_as_new_if_long()
-            if not self.lines:
-                self.state = RESOLVED_BY_ITSELF
-                await self._record("case.resolved_by_itself", "stockwarden", before=state)
-                await self._notify("resolved_by_itself", self.assignees)
+    def _phase(self) -> str:
+        return "acknowledge" if self.state == OPEN else "resolve"
+
+    async def _under_sla(self) -> None:
+        """Wait for one thing: the case moves on, its lines change or clear, or a reminder or escalation is due."""
+        state, phase = self.state, self._phase()
+        if not self.lines:
+            await self._cleared()
+            return
+        window = self.input.acknowledge_seconds if phase == "acknowledge" else self.input.resolve_seconds
+        reminded = self.reminded == phase
+        due = self.due[phase]
+        until = due if reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
+        if until > workflow.now():
+            self.deadline_moved = False
+            try:
+                await workflow.wait_condition(
+                    lambda: self.state != state or not self.lines or self.deadline_moved or self._long()
+                    or (state == AWAITING_CONFIRMATION and self.lines_changed),
+                    timeout=until - workflow.now())
                 return
-            due = self.due[deadline]
-            until = due if self.reminded else due - timedelta(seconds=window * (1 - REMIND_AT))
-            if until > workflow.now():
-                self.deadline_moved = False
-                try:
-                    await workflow.wait_condition(
-                        lambda: self.state != state or not self.lines or self.deadline_moved or self._long(),
-                        timeout=until - workflow.now())
-                    continue
-                except TimeoutError:
-                    pass
-            if not self.reminded:
-                self.reminded = True
-                await self._notify("reminder", self.assignees)
-                continue
-            await self._escalate(deadline, window)
-            self.reminded = False
-        self.reminded = False
+            except TimeoutError:
+                pass
+        if not reminded:
+            self.reminded = phase
+            await self._notify("reminder", self._recipients())
+            return
+        await self._escalate(phase, window)
+        self.reminded = ""
+
+    async def _cleared(self) -> None:
+        """The latest scan finds none of the case's stock: awaited instructions are done, else the case
+        resolved by itself."""
+        if self.state == AWAITING_CONFIRMATION and self.proposal is not None:
+            pending = [i.id for i in self.proposal.instructions if not i.confirmed_by]
+            await self._confirm(pending, SNAPSHOT, "the latest scan no longer finds the stock")
+            return
+        before = self.state
+        self.state = RESOLVED_BY_ITSELF
+        await self._record("case.resolved_by_itself", "stockwarden", before=before)
+        await self._notify("resolved_by_itself", self.assignees)
+
+    async def _confirm_from_lines(self) -> None:
+        """A later scan that shows a lot gone or reduced by its instructed quantity confirms that instruction;
+        a purchase-order change shows in no lot, so it waits for the ERP's confirmation."""
+        self.lines_changed = False
+        assert self.proposal is not None
+        if self.proposal.disposition == PO_LINE:
+            return
+        now_in_stock = {(line.lot, line.serial): Decimal(line.quantity) for line in self.lines}
+        done = [i.id for i in self.proposal.instructions if not i.confirmed_by and (
+            (i.lot, i.serial) not in now_in_stock
+            or now_in_stock[(i.lot, i.serial)] <= Decimal(i.stock_before or "0") - Decimal(i.quantity))]
+        if done:
+            await self._confirm(done, SNAPSHOT, "the latest scan shows the stock gone or moved")
+
+    async def _confirm(self, ids: list[int], actor: str, note: str) -> None:
+        assert self.proposal is not None
+        at = workflow.now().isoformat()
+        await workflow.execute_activity_method(
+            CaseActivities.confirm_instructions,
+            Confirmation(self.input.case_id, ids, actor, note, self.input.policy_version, at),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=0))
+        for instruction in self.proposal.instructions:
+            if instruction.id in ids and not instruction.confirmed_by:
+                instruction.confirmed_by, instruction.confirmed_at = actor, at
+        await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
+        if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
+            self.state = RESOLVED
+            await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED)
+            await self._notify("resolved", self.assignees)
+
+    async def _execute(self) -> None:
+        """Turn the approved proposal into ERP instructions; the outbox keys them so a retry adds none."""
+        proposal = self.proposal
+        assert proposal is not None
+        self.state = EXECUTING
+        await self._record("case.executing", "stockwarden", before=APPROVED, after=proposal.disposition)
+        stock = {(line.lot, line.serial): line for line in self.lines}
+        per_unit = unit_value(self.lines)
+        lines = []
+        for proposed in proposal.lines:
+            line = stock.get((proposed.lot, proposed.serial))
+            price = (Decimal(line.value) / Decimal(line.quantity)
+                     if line is not None and Decimal(line.quantity) else per_unit)
+            lines.append(InstructionLine(proposed.lot, proposed.serial, proposed.quantity,
+                                         str((Decimal(proposed.quantity) * price).quantize(Decimal("0.01")))))
+        ids = await workflow.execute_activity_method(
+            CaseActivities.issue_instructions,
+            InstructionRequest(
+                case_id=self.input.case_id, proposal_no=proposal.no, disposition=proposal.disposition,
+                sku=self.input.sku, site=self.input.site, supplier=self.input.supplier, target=proposal.target,
+                postpone_to=proposal.postpone_to, lines=lines,
+                approved_by=[s.signer for s in proposal.signatures if s.meaning == APPROVED_MEANING],
+                policy_version=self.input.policy_version, at=workflow.now().isoformat()),
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=RetryPolicy(maximum_attempts=0))
+        proposal.instructions = [
+            Instruction(id=instruction_id, lot=p.lot, serial=p.serial, quantity=p.quantity,
+                        stock_before=stock[(p.lot, p.serial)].quantity if (p.lot, p.serial) in stock else "")
+            for instruction_id, p in zip(ids, proposal.lines, strict=True)]
+        self.state = AWAITING_CONFIRMATION
+        self.lines_changed = False
+        await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids)
+        await self._notify("instruction_sent", self.assignees)
 
     def _long(self) -> bool:
         info = workflow.info()
@@ -289,7 +471,8 @@ class CaseWorkflow:
             state=self.state, lines=list(self.lines), assignees=list(self.assignees), level=self.level,
             events=self.events, acknowledge_due=self.due["acknowledge"].isoformat(),
             resolve_due=self.due["resolve"].isoformat(), snoozed_seconds=self.snoozed_seconds,
-            reminded=self.reminded, timeline=self.timeline[-50:])))
+            reminded=self.reminded, timeline=self.timeline[-50:], proposals=self.proposals,
+            proposal=self.proposal)))
 
     def _restore(self, carried: CaseState) -> None:
         self.state, self.lines, self.got_lines = carried.state, list(carried.lines), True
@@ -297,6 +480,7 @@ class CaseWorkflow:
         self.due = {"acknowledge": datetime.fromisoformat(carried.acknowledge_due),
                     "resolve": datetime.fromisoformat(carried.resolve_due)}
         self.snoozed_seconds, self.reminded, self.timeline = carried.snoozed_seconds, carried.reminded, list(carried.timeline)
+        self.proposals, self.proposal = carried.proposals, carried.proposal
 
     async def _escalate(self, deadline: str, window: float) -> None:
         chain = self.input.escalation
@@ -309,10 +493,19 @@ class CaseWorkflow:
         self.due[deadline] = workflow.now() + timedelta(seconds=window)
         await self._record("case.escalated", "stockwarden", before=before, after=list(self.assignees),
                            reason=f"{deadline} deadline passed")
-        await self._notify("escalated", self.assignees)
+        await self._notify("escalated", self._recipients())
 
-    def _responsible(self) -> list[str]:
-        return list(self.assignees)
+    def _approvers(self) -> list[str]:
+        """Who may still give a needed signature; never the proposer."""
+        if self.proposal is None:
+            return []
+        people = [p for role in self.proposal.requires for p in signers_for(self.input, role)]
+        return [p for p in dict.fromkeys(people) if p != self.proposal.by]
+
+    def _recipients(self) -> list[str]:
+        """Whom a reminder or escalation concerns: the people responsible and, awaiting approval, the approvers."""
+        extra = self._approvers() if self.state == AWAITING_APPROVAL else []
+        return list(dict.fromkeys(self.assignees + extra))
 
     # --- activities -------------------------------------------------------------------------
 
@@ -327,7 +520,8 @@ class CaseWorkflow:
                 site=self.input.site, severity=self.input.severity, owner=self.input.owner,
                 assignees=list(self.assignees), escalation_level=self.level,
                 acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
-                lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat())
+                lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
+                proposal=asdict(self.proposal) if self.proposal is not None else None)
             await workflow.execute_activity_method(CaseActivities.record, event,
                                                    start_to_close_timeout=timedelta(seconds=30),
                                                    retry_policy=RetryPolicy(maximum_attempts=0))

@@ -1,0 +1,26 @@
+"""People's actions sent to case workflows as Updates, for the CLI now and the API later: one place that
+knows how an outbox instruction leads to its case."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from governance.outbox import instruction
+from workflows.case import CaseWorkflow
+from workflows.case_messages import Confirm
+
+
+class UnknownInstruction(LookupError):
+    pass
+
+
+async def confirm_instruction(client: Client, engine: Engine, instruction_id: int, actor: str, note: str = "") -> str:
+    """Confirm one ERP instruction on its case; returns the case's state after it (resolved when it was the last).
+    A refusal (already confirmed, case no longer waiting) raises temporalio's WorkflowUpdateFailedError."""
+    with engine.connect() as connection:
+        row = instruction(connection, instruction_id)
+    if row is None:
+        raise UnknownInstruction(f"there is no instruction {instruction_id} in the outbox")
+    handle = client.get_workflow_handle(row.case_id)
+    return await handle.execute_update(CaseWorkflow.confirm, Confirm(actor, instruction_id, note))

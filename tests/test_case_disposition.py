@@ -1,0 +1,399 @@
+"""Dispositions on real Temporal (the dev server, which has Updates) and a real database: each disposition
+from proposal to resolved, the signatures the policy asks for, refusals that change nothing, instructions
+written to the outbox once even when the worker stops or an activity is retried, and the CLI's outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.cases import CaseActivities, CaseLine, InstructionLine, InstructionRequest
+from audit.models import AuditEntry
+from audit.trail import verify
+from governance.models import ErpInstruction
+from inventory.ingest import ingest
+from rules.versions import activate
+from stockwarden.temporal import WORKFLOWS, build_worker
+from tests.conftest import write_export
+from tests.test_case_workflow import actions, case_input, dev, mirror  # noqa: F401  (dev is a fixture)
+from tests.test_metrics import AS_OF
+from workflows.case import CaseWorkflow
+from workflows.case_messages import (
+    Acknowledge,
+    Approval,
+    Cancel,
+    CaseInput,
+    Confirm,
+    Lines,
+    ProposalLine,
+    Propose,
+    Sign,
+)
+from workflows.scan import ScanRequest, ScanWorkflow
+
+OWNER, BOSS = "zhang.wei@example.com", "li.na@example.com"
+QA_OFFICER, QA_DIRECTOR, CFO = "qa.officer@example.com", "qa.director@example.com", "cfo@example.com"
+# Two hip cups at SH01: L2 still inside the supplier's return window, L1 long past it.
+LINES = [CaseLine("L1", "S1", "12000.50", {"days_since_movement": 400}, quantity="1", return_by="2025-02-23"),
+         CaseLine("L2", "S2", "12000.50", {"days_since_movement": 200}, quantity="1", return_by="2099-12-30"),
+         CaseLine("L3", "S3", "12000.50", {"days_since_movement": 200}, quantity="1", return_by="2099-12-30")]
+LOTS = """\
+sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement_on,qc_status,udi
+HIP-1,SH01,L1,S1,1,,2024-11-25,2024-10-01,2029-10-01,,released,
+HIP-1,SH01,L2,S2,1,,2026-10-01,2026-09-01,2031-09-01,,released,
+HIP-1,SH01,L3,S3,1,,2026-10-01,2026-09-01,2031-09-01,,released,
+CAT-1,GZ03,A,,3,,2026-01-01,2025-12-01,2027-01-04,,released,
+"""
+DEMAND = "sku,site,period,qty,kind\nHIP-1,BJ02,2026-10,2,actual\n"
+ORDERS = "po,line,sku,site,qty_open\nP9,10,HIP-1,SH01,5\n"
+POLICY = """\
+policy: t
+version: 1
+owners:
+  - scope: {}
+    owner: zhang.wei@example.com
+    escalation: [li.na@example.com, committee]
+committee: [cfo@example.com, qa.director@example.com]
+qa: [qa.officer@example.com, qa.director@example.com]
+rules:
+  - id: held
+    title: {en: Held hip cups, zh-CN: 髋臼杯积压}
+    level: lot
+    scope: {category: [implant]}
+    when:
+      qty: {gt: 0}
+    severity: high
+    sla: {acknowledge: 3d, resolve: 30d}
+    dispositions: [reallocate, substitute, return_to_supplier, reduce_purchase_order, sell_or_donate, scrap]
+approvals:
+  scrap: {qa_signoff: true, committee_over_value: 20000}
+  return_to_supplier: {committee_over_value: 50000}
+"""
+ALL = ["reallocate", "substitute", "return_to_supplier", "reduce_purchase_order", "sell_or_donate", "scrap"]
+
+
+@pytest.fixture
+def stock(engine: Engine, tmp_path: Path) -> Engine:
+    """The snapshot the target checks read: BJ02 has demand for HIP-1, PO P9/10 has 5 open."""
+    ingest(engine, write_export(tmp_path / "export", lots=LOTS, demand=DEMAND, purchase_orders=ORDERS), as_of=AS_OF)
+    return engine
+
+
+def disposition_case(case_id: str) -> CaseInput:
+    return replace(case_input(case_id), dispositions=ALL, qa=[QA_OFFICER, QA_DIRECTOR], supplier="Ortho Co",
+                   substitutes=["HIP-2"], approvals={
+                       "scrap": Approval(qa_signoff=True, committee_over_value="20000"),
+                       "return_to_supplier": Approval(committee_over_value="50000")})
+
+
+async def start(env: WorkflowEnvironment, queue: str, name: str) -> WorkflowHandle:
+    case_id = f"case/held/SH01/HIP-1/{name}-{queue[:8]}"
+    return await env.client.start_workflow(CaseWorkflow.run, disposition_case(case_id), id=case_id, task_queue=queue,
+                                           start_signal="refresh", start_signal_args=[Lines(LINES)])
+
+
+def two_cups(quantity: str = "1") -> list[ProposalLine]:
+    return [ProposalLine("L2", "S2", quantity), ProposalLine("L3", "S3", quantity)]
+
+
+def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
+    with engine.connect() as connection:
+        return [ErpInstruction.model_validate(r._mapping) for r in connection.execute(
+            select(ErpInstruction).where(ErpInstruction.case_id == case_id).order_by(ErpInstruction.id))]  # type: ignore[arg-type]
+
+
+def trail(engine: Engine, case_id: str) -> list[str]:
+    """Every audit entry of a case's workflow, its instructions' included, in chain order."""
+    with engine.connect() as connection:
+        return [e.action for e in connection.execute(
+            select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
+
+
+async def until_state(handle: WorkflowHandle, state: str, engine: Engine) -> None:
+    """Until the workflow and its mirror both show `state` (the mirror follows once the step is recorded)."""
+    for _ in range(200):
+        if (await handle.query(CaseWorkflow.view)).state == state and mirror(engine, handle.id).state == state:
+            return
+        await asyncio.sleep(0.05)
+    pending = (await handle.describe()).raw_description.pending_activities
+    raise AssertionError(f"{handle.id} never reached {state}: {(await handle.query(CaseWorkflow.view)).state}; "
+                         f"pending activities: {pending}")
+
+
+async def refused(handle: WorkflowHandle, update: object, request: object, expected: str) -> None:
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await handle.execute_update(update, request)  # type: ignore[arg-type]
+    cause = failure.value.cause
+    assert expected in str(getattr(cause, "message", cause)), cause
+
+
+PROPOSALS = {
+    "reallocate": Propose(OWNER, "reallocate", two_cups(), target="BJ02", reason="BJ02 uses them"),
+    "substitute": Propose(OWNER, "substitute", two_cups(), target="HIP-2", reason="fill HIP-2 orders"),
+    "return_to_supplier": Propose(OWNER, "return_to_supplier", two_cups(), reason="inside the window"),
+    "reduce_purchase_order": Propose(OWNER, "reduce_purchase_order", [ProposalLine("", "", "3")], target="P9/10",
+                                     postpone_to="2099-01-31", reason="enough stock"),
+    "sell_or_donate": Propose(OWNER, "sell_or_donate", two_cups(), target="Red Cross", reason="donate"),
+    "scrap": Propose(OWNER, "scrap", two_cups(), reason="damaged packaging"),
+}
+SIGNERS = {"scrap": [(QA_OFFICER, "qa"), (CFO, "committee")]}  # 24,001 > 20,000: QA and the committee
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("disposition", ALL)
+async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvironment, stock: Engine,  # noqa: F811
+                                                               disposition: str) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, stock, queue):
+        handle = await start(dev, queue, disposition)
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        state = await handle.execute_update(CaseWorkflow.propose, PROPOSALS[disposition])
+        for signer, _role in SIGNERS.get(disposition, []):
+            assert state == "awaiting_approval"
+            state = await handle.execute_update(CaseWorkflow.sign, Sign(signer, "approved"))
+        await until_state(handle, "awaiting_confirmation", stock)
+        instructions = outbox(stock, handle.id)
+        expected_lines = 1 if disposition == "reduce_purchase_order" else 2
+        assert [(i.disposition, i.state) for i in instructions] == [(disposition, "pending")] * expected_lines
+        if disposition == "reallocate":  # the next scan no longer finds the two cups: confirmed by the snapshot
+            await handle.signal(CaseWorkflow.refresh, Lines(LINES[:1]))
+        else:
+            for instruction in instructions:
+                await handle.execute_update(CaseWorkflow.confirm, Confirm("erp", instruction.id, "GRN-77"))
+        assert await handle.result() == "resolved"
+
+    instructions = outbox(stock, handle.id)
+    assert {i.state for i in instructions} == {"confirmed"}
+    assert {i.confirmed_by for i in instructions} == {"snapshot" if disposition == "reallocate" else "erp"}
+    target = {"return_to_supplier": "Ortho Co", "scrap": "", "reduce_purchase_order": "P9/10"}
+    assert instructions[0].target == target.get(disposition, PROPOSALS[disposition].target)
+    if disposition == "reduce_purchase_order":
+        assert (str(instructions[0].postpone_to), instructions[0].quantity) == ("2099-01-31", 3)
+    else:
+        assert [(i.lot, i.serial, i.quantity, i.value) for i in instructions] == [
+            ("L2", "S2", 1, 12000.50), ("L3", "S3", 1, 12000.50)]
+    signed = ["case.signed"] * len(SIGNERS.get(disposition, []))
+    approval = ["case.approval_requested", *signed] if signed else []
+    if disposition == "reallocate":  # one scan confirmed both instructions at once
+        confirmations = ["instruction.confirmed", "instruction.confirmed", "case.instruction_confirmed"]
+    else:
+        confirmations = ["instruction.confirmed", "case.instruction_confirmed"] * expected_lines
+    assert trail(stock, handle.id) == [
+        "case.opened", "case.acknowledged", "case.disposition_proposed", *approval, "case.approved",
+        "case.executing", *["instruction.issued"] * expected_lines, "case.instructions_issued", *confirmations,
+        "case.resolved"]
+    row = mirror(stock, handle.id)
+    assert row.state == "resolved" and row.proposal is not None
+    assert row.proposal["disposition"] == disposition
+    assert [(s["signer"], s["meaning"], s["role"]) for s in row.proposal["signatures"]] == [
+        (signer, "approved", role) for signer, role in SIGNERS.get(disposition, [])]
+    with stock.connect() as connection:
+        assert verify(connection)[1] == []
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, stock, queue):
+        handle = await start(dev, queue, "refusals")
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        propose = CaseWorkflow.propose
+        await refused(handle, propose, Propose("mallory@example.com", "scrap", two_cups()), "not responsible")
+        await refused(handle, propose, Propose(OWNER, "burn", two_cups()), "allows reallocate, substitute")
+        await refused(handle, propose, Propose(OWNER, "return_to_supplier", [ProposalLine("L1", "S1", "1")]),
+                      "lot L1 serial S1: the supplier's return window closed on 2025-02-23")
+        await refused(handle, propose, Propose(OWNER, "scrap", two_cups("2")), "2 is more than the 1 in stock")
+        await refused(handle, propose, Propose(OWNER, "scrap", [ProposalLine("L9", "S9", "1")]),
+                      "lot L9 serial S9 is not a line of this case")
+        await refused(handle, propose, Propose(OWNER, "substitute", two_cups(), target="CAT-1"),
+                      "CAT-1 is not a substitute of HIP-1 (substitutes: HIP-2)")
+        # What only the data knows is checked by an activity in the handler; it refuses just as well.
+        await refused(handle, propose, Propose(OWNER, "reallocate", two_cups(), target="GZ03"),
+                      "GZ03 has no demand for HIP-1")
+        await refused(handle, propose, Propose(OWNER, "reallocate", two_cups(), target="XX99"), "there is no site 'XX99'")
+        await refused(handle, propose, Propose(OWNER, "reduce_purchase_order", [ProposalLine("", "", "9")],
+                                               target="P9/10"), "P9/10 has 5 open; cannot cut 9")
+        assert trail(stock, handle.id) == ["case.opened", "case.acknowledged"]
+
+        assert await handle.execute_update(propose, PROPOSALS["scrap"]) == "awaiting_approval"
+        sign = CaseWorkflow.sign
+        await refused(handle, sign, Sign(OWNER, "approved"), "proposed this disposition and cannot approve it")
+        await refused(handle, sign, Sign(BOSS, "approved"), "may not sign for this proposal (still needed: qa: ")
+        await refused(handle, sign, Sign(CFO, "agreed"), "a signature means one of approved, rejected, reviewed")
+        await refused(handle, sign, Sign(QA_OFFICER, "rejected", " "), "a rejection needs a reason")
+        await refused(handle, CaseWorkflow.cancel, Cancel(OWNER, "no longer needed"), "only a committee member")
+        await refused(handle, CaseWorkflow.confirm, Confirm("erp", 1), "awaits no confirmation")
+        await refused(handle, sign, Sign(BOSS, "reviewed"), "has no part in this case")
+        assert await handle.execute_update(sign, Sign(QA_OFFICER, "reviewed", "numbers checked")) == "awaiting_approval"
+        await refused(handle, sign, Sign(QA_OFFICER, "approved"), "has already signed this proposal")
+        assert await handle.execute_update(sign, Sign(QA_DIRECTOR, "approved")) == "awaiting_approval"
+        assert await handle.execute_update(sign, Sign(CFO, "rejected", "sell it to the distributor instead")) == "acknowledged"
+        view = await handle.query(CaseWorkflow.view)
+        assert view.proposal is not None
+        assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [
+            (QA_OFFICER, "reviewed", ""), (QA_DIRECTOR, "approved", "qa"), (CFO, "rejected", "")]
+        assert outbox(stock, handle.id) == []
+
+        # A new proposal after the rejection; then a committee member cancels the case instead.
+        assert await handle.execute_update(propose, PROPOSALS["return_to_supplier"]) == "approved"
+        await until_state(handle, "awaiting_confirmation", stock)
+        await refused(handle, CaseWorkflow.cancel, Cancel(CFO, "too late"), "only a case with no instruction out")
+        await refused(handle, CaseWorkflow.confirm, Confirm("erp", 10**6), "instruction 1000000 is not pending")
+        await handle.signal(CaseWorkflow.refresh, Lines([]))  # the stock left: the snapshot confirms the rest
+        assert await handle.result() == "resolved"
+    assert trail(stock, handle.id)[2:] == [
+        "case.disposition_proposed", "case.approval_requested", "case.signed", "case.signed", "case.signed",
+        "case.rejected", "case.disposition_proposed", "case.approved", "case.executing", "instruction.issued",
+        "instruction.issued", "case.instructions_issued", "instruction.confirmed", "instruction.confirmed",
+        "case.instruction_confirmed", "case.resolved"]
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_committee_member_may_cancel_a_case_awaiting_approval(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, stock, queue):
+        handle = await start(dev, queue, "cancel")
+        assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["scrap"]) == "awaiting_approval"
+        assert await handle.execute_update(CaseWorkflow.cancel, Cancel(CFO, "recall: keep for investigation")) == "cancelled"
+        assert await handle.result() == "cancelled"
+    assert trail(stock, handle.id) == ["case.opened", "case.disposition_proposed", "case.approval_requested",
+                                       "case.cancelled"]
+    assert mirror(stock, handle.id).state == "cancelled"
+
+
+class CrashAfterCommit(CaseActivities):
+    """The real activity, whose worker 'dies' once right after the outbox commit: Temporal retries it."""
+
+    crashed: set[str] = set()
+
+    @activity.defn(name="issue_instructions")
+    def issue_instructions(self, request: InstructionRequest) -> list[int]:
+        ids = super().issue_instructions(request)
+        if request.case_id not in self.crashed:
+            self.crashed.add(request.case_id)
+            raise RuntimeError("worker lost after the commit")
+        return ids
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruction_twice(
+        dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, stock, queue):
+        handle = await start(dev, queue, "restart")
+        assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["scrap"]) == "awaiting_approval"
+        await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved"))
+    # The worker is gone with the case awaiting the committee; a new one, whose first outbox write is
+    # followed by a crash, takes over.
+    async with build_worker(dev.client, stock, queue, cases=CrashAfterCommit(stock)):
+        await handle.execute_update(CaseWorkflow.sign, Sign(CFO, "approved"))
+        await until_state(handle, "awaiting_confirmation", stock)
+        assert handle.id in CrashAfterCommit.crashed
+        first = outbox(stock, handle.id)
+        assert len(first) == 2
+        # The same request again (as a retry after a lost completion would send it) adds nothing.
+        with stock.begin() as connection:
+            from governance.outbox import issue
+            again = issue(connection, InstructionRequest(
+                handle.id, 1, "scrap", "HIP-1", "SH01", "Ortho Co", "", "",
+                [InstructionLine("L2", "S2", "1", "12000.50"), InstructionLine("L3", "S3", "1", "12000.50")],
+                [QA_OFFICER, CFO], "default v1", "2026-11-26T00:00:00+00:00"))
+        assert again == [i.id for i in first]
+        for instruction in first:
+            await handle.execute_update(CaseWorkflow.confirm, Confirm("erp", instruction.id))
+        assert await handle.result() == "resolved"
+    assert len(outbox(stock, handle.id)) == 2
+    assert trail(stock, handle.id).count("instruction.issued") == 2
+    history = await handle.fetch_history()
+    # Temporal records only the attempt that completed: the second one.
+    attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
+                if e.HasField("activity_task_started_event_attributes")]
+    assert max(attempts) == 2 and attempts.count(2) == 1
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli(
+        dev: WorkflowEnvironment, engine: Engine, database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """From data to resolved: the scan's lines carry quantity and return window from the snapshot; the owner
+    proposes a return; `stockwarden outbox --export` writes the ERP's file; `outbox confirm` resolves the case."""
+    today = date.today()
+    received = (today - timedelta(days=30)).isoformat()
+    lots = LOTS.replace("2026-10-01", received)
+    ingest(engine, write_export(tmp_path / "export", lots=lots, demand=DEMAND, purchase_orders=ORDERS), as_of=today)
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    activate(engine, tmp_path / "policy.yaml", actor="li.na")
+    queue = str(uuid.uuid4())
+    env = {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var"),
+           "STOCKWARDEN_TEMPORAL_ADDRESS": dev.client.service_client.config.target_host}
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        """In a thread: the worker shares this event loop and must answer the command's Update meanwhile."""
+        return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "stockwarden.cli", *args],
+                                       env={**os.environ, **env}, cwd=tmp_path, capture_output=True, text=True,
+                                       timeout=120)
+
+    async with build_worker(dev.client, engine, queue):
+        await dev.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",
+                                          task_queue=queue)
+        handle = dev.client.get_workflow_handle("case/held/SH01/HIP-1")
+        await until_state(handle, "open", engine)
+        row = mirror(engine, handle.id)
+        by_lot = {line["lot"]: line for line in row.lines}
+        window_end = (today - timedelta(days=30) + timedelta(days=90)).isoformat()
+        assert {lot: (float(line["quantity"]), line["return_by"]) for lot, line in by_lot.items()} == {
+            "L1": (1, "2025-02-23"), "L2": (1, window_end), "L3": (1, window_end)}
+        await refused(handle, CaseWorkflow.propose, Propose(OWNER, "return_to_supplier", [ProposalLine("L1", "S1", "1")]),
+                      "the supplier's return window closed on 2025-02-23")
+        state = await handle.execute_update(CaseWorkflow.propose, Propose(
+            OWNER, "return_to_supplier", [ProposalLine("L2", "S2", "1")], reason="退回供应商 return in window"))
+        assert state == "approved"  # 12,000.50 is under the 50,000 that needs the committee
+        await until_state(handle, "awaiting_confirmation", engine)
+
+        listed = await cli("outbox", "--export", str(tmp_path / "erp"), "--by", "li.na")
+        assert listed.returncode == 0, listed.stderr
+        assert "1 instruction(s) not yet confirmed" in listed.stderr and "return_to_supplier" in listed.stdout
+        [exported] = list((tmp_path / "erp").glob("stockwarden-instructions-*.csv"))
+        with exported.open(encoding="utf-8-sig", newline="") as file:
+            [record] = list(csv.DictReader(file))
+        [instruction] = outbox(engine, handle.id)
+        assert record == {**record, "id": str(instruction.id), "disposition": "return_to_supplier", "sku": "HIP-1",
+                          "site": "SH01", "lot": "L2", "serial": "S2", "quantity": "1", "target": "Ortho Co",
+                          "idempotency_key": f"{handle.id}#p1#1"}
+        assert instruction.state == "exported"
+
+        confirmed = await cli("outbox", "confirm", str(instruction.id), "--by", "erp-bot", "--note", "RMA-5531")
+        assert confirmed.returncode == 0, confirmed.stderr
+        assert f"Instruction {instruction.id} confirmed; the case is resolved." in confirmed.stderr
+        assert await handle.result() == "resolved"
+        again = await cli("outbox", "confirm", str(instruction.id), "--by", "erp-bot")
+        assert again.returncode == 1 and "Traceback" not in again.stderr
+        assert "the case is resolved" in again.stderr or "no longer running" in again.stderr, again.stderr
+        unknown = await cli("outbox", "confirm", "999999")
+        assert unknown.returncode == 1 and "there is no instruction 999999 in the outbox" in unknown.stderr
+    [instruction] = outbox(engine, handle.id)
+    assert (instruction.state, instruction.confirmed_by) == ("confirmed", "erp-bot")
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "instructions.exported")).scalar_one() == 1  # type: ignore[arg-type]
+        assert verify(connection)[1] == []
+    cases = json.loads((await cli("cases", "--json")).stdout)
+    resolved = next(c for c in cases if c["workflow_id"] == handle.id)
+    assert resolved["state"] == "resolved" and resolved["proposal"]["disposition"] == "return_to_supplier"
