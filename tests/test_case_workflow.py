@@ -23,7 +23,7 @@ from audit.trail import entries, verify
 from governance.models import CaseRow
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Acknowledge, CaseInput, Comment, Lines, Reassign, Snooze
+from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 
 DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
@@ -208,3 +208,35 @@ async def test_a_case_outlives_its_worker(dev: WorkflowEnvironment, engine: Engi
         await handle.signal(CaseWorkflow.refresh, Lines([]))
         assert await handle.result() == "resolved_by_itself"
     assert actions(engine, handle.id) == ["case.opened", "case.acknowledged", "case.resolved_by_itself"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_acknowledged_case_escalates_when_its_resolve_deadline_lapses(
+        skipping: WorkflowEnvironment, engine: Engine) -> None:
+    """The time-skipping server has no Updates, so the case starts as acknowledged (as a case continued
+    as new would) and 30 simulated days pass without a disposition."""
+    queue = str(uuid.uuid4())
+    now = await skipping.get_current_time()
+    carried = CaseState(state="acknowledged", lines=LINES, assignees=["zhang.wei@example.com"], level=0, events=2,
+                        acknowledge_due=(now - timedelta(days=1)).isoformat(),
+                        resolve_due=(now + timedelta(days=29)).isoformat(), snoozed_seconds=0, reminded="",
+                        timeline=[])
+    case_id = f"case-resolve-sla-{queue[:8]}"
+    async with build_worker(skipping.client, engine, queue):
+        handle = await skipping.client.start_workflow(
+            CaseWorkflow.run, replace(case_input(case_id), carried=carried), id=case_id, task_queue=queue)
+        await skipping.sleep(timedelta(days=28))  # past 75 % of the 30-day window: reminded, not escalated
+        view = await handle.query(CaseWorkflow.view)
+        assert (view.state, view.escalation_level) == ("acknowledged", 0)
+        await skipping.sleep(timedelta(days=1, hours=1))  # the resolve deadline has passed
+        view = await handle.query(CaseWorkflow.view)
+        assert (view.escalation_level, view.assignees) == (1, ["zhang.wei@example.com", "li.na@example.com"])
+        assert datetime.fromisoformat(view.resolve_due) - datetime.fromisoformat(carried.resolve_due) > timedelta(days=29)
+        await skipping.sleep(timedelta(days=31))
+        assert (await handle.query(CaseWorkflow.view)).escalation_level == 2
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    with engine.connect() as connection:
+        escalations = [e for e in entries(connection, subject=f"case:{case_id}") if e.action == "case.escalated"]
+    assert [e.reason for e in escalations] == ["resolve deadline passed"] * 2
+    assert mirror(engine, case_id).escalation_level == 2
