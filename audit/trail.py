@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 
 from audit.models import AuditEntry
 
@@ -77,10 +77,14 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
     return count, breaks
 
 
-def entries(connection: Connection, *, subject: str | None = None, actor: str | None = None,
-            since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Any]:
-    """Audit entries, oldest first, filtered by subject (a case is `case:<workflow id>`), actor and time."""
+def entries(connection: Connection, *, subject: str | None = None, case: str | None = None,
+            actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
+            limit: int = 1000) -> list[Any]:
+    """Audit entries, oldest first, filtered by subject (a case is `case:<workflow id>`), case (its own
+    entries and those of its ERP instructions), actor and time."""
     query = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)  # type: ignore[arg-type]
+    if case:
+        query = query.where(or_(AuditEntry.subject == f"case:{case}", AuditEntry.workflow_id == case))  # type: ignore[arg-type]
     if subject:
         query = query.where(AuditEntry.subject == subject)  # type: ignore[arg-type]
     if actor:

@@ -525,7 +525,7 @@ def audit_show_command(
         return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
 
     with _engine().connect() as connection:
-        rows = entries(connection, subject=f"case:{case}" if case else None, actor=actor,
+        rows = entries(connection, case=case, actor=actor,
                        since=moment(since, "--since"), until=moment(until, "--until"))
     if as_json:
         typer.echo(json.dumps([{"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,

@@ -24,7 +24,7 @@ from temporalio.worker import Replayer
 
 from activities.cases import CaseActivities, CaseLine, InstructionLine, InstructionRequest
 from audit.models import AuditEntry
-from audit.trail import verify
+from audit.trail import entries, verify
 from governance.models import ErpInstruction
 from inventory.ingest import ingest
 from rules.versions import activate
@@ -118,10 +118,9 @@ def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
 
 
 def trail(engine: Engine, case_id: str) -> list[str]:
-    """Every audit entry of a case's workflow, its instructions' included, in chain order."""
+    """Every audit entry of a case, its instructions' included, in chain order (as `audit show --case`)."""
     with engine.connect() as connection:
-        return [e.action for e in connection.execute(
-            select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
+        return [e.action for e in entries(connection, case=case_id)]
 
 
 async def until_state(handle: WorkflowHandle, state: str, engine: Engine) -> None:

@@ -216,7 +216,7 @@ class CaseWorkflow:
                 start_to_close_timeout=timedelta(seconds=30))
             if problems:
                 raise ApplicationError("; ".join(problems), type="Refused", non_retryable=True)
-            _refuse_unless(self._validate_propose, request)
+        _refuse_unless(self._validate_propose, request)  # the case may have moved on while this waited
         before = self.state
         value = proposal_value(self.lines, request)
         self.proposals += 1
@@ -285,6 +285,7 @@ class CaseWorkflow:
     async def confirm(self, request: Confirm) -> str:
         """The ERP (or a person for it) confirms one instruction was carried out."""
         await workflow.wait_condition(lambda: self.opened)
+        _refuse_unless(self._validate_confirm, request)  # a scan may have confirmed it meanwhile
         await self._confirm([request.instruction], request.actor, request.note)
         return self.state
 
@@ -302,6 +303,7 @@ class CaseWorkflow:
     @workflow.update
     async def cancel(self, request: Cancel) -> str:
         await workflow.wait_condition(lambda: self.opened)
+        _refuse_unless(self._validate_cancel, request)
         before = self.state
         self.state = CANCELLED
         await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason)
@@ -522,9 +524,9 @@ class CaseWorkflow:
                 acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
                 lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
                 proposal=asdict(self.proposal) if self.proposal is not None else None)
-            await workflow.execute_activity_method(CaseActivities.record, event,
-                                                   start_to_close_timeout=timedelta(seconds=30),
-                                                   retry_policy=RetryPolicy(maximum_attempts=0))
+            await workflow.execute_local_activity_method(CaseActivities.record, event,
+                                                         start_to_close_timeout=timedelta(seconds=30),
+                                                         retry_policy=RetryPolicy(maximum_attempts=0))
 
     async def _notify(self, template: str, recipients: list[str]) -> None:
         await workflow.execute_activity_method(CaseActivities.notify, args=[self.input.case_id, template, recipients],
