@@ -110,10 +110,17 @@ class CaseActivities:
             return record_event(connection, asdict(event))
 
     @activity.defn
-    def notify(self, case_id: str, template: str, recipients: list[str]) -> None:
-        """Until the notifications issue lands, sending is a log line; the case's audit trail already
-        records each step that notifies."""
+    def notify(self, case_id: str, template: str, recipients: list[str], policy_version: str) -> None:
+        """Until the notifications issue lands, the channel is the log. Each attempt is audited: a retried
+        activity is a second attempt, and the trail says so."""
+        from audit.trail import append
+
         log.info("notify %s about %s: %s", ", ".join(recipients), case_id, template)
+        with self.engine.begin() as connection:
+            append(connection, actor="stockwarden", action="notification.sent", subject=f"case:{case_id}",
+                   after={"template": template, "recipients": recipients, "channel": "log",
+                          "attempt": activity.info().attempt},
+                   policy_version=policy_version, workflow_id=case_id)
 
     @activity.defn
     def check_target(self, check: TargetCheck) -> list[str]:

@@ -30,7 +30,7 @@ from inventory.ingest import ingest
 from rules.versions import activate
 from stockwarden.temporal import WORKFLOWS, build_worker
 from tests.conftest import write_export
-from tests.test_case_workflow import actions, case_input, dev, mirror  # noqa: F401  (dev is a fixture)
+from tests.test_case_workflow import case_input, dev, mirror, notifications  # noqa: F401  (dev is a fixture)
 from tests.test_metrics import AS_OF
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
@@ -118,9 +118,10 @@ def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
 
 
 def trail(engine: Engine, case_id: str) -> list[str]:
-    """Every audit entry of a case, its instructions' included, in chain order (as `audit show --case`)."""
+    """Every audit entry of a case but its notifications, its instructions' included, in chain order (as
+    `audit show --case`)."""
     with engine.connect() as connection:
-        return [e.action for e in entries(connection, case=case_id)]
+        return [e.action for e in entries(connection, case=case_id) if e.action != "notification.sent"]
 
 
 async def until_state(handle: WorkflowHandle, state: str, engine: Engine) -> None:
@@ -196,6 +197,11 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
         "case.opened", "case.acknowledged", "case.disposition_proposed", *approval, "case.approved",
         "case.executing", *["instruction.issued"] * expected_lines, "case.instructions_issued", *confirmations,
         "case.resolved"]
+    sent = notifications(stock, handle.id)
+    assert sent[0] == ("case_assigned", [OWNER]) and sent[-1] == ("resolved", [OWNER])
+    if disposition == "scrap":  # the approvers are asked at once; the owner hears of the approval
+        assert sent[1:4] == [("approval_requested", [QA_OFFICER, QA_DIRECTOR, CFO]), ("approved", [OWNER]),
+                             ("instruction_sent", [OWNER])]
     row = mirror(stock, handle.id)
     assert row.state == "resolved" and row.proposal is not None
     assert row.proposal["disposition"] == disposition

@@ -55,7 +55,14 @@ def actions(engine: Engine, case_id: str) -> list[str]:
         by_workflow = [e.action for e in connection.execute(
             select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
     assert by_case == by_workflow
-    return by_case
+    return [action for action in by_case if action != "notification.sent"]
+
+
+def notifications(engine: Engine, case_id: str) -> list[tuple[str, list[str]]]:
+    """What the case sent to whom, in order, from the audit trail (every attempt is an entry)."""
+    with engine.connect() as connection:
+        return [(e.after["template"], e.after["recipients"]) for e in entries(connection, case=case_id)
+                if e.action == "notification.sent"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -95,6 +102,11 @@ async def test_an_unacknowledged_case_is_reminded_then_escalated_to_the_manager_
         await handle.signal(CaseWorkflow.refresh, Lines([]))  # the next scan no longer finds the stock
         assert await handle.result() == "resolved_by_itself"
     assert actions(engine, handle.id) == ["case.opened", "case.escalated", "case.escalated", "case.resolved_by_itself"]
+    owner, manager, committee = ["zhang.wei@example.com"], ["li.na@example.com"], ["cfo@example.com", "qa.director@example.com"]
+    assert notifications(engine, handle.id) == [
+        ("case_assigned", owner), ("reminder", owner), ("escalated", owner + manager),
+        ("reminder", owner + manager), ("escalated", owner + manager + committee),
+        ("resolved_by_itself", owner + manager + committee)]
     await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
     assert mirror(engine, handle.id).state == "resolved_by_itself"
     with engine.connect() as connection:

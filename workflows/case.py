@@ -529,5 +529,6 @@ class CaseWorkflow:
                                                          retry_policy=RetryPolicy(maximum_attempts=0))
 
     async def _notify(self, template: str, recipients: list[str]) -> None:
-        await workflow.execute_activity_method(CaseActivities.notify, args=[self.input.case_id, template, recipients],
-                                               start_to_close_timeout=timedelta(seconds=60))
+        await workflow.execute_activity_method(
+            CaseActivities.notify, args=[self.input.case_id, template, recipients, self.input.policy_version],
+            start_to_close_timeout=timedelta(seconds=60))
