@@ -39,6 +39,12 @@ def append(connection: Connection, *, actor: str, action: str, subject: str, bef
     """Write the next entry of the chain inside the caller's transaction; returns its sequence number."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74201)")  # one appender at a time
+    elif connection.dialect.name == "sqlite":
+        # Take the database's write lock before reading the chain's tail. Python's sqlite3 begins a
+        # transaction only at the first write, so the SELECT below would otherwise read a tail that
+        # another appender is about to extend, and the INSERT would collide on seq (measured: most
+        # appends from six threads). A write that changes no row takes the lock and fires no trigger.
+        connection.exec_driver_sql("DELETE FROM audit_entry WHERE seq < 0")
     last = connection.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
     at = at or datetime.now(UTC)

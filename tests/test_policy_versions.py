@@ -98,3 +98,29 @@ def test_the_audit_trail_refuses_edits_and_verify_finds_tampering(engine: Engine
         count, breaks = verify(connection)
     assert count == 3
     assert [str(b) for b in breaks] == ["entry 2: content was changed after it was written (hash differs)"]
+
+
+def test_concurrent_appenders_extend_one_chain_without_collisions(engine: Engine) -> None:
+    """Activities append from several threads at once; on SQLite the chain's tail must be read under the
+    write lock, or appends collide on their sequence number."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def appender(name: str) -> None:
+        for _ in range(40):
+            try:
+                with engine.begin() as connection:
+                    append(connection, actor=name, action="test.appended", subject="chain")
+            except BaseException as failure:  # noqa: BLE001 - every failure is the finding
+                failures.append(failure)
+
+    threads = [threading.Thread(target=appender, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with engine.connect() as connection:
+        count, breaks = verify(connection)
+    assert (count, breaks) == (160, [])
