@@ -1,4 +1,4 @@
-"""Case activities: record a case event (mirror row and audit entry, once), notify people, check a
+"""Case activities: record a case event (mirror row, audit entry and queued messages, once), check a
 disposition's target against the data, and issue and confirm the ERP instructions of an approved one."""
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class CaseEvent:
     at: str
     proposal: Any = None
     """The open disposition proposal with its signatures and instructions, as plain data."""
+    notify: Any = None
+    """{"event": template, "recipients": [...]}: messages queued with this step, in its transaction."""
+    title_en: str = ""
+    title_zh: str = ""
 
 
 @dataclass
@@ -110,19 +114,6 @@ class CaseActivities:
             return record_event(connection, asdict(event))
 
     @activity.defn
-    def notify(self, case_id: str, template: str, recipients: list[str], policy_version: str) -> None:
-        """Until the notifications issue lands, the channel is the log. Each attempt is audited: a retried
-        activity is a second attempt, and the trail says so."""
-        from audit.trail import append
-
-        log.info("notify %s about %s: %s", ", ".join(recipients), case_id, template)
-        with self.engine.begin() as connection:
-            append(connection, actor="stockwarden", action="notification.sent", subject=f"case:{case_id}",
-                   after={"template": template, "recipients": recipients, "channel": "log",
-                          "attempt": activity.info().attempt},
-                   policy_version=policy_version, workflow_id=case_id)
-
-    @activity.defn
     def check_target(self, check: TargetCheck) -> list[str]:
         """What the latest snapshot says against the proposal's target; empty when it may go there."""
         from governance.targets import target_problems
@@ -147,4 +138,4 @@ class CaseActivities:
             return confirm(connection, confirmation)
 
     def all(self) -> list[object]:
-        return [self.record, self.notify, self.check_target, self.issue_instructions, self.confirm_instructions]
+        return [self.record, self.check_target, self.issue_instructions, self.confirm_instructions]

@@ -19,6 +19,8 @@ class CaseRow(SQLModel, table=True):
     sku: str = Field(max_length=80)
     site: str = Field(max_length=40)
     severity: str = Field(max_length=10)
+    title_en: str = Field(default="", max_length=200)
+    title_zh: str = Field(default="", max_length=200)
     state: str = Field(max_length=30, index=True)
     owner: str = Field(max_length=200, index=True)
     assignees: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -1,4 +1,5 @@
-"""Applying case events: the mirror row and the audit entry are written together, and only once."""
+"""Applying case events: the mirror row, the audit entry and the step's messages are written together,
+and only once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from audit.trail import append
 from governance.models import CaseRow
+from notifications.queue import queue
 
 
 def record_event(connection: Connection, event: dict[str, Any]) -> bool:
@@ -30,6 +32,7 @@ def record_event(connection: Connection, event: dict[str, Any]) -> bool:
         "value": sum((Decimal(line["value"]) for line in event["lines"]), Decimal(0)),
         "lines": event["lines"], "policy_version": event["policy_version"], "updated_at": at,
         "last_event": event["event_no"], "proposal": event.get("proposal"),
+        "title_en": event.get("title_en", ""), "title_zh": event.get("title_zh", ""),
     }
     if seen is None:
         connection.execute(insert(CaseRow).values(id=event["case_id"], opened_at=at, **values))
@@ -38,4 +41,6 @@ def record_event(connection: Connection, event: dict[str, Any]) -> bool:
     append(connection, actor=event["actor"], action=event["action"], subject=f"case:{event['case_id']}",
            before=event["before"], after=event["after"], reason=event["reason"],
            policy_version=event["policy_version"], workflow_id=event["case_id"], at=at)
+    if event.get("notify"):
+        queue(connection, event, event["notify"]["event"], event["notify"]["recipients"], at)
     return True

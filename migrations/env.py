@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import audit.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import governance.models  # noqa: F401
 import inventory.models  # noqa: F401
+import notifications.models  # noqa: F401
 import rules.models  # noqa: F401
 from inventory.db import make_engine
 

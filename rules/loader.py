@@ -1,4 +1,5 @@
 """Reading a policy file into a Policy, or into a list of problems that each name file, line and column.
+The same reading serves every YAML file compliance officers keep under policies/ (people.yaml too).
 
 The YAML is composed once into nodes (which know where they stand) and once into plain data; the
 structure is checked by the pydantic models, the meaning (metrics, units, scopes) by rules/checks.py,
@@ -103,9 +104,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _keys_at(loc: Path_) -> list[str]:
+def _keys_at(loc: Path_, root: type[BaseModel]) -> list[str]:
     """The keys allowed in the mapping that holds the last element of `loc`."""
-    annotation: Any = Policy
+    annotation: Any = root
     for part in loc[:-1]:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -128,13 +129,13 @@ def _is_condition_path(path: Path_) -> bool:
     return (len(path) >= 5 and path[-3] == "when") or (len(path) >= 6 and path[-4] == "any")
 
 
-def _pydantic_problems(error: ValidationError) -> Iterable[tuple[Path_, str, bool]]:
+def _pydantic_problems(error: ValidationError, root: type[BaseModel]) -> Iterable[tuple[Path_, str, bool]]:
     for item in error.errors():
         loc: Path_ = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         kind = item["type"]
         if kind == "extra_forbidden":
             name = str(loc[-1])
-            vocabulary = OPERATORS if _is_condition_path(loc) else _keys_at(loc)
+            vocabulary = OPERATORS if _is_condition_path(loc) else _keys_at(loc, root)
             what = "operator" if _is_condition_path(loc) else "key"
             hint = difflib.get_close_matches(name, vocabulary, n=1)
             yield loc, f"unknown {what} '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""), True
@@ -150,8 +151,13 @@ def _pydantic_problems(error: ValidationError) -> Iterable[tuple[Path_, str, boo
             yield loc, message, False
 
 
-def parse_policy(text: str, label: str, *, known: dict[str, set[str]] | None = None) -> Policy:
-    """Parse and check a policy; `known` holds the categories and sites of the data, when there is data."""
+Model = typing.TypeVar("Model", bound=BaseModel)
+Checks = typing.Callable[[dict[str, Any]], Iterable[tuple[Path_, str, bool]]]
+
+
+def parse_document(text: str, label: str, model: type[Model], checks: Checks, shape: str) -> Model:
+    """Parse YAML into `model`; structure problems from pydantic and meaning problems from `checks`, each
+    placed at its line and column. `shape` says what the document should look like when it is not a mapping."""
     try:
         node = yaml.compose(text, Loader=_LOADER)
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
@@ -162,30 +168,39 @@ def parse_policy(text: str, label: str, *, known: dict[str, set[str]] | None = N
     except yaml.YAMLError as exc:
         raise PolicyInvalid([PolicyProblem(label, 1, 1, "", f"YAML syntax: {exc}")]) from None
     if not isinstance(data, dict) or node is None:
-        raise PolicyInvalid([PolicyProblem(label, 1, 1, "", "a policy is a mapping with policy, version, owners "
-                                                             "and rules")])
+        raise PolicyInvalid([PolicyProblem(label, 1, 1, "", shape)])
     positions = _Positions()
     positions.walk(node)
     found: list[tuple[Path_, str, bool]] = [(path, message, True) for path, message in positions.duplicates]
-    policy: Policy | None = None
+    document: Model | None = None
     try:
-        policy = Policy.model_validate(data)
+        document = model.model_validate(data)
     except ValidationError as exc:
-        found.extend(_pydantic_problems(exc))
-    found.extend((path, message, is_key) for path, message, is_key in check_meaning(data, known or {}))
+        found.extend(_pydantic_problems(exc, model))
+    found.extend(checks(data))
     problems = sorted({
         PolicyProblem(label, *positions.of(path, key=is_key), render_path(path), message)
         for path, message, is_key in found
     })
-    if problems or policy is None:
+    if problems or document is None:
         raise PolicyInvalid(problems)
-    return policy
+    return document
+
+
+def parse_policy(text: str, label: str, *, known: dict[str, set[str]] | None = None) -> Policy:
+    """Parse and check a policy; `known` holds the categories and sites of the data, when there is data."""
+    return parse_document(text, label, Policy, lambda data: check_meaning(data, known or {}),
+                          "a policy is a mapping with policy, version, owners and rules")
+
+
+def read_document(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyInvalid([PolicyProblem(str(path), 1, 1, "", f"cannot read the file: {exc}")]) from None
 
 
 def load_policy(path: Path, *, known: dict[str, set[str]] | None = None) -> tuple[Policy, str]:
     """The checked policy at `path` and its text (kept verbatim when a version is activated)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyInvalid([PolicyProblem(str(path), 1, 1, "", f"cannot read the file: {exc}")]) from None
+    text = read_document(path)
     return parse_policy(text, str(path), known=known), text

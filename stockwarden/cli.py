@@ -20,10 +20,11 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import Engine, func, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
 from audit.trail import entries, verify
 from governance.models import CaseRow
@@ -37,6 +38,7 @@ from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
+from notifications.mail_catcher import mail_catcher
 from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy
 from rules.scan import (
@@ -51,7 +53,13 @@ from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.case_actions import UnknownInstruction, confirm_instruction
 from stockwarden.settings import get_settings
-from stockwarden.temporal import build_worker, connect, embedded_temporal, ensure_scan_schedule
+from stockwarden.temporal import (
+    build_worker,
+    connect,
+    embedded_temporal,
+    ensure_dispatcher,
+    ensure_scan_schedule,
+)
 from workflows.scan import ScanRequest, ScanWorkflow
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
@@ -224,16 +232,61 @@ def _up_scan_and_cases(engine: Engine, var_dir: Path, serve: bool) -> ScanSummar
                 ScanWorkflow.run, ScanRequest(settings.scan_partitions), id=f"scan-{uuid.uuid4()}",
                 task_queue=settings.task_queue)
             await _cases_recorded(engine, summary.cases)
+            await _deliver_now(engine)
             if serve:
-                _say("Serving: the worker runs the cases' timers and actions; Ctrl-C stops it.")
-                await asyncio.Event().wait()
+                await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds,
+                                        settings.digest_hour)
+                await _serve_api(engine, client)
         return summary
 
-    with _reported("nothing was scanned"):
+    with _reported("nothing was scanned"), _local_mail(var_dir):
         try:
             return asyncio.run(run())
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
+
+
+@contextmanager
+def _local_mail(var_dir: Path) -> Iterator[None]:
+    """The mail catcher on the configured SMTP port when that is on this machine and free: the demo's
+    messages land in var/mail as .eml files."""
+    settings = get_settings()
+    if settings.smtp_host not in ("127.0.0.1", "localhost"):
+        yield
+        return
+    try:
+        catcher = mail_catcher(var_dir / "mail", settings.smtp_host, settings.smtp_port)
+        folder = catcher.__enter__()
+    except OSError:  # something else already listens there: let it take the mail
+        yield
+        return
+    try:
+        yield
+    finally:
+        catcher.__exit__(None, None, None)
+        _say(f"Messages of the demo cases: {len(list(folder.glob('*.eml'))):,} in {folder} (open them with any mail program)")
+
+
+async def _deliver_now(engine: Engine) -> None:
+    """What the dispatcher would send at its next round, and today's digests, so a new user sees them."""
+    delivery = NotificationActivities(engine, get_settings())
+    at_once = await asyncio.to_thread(delivery.deliver_due)
+    digests = await asyncio.to_thread(delivery.deliver_digests)
+    _say(f"Notifications: {at_once.sent + digests.sent:,} sent ({digests.sent:,} daily digests), "
+         f"{at_once.failed + digests.failed:,} failed and queued for retry")
+
+
+async def _serve_api(engine: Engine, client: Client) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    host, _, port = settings.public_url.removeprefix("http://").removeprefix("https://").partition(":")
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, client, settings), host=host or "127.0.0.1",
+                                           port=int(port.split("/")[0] or 8000), log_level="warning"))
+    _say(f"Serving: the worker runs the cases' timers and actions; action links at {settings.public_url}; Ctrl-C stops.")
+    await server.serve()
 
 
 async def _cases_recorded(engine: Engine, expected: int) -> None:
@@ -429,6 +482,7 @@ def worker_command() -> None:
     async def serve() -> None:
         client = await connect()
         await ensure_scan_schedule(client, settings.task_queue, settings.scan_cron, settings.scan_partitions)
+        await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds, settings.digest_hour)
         _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
              f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}' (UTC)")
         await build_worker(client, engine, settings.task_queue).run()

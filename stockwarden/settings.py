@@ -33,6 +33,31 @@ class Settings(BaseSettings):
     default_currency: str = "CNY"
     """Currency of a material whose currency column is empty."""
 
+    people_file: Path = Path(__file__).resolve().parents[1] / "policies" / "people.yaml"
+    """The directory of people: names, languages, managers, channels."""
+    default_language: str = "zh-CN"
+    """The language of people the directory does not list."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    """The default is `stockwarden up`'s local mail catcher."""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_mode: str = "insecure"
+    """insecure (plain, as a local catcher), starttls or ssl."""
+    smtp_from: str = "Stockwarden <stockwarden@localhost>"
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Where people's browsers reach the API; action links in messages start with it."""
+    secret_key: str = "change-me"
+    """Signs action links (HMAC). Set a long random value in production."""
+    link_days: int = 14
+    """How long an action link works."""
+    notify_interval_seconds: float = 30.0
+    """How often the dispatcher looks for messages to send (urgent ones also wake it at once)."""
+    digest_hour: int = 8
+    """The hour (UTC) after which each day's digest goes out."""
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'stockwarden.db'}"
 

@@ -23,17 +23,20 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 import workflows
 from activities.cases import CaseActivities
+from activities.notifications import NotificationActivities
 from activities.opening import CaseOpening
 from activities.scan import ScanActivities
 from stockwarden.settings import get_settings
 from workflows.case import CaseWorkflow
+from workflows.notifications import DISPATCHER_ID, NotificationDispatcher
 from workflows.scan import ScanRequest, ScanWorkflow
 
-WORKFLOWS = [ScanWorkflow, CaseWorkflow]
+WORKFLOWS = [ScanWorkflow, CaseWorkflow, NotificationDispatcher]
 
 
 def temporal_test_server() -> Path:
@@ -51,11 +54,15 @@ async def connect() -> Client:
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
 
 
-def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None) -> Worker:
+def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None,
+                 notifications: NotificationActivities | None = None) -> Worker:
     """A worker for every Stockwarden workflow and activity; activities block, so they get threads.
-    `cases` replaces the case activities (a test's, that fails on purpose after doing its work)."""
+    `cases` replaces the case activities (a test's, that fails on purpose after doing its work);
+    `notifications` the delivery activities (a test's, with its own SMTP server and directory)."""
     cases = cases or CaseActivities(engine)
-    activities = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases]
+    notifications = notifications or NotificationActivities(engine, get_settings())
+    activities = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases,
+                  *notifications.all()]
     _compile_workflow_modules()
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                   activity_executor=ThreadPoolExecutor(max_workers=8))
@@ -143,3 +150,9 @@ async def ensure_scan_schedule(client: Client, task_queue: str, cron: str, parti
         await client.create_schedule(SCAN_SCHEDULE_ID, schedule)
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(SCAN_SCHEDULE_ID).update(lambda _input: ScheduleUpdate(schedule=schedule))
+
+
+async def ensure_dispatcher(client: Client, task_queue: str, interval_seconds: float, digest_hour: int) -> None:
+    """Start the notification dispatcher unless it runs: one per namespace, whichever worker starts it."""
+    await client.start_workflow(NotificationDispatcher.run, args=[interval_seconds, digest_hour], id=DISPATCHER_ID,
+                                task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)

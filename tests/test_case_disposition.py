@@ -118,10 +118,9 @@ def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
 
 
 def trail(engine: Engine, case_id: str) -> list[str]:
-    """Every audit entry of a case but its notifications, its instructions' included, in chain order (as
-    `audit show --case`)."""
+    """Every audit entry of a case, its instructions' included, in chain order (as `audit show --case`)."""
     with engine.connect() as connection:
-        return [e.action for e in entries(connection, case=case_id) if e.action != "notification.sent"]
+        return [e.action for e in entries(connection, case=case_id)]
 
 
 async def until_state(handle: WorkflowHandle, state: str, engine: Engine) -> None:

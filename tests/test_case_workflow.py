@@ -21,6 +21,7 @@ from activities.cases import CaseLine
 from audit.models import AuditEntry
 from audit.trail import entries, verify
 from governance.models import CaseRow
+from notifications.models import Notification
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
@@ -55,14 +56,18 @@ def actions(engine: Engine, case_id: str) -> list[str]:
         by_workflow = [e.action for e in connection.execute(
             select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
     assert by_case == by_workflow
-    return [action for action in by_case if action != "notification.sent"]
+    return by_case
 
 
 def notifications(engine: Engine, case_id: str) -> list[tuple[str, list[str]]]:
-    """What the case sent to whom, in order, from the audit trail (every attempt is an entry)."""
+    """The messages the case queued, in order: (template, recipients) per recorded step."""
     with engine.connect() as connection:
-        return [(e.after["template"], e.after["recipients"]) for e in entries(connection, case=case_id)
-                if e.action == "notification.sent"]
+        rows = connection.execute(select(Notification).where(Notification.case_id == case_id)  # type: ignore[arg-type]
+                                  .order_by(Notification.id)).all()  # type: ignore[arg-type]
+    steps: dict[int, tuple[str, list[str]]] = {}
+    for row in rows:
+        steps.setdefault(row.snapshot["event_no"], (row.event, []))[1].append(row.recipient)
+    return list(steps.values())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -101,7 +106,8 @@ async def test_an_unacknowledged_case_is_reminded_then_escalated_to_the_manager_
         assert (row.state, row.escalation_level, row.value) == ("open", 2, 24001)
         await handle.signal(CaseWorkflow.refresh, Lines([]))  # the next scan no longer finds the stock
         assert await handle.result() == "resolved_by_itself"
-    assert actions(engine, handle.id) == ["case.opened", "case.escalated", "case.escalated", "case.resolved_by_itself"]
+    assert actions(engine, handle.id) == ["case.opened", "case.reminded", "case.escalated", "case.reminded",
+                                          "case.escalated", "case.resolved_by_itself"]
     owner, manager, committee = ["zhang.wei@example.com"], ["li.na@example.com"], ["cfo@example.com", "qa.director@example.com"]
     assert notifications(engine, handle.id) == [
         ("case_assigned", owner), ("reminder", owner), ("escalated", owner + manager),

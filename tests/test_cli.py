@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -25,7 +27,7 @@ def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     return {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var"),
-            "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+            "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "STOCKWARDEN_SMTP_PORT": str(free_port())}
 
 
 def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: dict[str, str], tmp_path: Path) -> None:
@@ -42,6 +44,11 @@ def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: d
     opened = re.search(r"Cases open by owner 各负责人未结案件 \(scan 1 through Temporal\): (\d+)", first.stdout)
     assert opened and int(opened[1]) > 0
     assert re.search(r"zhang\.wei@example\.com +\d+", first.stdout)
+    # The demo's messages: a daily digest per owner, caught by the local mail catcher as .eml files.
+    mail = sorted((tmp_path / "var" / "mail").glob("*.eml"))
+    assert f"Messages of the demo cases: {len(mail)} in" in first.stderr and len(mail) >= 3
+    digest = next(m for m in mail if "zhang.wei" in m.name).read_bytes()
+    assert "今日案件".encode() in email.message_from_bytes(digest, policy=email.policy.default)["Subject"].encode()
     again = run("up", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "writing the demo company" not in again.stderr
     assert "activated" not in again.stderr

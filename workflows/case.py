@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         InstructionRequest,
         TargetCheck,
     )
+    from notifications.models import URGENT_EVENTS
     from workflows.case_messages import (
         ACKNOWLEDGED,
         APPROVED,
@@ -73,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         signers_for,
         unit_value,
     )
+    from workflows.notifications import DISPATCHER_ID
 
 COMMITTEE = "committee"  # the policy's word (rules.vocabulary) for "every committee member"
 REMIND_AT = 0.75
@@ -166,8 +168,7 @@ class CaseWorkflow:
         before = list(self.assignees)
         self.assignees = [request.to] + [a for a in before if a not in (request.actor, request.to)]
         await self._record("case.reassigned", request.actor, before=before, after=list(self.assignees),
-                           reason=request.reason)
-        await self._notify("case_assigned", [request.to])
+                           reason=request.reason, notify=("case_assigned", [request.to]))
         return list(self.assignees)
 
     @reassign.validator
@@ -231,8 +232,7 @@ class CaseWorkflow:
                            reason=request.reason)
         outcome = self.state = AWAITING_APPROVAL if self.proposal.requires else APPROVED
         if outcome == AWAITING_APPROVAL:
-            await self._record("case.approval_requested", "stockwarden", after=list(self.proposal.requires))
-            await self._notify("approval_requested", self._approvers())
+            await self._record("case.approval_requested", "stockwarden", after=list(self.proposal.requires), notify=("approval_requested", self._approvers()))
         else:
             await self._record("case.approved", "stockwarden", before=DISPOSITION_PROPOSED,
                                reason="the policy asks no signature for this disposition")
@@ -264,12 +264,10 @@ class CaseWorkflow:
         if request.meaning == REJECTED_MEANING:
             outcome = self.state = ACKNOWLEDGED
             await self._record("case.rejected", request.actor, before=AWAITING_APPROVAL, after=ACKNOWLEDGED,
-                               reason=request.reason)
-            await self._notify("rejected", self.assignees)
+                               reason=request.reason, notify=("rejected", self.assignees))
         elif request.meaning == APPROVED_MEANING and not proposal.requires:
             outcome = self.state = APPROVED
-            await self._record("case.approved", request.actor, before=AWAITING_APPROVAL, after=APPROVED)
-            await self._notify("approved", self.assignees)
+            await self._record("case.approved", request.actor, before=AWAITING_APPROVAL, after=APPROVED, notify=("approved", self.assignees))
         return outcome
 
     @sign.validator
@@ -306,8 +304,7 @@ class CaseWorkflow:
         _refuse_unless(self._validate_cancel, request)
         before = self.state
         self.state = CANCELLED
-        await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason)
-        await self._notify("cancelled", self.assignees)
+        await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason, notify=("cancelled", self.assignees))
         return self.state
 
     @cancel.validator
@@ -332,7 +329,7 @@ class CaseWorkflow:
     def view(self) -> CaseView:
         return CaseView(self.input.case_id, self.state, self.input.owner, list(self.assignees), self.level,
                         self.due["acknowledge"].isoformat(), self.due["resolve"].isoformat(), len(self.lines),
-                        list(self.timeline), self.proposal)
+                        list(self.timeline), self.proposal, list(self.input.dispositions))
 
     # --- the case ---------------------------------------------------------------------------
 
@@ -340,9 +337,8 @@ class CaseWorkflow:
     async def run(self, case: CaseInput) -> str:
         if case.carried is None:
             await workflow.wait_condition(lambda: self.got_lines)
-            await self._record("case.opened", "stockwarden", after=OPEN)
+            await self._record("case.opened", "stockwarden", after=OPEN, notify=("case_assigned", self.assignees))
             self.opened = True
-            await self._notify("case_assigned", self.assignees)
         while self.state not in FINAL:
             await self._continue_as_new_if_long()
             if self.state == APPROVED:
@@ -381,7 +377,8 @@ class CaseWorkflow:
                 pass
         if not reminded:
             self.reminded = phase
-            await self._notify("reminder", self._recipients())
+            await self._record("case.reminded", "stockwarden", reason=f"{phase} deadline {due.isoformat()}",
+                               notify=("reminder", self._recipients()))
             return
         await self._escalate(phase, window)
         self.reminded = ""
@@ -395,8 +392,7 @@ class CaseWorkflow:
             return
         before = self.state
         self.state = RESOLVED_BY_ITSELF
-        await self._record("case.resolved_by_itself", "stockwarden", before=before)
-        await self._notify("resolved_by_itself", self.assignees)
+        await self._record("case.resolved_by_itself", "stockwarden", before=before, notify=("resolved_by_itself", self.assignees))
 
     async def _confirm_from_lines(self) -> None:
         """A later scan that shows a lot gone or reduced by its instructed quantity confirms that instruction;
@@ -425,8 +421,7 @@ class CaseWorkflow:
         await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
         if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
             self.state = RESOLVED
-            await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED)
-            await self._notify("resolved", self.assignees)
+            await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED, notify=("resolved", self.assignees))
 
     async def _execute(self) -> None:
         """Turn the approved proposal into ERP instructions; the outbox keys them so a retry adds none."""
@@ -458,8 +453,7 @@ class CaseWorkflow:
             for instruction_id, p in zip(ids, proposal.lines, strict=True)]
         self.state = AWAITING_CONFIRMATION
         self.lines_changed = False
-        await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids)
-        await self._notify("instruction_sent", self.assignees)
+        await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids, notify=("instruction_sent", self.assignees))
 
     def _long(self) -> bool:
         info = workflow.info()
@@ -494,8 +488,7 @@ class CaseWorkflow:
             self.assignees = before + [a for a in added if a not in before]
         self.due[deadline] = workflow.now() + timedelta(seconds=window)
         await self._record("case.escalated", "stockwarden", before=before, after=list(self.assignees),
-                           reason=f"{deadline} deadline passed")
-        await self._notify("escalated", self._recipients())
+                           reason=f"{deadline} deadline passed", notify=("escalated", self._recipients()))
 
     def _approvers(self) -> list[str]:
         """Who may still give a needed signature; never the proposer."""
@@ -512,7 +505,8 @@ class CaseWorkflow:
     # --- activities -------------------------------------------------------------------------
 
     async def _record(self, action: str, actor: str, *, before: object = None, after: object = None,
-                      reason: str = "") -> None:
+                      reason: str = "", notify: tuple[str, list[str]] | None = None) -> None:
+        """Record one step (mirror, audit) and queue its messages, in one local activity and transaction."""
         async with self.recording:
             self.events += 1
             self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
@@ -523,12 +517,19 @@ class CaseWorkflow:
                 assignees=list(self.assignees), escalation_level=self.level,
                 acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
                 lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
-                proposal=asdict(self.proposal) if self.proposal is not None else None)
+                proposal=asdict(self.proposal) if self.proposal is not None else None,
+                notify={"event": notify[0], "recipients": list(notify[1])} if notify else None,
+                title_en=self.input.title_en, title_zh=self.input.title_zh)
             await workflow.execute_local_activity_method(CaseActivities.record, event,
                                                          start_to_close_timeout=timedelta(seconds=30),
                                                          retry_policy=RetryPolicy(maximum_attempts=0))
+        if notify and notify[0] in URGENT_EVENTS:
+            await self._wake_dispatcher()
 
-    async def _notify(self, template: str, recipients: list[str]) -> None:
-        await workflow.execute_activity_method(
-            CaseActivities.notify, args=[self.input.case_id, template, recipients, self.input.policy_version],
-            start_to_close_timeout=timedelta(seconds=60))
+    async def _wake_dispatcher(self) -> None:
+        """Urgent messages (escalations, approval requests) should not wait for the dispatcher's next
+        round; if no dispatcher runs (a test, a worker without one) the message still waits in the queue."""
+        try:
+            await workflow.get_external_workflow_handle(DISPATCHER_ID).signal("wake")
+        except Exception:  # noqa: BLE001 - the dispatcher's absence must never fail a case
+            workflow.logger.info("no notification dispatcher to wake; the message waits in the queue")

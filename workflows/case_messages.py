@@ -203,3 +203,5 @@ class CaseView:
     lines: int
     timeline: list[str]
     proposal: Proposal | None = None
+    dispositions: list[str] = field(default_factory=list)
+    """What the rule allows, for the forms that propose one."""

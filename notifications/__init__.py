@@ -1,0 +1,1 @@
+"""Messages people can act on: the directory of people, templates, signed action links, delivery."""

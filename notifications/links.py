@@ -1,0 +1,58 @@
+"""Signed action links: bound to one case, one person and one action; they expire and work once.
+
+Signing and expiry are itsdangerous's (HMAC-SHA1 over the payload and a timestamp, with the server's
+secret); "once" is the used_link table, whose primary key refuses a second use of the same link."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import Connection, insert, select
+
+from notifications.models import UsedLink
+
+SALT = "stockwarden.action-link"
+
+
+@dataclass(frozen=True)
+class ActionLink:
+    case_id: str
+    person: str
+    action: str
+    jti: str
+
+
+class LinkRefused(Exception):
+    """Why a link cannot be used; its message is shown to the person as it is."""
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def sign(secret: str, case_id: str, person: str, action: str) -> str:
+    return _serializer(secret).dumps({"c": case_id, "p": person, "a": action, "j": secrets.token_urlsafe(12)})
+
+
+def read(secret: str, token: str, max_age_seconds: int) -> ActionLink:
+    try:
+        data = _serializer(secret).loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise LinkRefused("this link has expired") from None
+    except BadSignature:
+        raise LinkRefused("this link is not valid (it was changed or not issued by Stockwarden)") from None
+    return ActionLink(case_id=data["c"], person=data["p"], action=data["a"], jti=data["j"])
+
+
+def check_unused(connection: Connection, link: ActionLink) -> None:
+    if connection.execute(select(UsedLink.jti).where(UsedLink.jti == link.jti)).first() is not None:  # type: ignore[arg-type]
+        raise LinkRefused("this link was already used")
+
+
+def mark_used(connection: Connection, link: ActionLink) -> None:
+    """In the caller's transaction; a concurrent second use collides on the primary key."""
+    connection.execute(insert(UsedLink).values(jti=link.jti, case_id=link.case_id, person=link.person,
+                                               action=link.action, used_at=datetime.now(UTC)))

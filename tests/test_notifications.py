@@ -1,0 +1,271 @@
+"""Messages reach real receivers: an SMTP server and an HTTP webhook on loopback. Subject, body,
+language, money and date formats and action links are read back from what arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from activities.notifications import NotificationActivities
+from audit.trail import entries
+from governance.service import record_event
+from inventory.ingest import ingest
+from notifications.links import read
+from notifications.models import Notification
+from notifications.people import parse_people
+from rules.scan import scan
+from rules.versions import activate
+from stockwarden.settings import Settings
+from stockwarden.temporal import free_port
+from tests.conftest import write_export
+from tests.receivers import smtp_server, text_of, webhook_receiver
+from tests.test_case_disposition import DEMAND, LOTS, ORDERS, POLICY
+from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
+from tests.test_metrics import AS_OF
+
+SECRET = "test-secret"
+
+
+def people(webhook_port: int) -> str:
+    return f"""\
+people:
+  - email: zhang.wei@example.com
+    name: 张伟
+    language: zh-CN
+    channels: [email, "json://127.0.0.1:{webhook_port}/wecom-bridge"]
+    digest: false
+  - email: inventory@example.com
+    name: Inventory team
+    language: en
+    digest: false
+  - email: wang.fang@example.com
+    name: 王芳
+    language: zh-CN
+"""
+
+
+def settings(smtp_port: int) -> Settings:
+    return Settings(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_mode="insecure",
+                    smtp_from="Stockwarden <stockwarden@example.com>", public_url="https://sw.example.com",
+                    secret_key=SECRET)
+
+
+@pytest.fixture
+def scanned(engine: Engine, tmp_path: Path) -> Engine:
+    """A snapshot and a scan, so messages can name the SKU and say why the rule fired."""
+    ingest(engine, write_export(tmp_path / "export", lots=LOTS, demand=DEMAND, purchase_orders=ORDERS), as_of=AS_OF)
+    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    activate(engine, tmp_path / "policy.yaml", actor="li.na")
+    scan(engine)
+    return engine
+
+
+def step(engine: Engine, recipient: str, template: str = "case_assigned", event_no: int = 1,
+         case_id: str = "case/held/SH01/HIP-1", state: str = "open") -> None:
+    """A recorded case step that queues one message, as CaseWorkflow's record activity does."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        record_event(connection, {
+            "case_id": case_id, "event_no": event_no, "action": "case.opened", "actor": "stockwarden",
+            "state": state, "before": None, "after": state, "reason": "", "rule": "held", "sku": "HIP-1",
+            "site": "SH01", "severity": "high", "owner": recipient, "assignees": [recipient], "escalation_level": 0,
+            "acknowledge_due": (now + timedelta(days=3)).isoformat(), "resolve_due": (now + timedelta(days=30)).isoformat(),
+            "lines": [{"lot": "L2", "serial": "S2", "value": "12000.5", "metrics": {}, "quantity": "1",
+                       "return_by": "", "expires_on": "2031-09-01"}],
+            "policy_version": "t v1", "at": now.isoformat(),
+            "proposal": {"by": "zhang.wei@example.com", "disposition": "scrap", "value": "12000.50",
+                         "signatures": []} if state == "awaiting_approval" else None,
+            "notify": {"event": template, "recipients": [recipient]},
+            "title_en": "Held hip cups", "title_zh": "髋臼杯积压"})
+
+
+def test_a_chinese_owner_gets_email_and_chat_in_chinese_with_signed_links(scanned: Engine) -> None:
+    smtp_port, hook_port = free_port(), free_port()
+    with smtp_server(smtp_port) as mailbox, webhook_receiver(hook_port) as hooks:
+        step(scanned, "zhang.wei@example.com")
+        outcome = NotificationActivities(scanned, settings(smtp_port), parse_people(people(hook_port), "x")).deliver_due()
+    assert (outcome.sent, outcome.failed) == (1, 0)
+    [mail] = mailbox.to("zhang.wei@example.com")
+    assert mail["Subject"] == "【Stockwarden】您有一个新案件：髋臼杯积压 · HIP-1 @ SH01"
+    html, text = text_of(mail, "html"), text_of(mail, "plain")
+    assert 'lang="zh-CN"' in html and "张伟，您好" in html
+    assert "¥12,000.50" in html and "2031年9月1日" in html and "髋臼杯 Acetabular cup 52" in html
+    assert "qty" in html and "gt 0" in html  # why: the metric against its threshold
+    links = re.findall(r'href="(https://sw\.example\.com/act/[^"]+)"', html)
+    assert len(links) == 2 and "确认接收" in text
+    actions = {read(SECRET, link.rsplit("/", 1)[1], 3600).action for link in links}
+    assert actions == {"acknowledge", "propose"}
+    [hook] = hooks
+    assert hook["path"] == "/wecom-bridge"
+    assert hook["json"]["title"].startswith("【Stockwarden】您有一个新案件")
+    assert "确认接收：https://sw.example.com/act/" in hook["json"]["message"]
+    with scanned.connect() as connection:
+        [row] = connection.execute(select(Notification)).all()
+        assert (row.state, row.attempts) == ("sent", 1)
+        [sent] = [e for e in entries(connection, case="case/held/SH01/HIP-1") if e.action == "notification.sent"]
+    assert sent.after["language"] == "zh-CN" and {c["channel"] for c in sent.after["channels"]} == {"email", "json"}
+
+
+def test_an_english_reader_gets_english_formats(scanned: Engine) -> None:
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as mailbox:
+        step(scanned, "inventory@example.com", template="escalated")
+        NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x")).deliver_due()
+    [mail] = mailbox.to("inventory@example.com")
+    assert mail["Subject"] == "[Stockwarden] A case has been escalated: Held hip cups · HIP-1 @ SH01"
+    html = text_of(mail, "html")
+    assert "Dear Inventory team" in html and "CN¥12,000.50" in html and "September 1, 2031" in html
+
+
+def test_smtp_down_then_up_delivers_the_message_once(scanned: Engine) -> None:
+    smtp_port = free_port()
+    delivery = NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x"))
+    step(scanned, "inventory@example.com")
+    down = delivery.deliver_due()  # nothing listens on the port
+    assert (down.sent, down.failed) == (0, 1)
+    with scanned.connect() as connection:
+        row = connection.execute(select(Notification)).one()
+    assert (row.state, row.attempts) == ("queued", 1) and "email" in row.last_error
+    assert delivery.deliver_due().failed == 0  # not due again before its pause is over
+    with smtp_server(smtp_port) as mailbox:
+        with scanned.begin() as connection:  # the pause is over
+            connection.execute(update(Notification).values(next_attempt_at=datetime.now(UTC)))
+        assert delivery.deliver_due().sent == 1
+        assert delivery.deliver_due().sent == 0
+        assert len(mailbox.messages) == 1
+    with scanned.connect() as connection:
+        actions = [e.action for e in entries(connection, case="case/held/SH01/HIP-1")]
+    assert actions.count("notification.failed") == 1 and actions.count("notification.sent") == 1
+
+
+def test_people_who_take_a_digest_get_one_message_a_day(scanned: Engine) -> None:
+    smtp_port = free_port()
+    delivery = NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x"))
+    with smtp_server(smtp_port) as mailbox:
+        step(scanned, "wang.fang@example.com", case_id="case/held/SH01/HIP-1")
+        step(scanned, "wang.fang@example.com", case_id="case/held/GZ03/CAT-1", event_no=1)
+        step(scanned, "wang.fang@example.com", template="approval_requested", case_id="case/held/SH01/HIP-1", event_no=2,
+             state="awaiting_approval")
+        assert delivery.deliver_due().sent == 1  # the approval request goes out at once
+        assert delivery.deliver_digests().sent == 1
+        assert delivery.deliver_digests().sent == 0  # nothing new, nothing due within two days
+    subjects = [m["Subject"] for m in mailbox.to("wang.fang@example.com")]
+    assert subjects[0].startswith("【Stockwarden】请您审批签名")
+    assert subjects[1] == "【Stockwarden】今日案件：新增或变更 2 件，即将到期 0 件，已逾期 0 件"
+    with scanned.connect() as connection:
+        states = sorted(r.state for r in connection.execute(select(Notification)))
+    assert states == ["digested", "digested", "sent"]
+
+
+TEAM = """\
+people:
+  - email: zhang.wei@example.com
+    name: 张伟
+    language: zh-CN
+    digest: false
+  - email: qa.officer@example.com
+    name: 赵敏
+    roles: [qa]
+    language: zh-CN
+  - email: qa.director@example.com
+    name: Anna Weber
+    roles: [qa, committee]
+    language: en
+  - email: cfo@example.com
+    name: 刘洋
+    roles: [committee]
+    language: zh-CN
+"""
+
+
+def link_of(mail: object, action_label: str) -> str:
+    html = text_of(mail, "html")  # type: ignore[arg-type]
+    for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', html):
+        if label == action_label:
+            return href.replace("https://sw.example.com", "")
+    raise AssertionError(f"no '{action_label}' link in {html}")
+
+
+async def until(condition: object, what: str, seconds: float = 20) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_person(
+        dev: object, scanned: Engine) -> None:  # noqa: F811
+    import httpx
+    from temporalio.testing import WorkflowEnvironment
+
+    from api.app import create_app
+    from stockwarden.temporal import build_worker, ensure_dispatcher
+    from workflows.case import CaseWorkflow
+    from workflows.scan import ScanRequest, ScanWorkflow
+
+    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    smtp_port, queue = free_port(), str(uuid.uuid4())
+    config, team = settings(smtp_port), parse_people(TEAM, "people.yaml")
+    app = create_app(scanned, env.client, config, team)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://sw.example.com")
+    with smtp_server(smtp_port) as mailbox:
+        async with build_worker(env.client, scanned, queue,
+                                notifications=NotificationActivities(scanned, config, team)):
+            await ensure_dispatcher(env.client, queue, interval_seconds=0.5, digest_hour=24)
+            await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",
+                                              task_queue=queue)
+            handle = env.client.get_workflow_handle("case/held/SH01/HIP-1")
+            await until(lambda: mailbox.to("zhang.wei@example.com"), "the owner's message")
+            [assigned] = mailbox.to("zhang.wei@example.com")
+            acknowledge = link_of(assigned, "确认接收")
+
+            page = await http.get(acknowledge)
+            assert page.status_code == 200 and "确认接收" in page.text
+            forged = await http.post(acknowledge[:-3] + ("AAA" if not acknowledge.endswith("AAA") else "BBB"))
+            assert forged.status_code == 403 and "not valid" in forged.text
+            expired = create_app(scanned, env.client, Settings(**{**config.model_dump(), "link_days": -1}), team)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=expired), base_url="https://x") as late:
+                assert "expired" in (await late.post(acknowledge)).text
+            assert (await handle.query(CaseWorkflow.view)).state == "open"  # nothing changed so far
+
+            done = await http.post(acknowledge)
+            assert done.status_code == 200 and "您已确认接收该案件" in done.text
+            assert (await handle.query(CaseWorkflow.view)).state == "acknowledged"
+            again = await http.post(acknowledge)
+            assert again.status_code == 410 and "already used" in again.text
+
+            # The propose link from the same message opens a form; scrapping two cups needs QA and the committee.
+            form = await http.get(link_of(assigned, "提出处置方案"))
+            assert 'value="scrap"' in form.text
+            proposed = await http.post(link_of(assigned, "提出处置方案"), data={
+                "disposition": "scrap", "qty_0": "", "qty_1": "1", "qty_2": "1", "reason": "包装破损"})
+            assert proposed.status_code == 200 and "awaiting_approval" in proposed.text, proposed.text
+            await until(lambda: mailbox.to("qa.officer@example.com") and mailbox.to("cfo@example.com"),
+                        "the approval requests")  # urgent: they do not wait for a digest
+            [request] = mailbox.to("qa.director@example.com")
+            assert request["Subject"].startswith("[Stockwarden] Your signature is requested")
+            assert "proposes: scrap, value CN¥24,001.00" in text_of(request, "html")
+
+            # Zhang Wei's browser now carries his name; QA's link in his hands is refused.
+            qa_link = link_of(mailbox.to("qa.officer@example.com")[0], "批准")
+            wrong = await http.post(qa_link)
+            assert wrong.status_code == 403 and "此链接发给 qa.officer@example.com" in wrong.text
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as qa:
+                signed = await qa.post(qa_link, data={"reason": "外包装破损已核实"})
+            assert signed.status_code == 200 and "您的签名已记录" in signed.text
+            view = await handle.query(CaseWorkflow.view)
+            assert view.proposal is not None
+            assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [
+                ("qa.officer@example.com", "approved", "qa")]
+        # The dev server outlives this test; the next one opens the same case id on its own task queue.
+        await handle.terminate("test over")
+        await env.client.get_workflow_handle("notification-dispatcher").terminate("test over")
+    await http.aclose()
