@@ -21,7 +21,8 @@ from notifications.context import case_context
 from notifications.delivery import send
 from notifications.messages import render
 from notifications.models import DIGESTED, QUEUED, SENT, Notification
-from notifications.people import Directory, Language, load_people
+from notifications.people import Directory, Language, Role, load_people
+from notifications.queue import queue
 from stockwarden.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,17 @@ class NotificationActivities:
                 if attempts == FAILING_AFTER:
                     log.error("message %s to %s keeps failing: %s", notification.id, notification.recipient,
                               values["last_error"])
+                    self._tell_administrators(notification, attempts, str(values["last_error"]), directory)
         return DeliveryRound(sent, failed)
+
+    def _tell_administrators(self, notification: Notification, attempts: int, error: str, directory: Directory) -> None:
+        """Queue an urgent message to each administrator (their channels may differ from the failing one)."""
+        admins = [p.email for p in directory.with_role(Role.ADMIN) if p.email != notification.recipient]
+        snapshot = {**notification.snapshot, "event_no": f"{notification.snapshot.get('event_no')}-failing-{notification.id}",
+                    "failed_delivery": {"recipient": notification.recipient, "event": notification.event,
+                                        "attempts": attempts, "error": error}}
+        with self.engine.begin() as connection:
+            queue(connection, snapshot, "delivery_failing", admins, datetime.now(UTC))
 
     @activity.defn
     def deliver_digests(self) -> DeliveryRound:

@@ -59,6 +59,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     return {
         "person": {"name": person.name, "email": person.email},
         "deadline": deadline,
+        "notice": snapshot.get("failed_delivery") or {},
         "actions": actions,
         "case": {
             "id": notification.case_id, "rule": snapshot["rule"], "severity": snapshot["severity"],

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATES = Path(__file__).parent / "templates"
 EVENTS = ("case_assigned", "reminder", "escalated", "approval_requested", "approved", "rejected",
-          "instruction_sent", "resolved", "resolved_by_itself", "cancelled")
+          "instruction_sent", "resolved", "resolved_by_itself", "cancelled", "delivery_failing")
 LOCALES = {"zh-CN": "zh_Hans_CN", "en": "en"}
 DISPOSITIONS = {
     "en": {"reallocate": "reallocate to another site", "substitute": "use for a substitute model",

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 QUEUED, SENT, DIGESTED = "queued", "sent", "digested"
-URGENT_EVENTS = frozenset({"escalated", "approval_requested"})
+URGENT_EVENTS = frozenset({"escalated", "approval_requested", "delivery_failing"})
 """Sent at once even to people who take a daily digest."""
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from rules.loader import Path_, parse_document, read_document
 
+PEOPLE_FILE = "people.yaml"
 EMAIL = "email"
 """The channel word for "email to this person's address through the configured SMTP server"."""
 

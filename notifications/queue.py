@@ -11,7 +11,7 @@ from notifications.models import QUEUED, URGENT_EVENTS, Notification
 
 SNAPSHOT_FIELDS = ("case_id", "event_no", "rule", "sku", "site", "severity", "state", "owner", "assignees",
                    "escalation_level", "acknowledge_due", "resolve_due", "lines", "policy_version", "proposal",
-                   "title_en", "title_zh", "reason", "actor")
+                   "title_en", "title_zh", "reason", "actor", "failed_delivery")
 
 
 def queue(connection: Connection, event: dict[str, Any], template: str, recipients: list[str], at: datetime) -> int:

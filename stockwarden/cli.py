@@ -39,8 +39,10 @@ from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError
 from inventory.summary import render_summary, summarise
 from notifications.mail_catcher import mail_catcher
+from notifications.models import Notification
+from notifications.people import PEOPLE_FILE, parse_people
 from rules.incremental import reevaluate
-from rules.loader import PolicyInvalid, load_policy
+from rules.loader import PolicyInvalid, load_policy, read_document
 from rules.scan import (
     NothingToScan,
     finding_json,
@@ -313,6 +315,8 @@ def cases_command(
         query = query.where(CaseRow.owner == owner)  # type: ignore[arg-type]
     with _engine().connect() as connection:
         rows = [CaseRow.model_validate(r._mapping) for r in connection.execute(query)]
+        failing = set(connection.execute(select(Notification.case_id).where(Notification.failing.is_(True),  # type: ignore[attr-defined]
+                                                                             Notification.state == "queued")).scalars())
     if as_json:
         typer.echo(json.dumps([{
             "workflow_id": r.id, "rule": r.rule, "sku": r.sku, "site": r.site, "state": r.state, "owner": r.owner,
@@ -320,13 +324,30 @@ def cases_command(
             "resolve_due": r.resolve_due.isoformat(), "value": float(r.value),
             "lines": [{"lot": line["lot"], "serial": line["serial"], "quantity": line.get("quantity"),
                        "value": line["value"]} for line in r.lines],
-            "proposal": r.proposal} for r in rows],
+            "proposal": r.proposal, "delivery_failing": r.id in failing} for r in rows],
             ensure_ascii=False, indent=1))
         return
     for r in rows:
-        typer.echo(f"{r.state:21} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
+        typer.echo(("! " if r.id in failing else "  ") + f"{r.state:21} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
                    f"{r.owner:28} acknowledge by {r.acknowledge_due:%Y-%m-%d}  {r.id}")
-    typer.echo(f"{len(rows):,} case(s).")
+    typer.echo(f"{len(rows):,} case(s)." + (f" {len(failing):,} marked ! have a message that keeps failing "
+                                            "(stockwarden notifications --failing)." if failing else ""))
+
+
+@app.command("notifications")
+def notifications_command(
+    failing_only: Annotated[bool, typer.Option("--failing", help="Only messages that keep failing.")] = False,
+) -> None:
+    """Messages not yet delivered: to whom, about which case, attempts, next attempt and the last error."""
+    query = select(Notification).where(Notification.state == "queued").order_by(Notification.id)  # type: ignore[arg-type]
+    if failing_only:
+        query = query.where(Notification.failing.is_(True))  # type: ignore[attr-defined]
+    with _engine().connect() as connection:
+        rows = connection.execute(query).all()
+    for n in rows:
+        typer.echo(f"{n.id:6} {'FAILING' if n.failing else 'queued ':7} {n.event:20} {n.recipient:30} attempts {n.attempts:3} "
+                   f"next {n.next_attempt_at:%Y-%m-%d %H:%M}  {n.case_id}  {n.last_error[:80]}")
+    _say(f"{len(rows):,} message(s) not yet delivered.")
 
 
 policy_app = typer.Typer(help="Policies: check, activate, compare and preview policy files.", no_args_is_help=True)
@@ -386,8 +407,9 @@ def outbox_confirm_command(
 
 
 @policy_app.command("check")
-def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Policy files.")]) -> None:
-    """Check policy files; every problem is printed as file:line:column: path: message. Exit 1 if any."""
+def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Policy files (and people.yaml).")]) -> None:
+    """Check policy files and the people directory (people.yaml); every problem is printed as
+    file:line:column: path: message. Exit 1 if any."""
     engine = _engine()
     with engine.connect() as connection:
         known = known_values(connection)
@@ -395,12 +417,18 @@ def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Polic
     for path in paths:
         try:
             with _reported(f"{path} is not valid"):
-                policy, _ = load_policy(path, known=known)
+                if path.name == PEOPLE_FILE:
+                    directory = parse_people(read_document(path), str(path))
+                else:
+                    policy, _ = load_policy(path, known=known)
         except typer.Exit:
             failed = True  # go on: every file's problems are wanted in one run
         else:
-            typer.echo(f"{path}: policy '{policy.policy}' version {policy.version} is valid "
-                       f"({len(policy.rules)} rules).")
+            if path.name == PEOPLE_FILE:
+                typer.echo(f"{path}: the directory of {len(directory.people)} people is valid.")
+            else:
+                typer.echo(f"{path}: policy '{policy.policy}' version {policy.version} is valid "
+                           f"({len(policy.rules)} rules).")
     if failed:
         raise typer.Exit(1)
 

@@ -269,3 +269,29 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
         await handle.terminate("test over")
         await env.client.get_workflow_handle("notification-dispatcher").terminate("test over")
     await http.aclose()
+
+
+def test_a_message_that_keeps_failing_is_flagged_and_the_administrator_told(scanned: Engine) -> None:
+    hook_port, smtp_port = free_port(), free_port()
+    directory = parse_people(people(free_port()) + f"""\
+  - email: admin@example.com
+    name: Admin
+    roles: [admin]
+    language: en
+    channels: ["json://127.0.0.1:{hook_port}/ops"]
+""", "x")
+    delivery = NotificationActivities(scanned, settings(smtp_port), directory)  # no SMTP server listens
+    step(scanned, "inventory@example.com")
+    with webhook_receiver(hook_port) as hooks:
+        for _ in range(5):
+            with scanned.begin() as connection:  # each pause is over
+                connection.execute(update(Notification).where(Notification.recipient == "inventory@example.com")
+                                   .values(next_attempt_at=datetime.now(UTC)))
+            delivery.deliver_due()
+        with scanned.connect() as connection:
+            failing = connection.execute(select(Notification).where(Notification.recipient == "inventory@example.com")).one()
+        assert (failing.failing, failing.attempts, failing.state) == (True, 5, "queued")
+        assert delivery.deliver_due().sent == 1  # the administrator's alert, over a channel that works
+    [alert] = hooks
+    assert alert["json"]["title"].startswith("[Stockwarden] A message could not be delivered")
+    assert "inventory@example.com (case_assigned) failed 5 times" in alert["json"]["message"]

@@ -62,3 +62,18 @@ def test_each_problem_is_named_where_it_stands(change: tuple[str, str], expected
 def test_yaml_that_is_not_a_directory_is_refused_without_a_traceback() -> None:
     assert problems("people: [")[0].startswith("policies/people.yaml:2:1: YAML syntax:")
     assert problems("- a\n- b\n") == ["policies/people.yaml:1:1: a people file is a mapping with a list under people"]
+
+
+def test_policy_check_reads_people_yaml_too(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "people.yaml").write_text(GOOD.replace('"json://', '"slak://'), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "stockwarden.cli", "policy", "check", str(ROOT / "policies" / "people.yaml"),
+                             str(tmp_path / "people.yaml")], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")})
+    assert result.returncode == 1
+    assert "people.yaml: the directory of 9 people is valid." in result.stdout
+    assert f"{tmp_path / 'people.yaml'}:6:23: people[0].channels[1]: 'slak://127.0.0.1:8080/hook' is not a channel" in result.stderr
+    assert "Traceback" not in result.stderr
