@@ -36,7 +36,8 @@ TEXT = {
            "acknowledged": "You acknowledged the case. It is now {state}.",
            "proposed": "Your proposal was recorded. The case is now {state}.",
            "signed": "Your signature was recorded. The case is now {state}.",
-           "quantity_error": "Quantities must be numbers."},
+           "quantity_error": "Quantities must be numbers.", "meaning": "Meaning of your signature",
+           "meaning_approved": "Approved", "meaning_reviewed": "Reviewed (no decision)"},
     "zh-CN": {"acknowledge": "确认接收", "propose": "提交处置方案", "approve": "批准", "reject": "驳回",
               "case": "案件", "lines": "行", "disposition": "处置方式", "quantity": "数量",
               "target": "目标（地点、替代料号或 采购单/行）", "reason": "理由",
@@ -45,7 +46,8 @@ TEXT = {
               "acknowledged": "您已确认接收该案件，当前状态：{state}。",
               "proposed": "您的处置方案已记录，当前状态：{state}。",
               "signed": "您的签名已记录，当前状态：{state}。",
-              "quantity_error": "数量必须是数字。"},
+              "quantity_error": "数量必须是数字。", "meaning": "签名含义",
+              "meaning_approved": "批准", "meaning_reviewed": "已审阅（不作决定）"},
 }
 _PAGES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                      autoescape=select_autoescape(enabled_extensions=("j2",), default=True))
@@ -143,7 +145,8 @@ def router() -> APIRouter:
                                    reason=str(form.get("reason", "")))
                 state, done = await handle.execute_update(CaseWorkflow.propose, request_), "proposed"
             else:
-                meaning = "approved" if link.action == "approve" else "rejected"
+                chosen = str(form.get("meaning", "approved"))
+                meaning = "rejected" if link.action == "reject" else chosen if chosen in ("approved", "reviewed") else "approved"
                 state = await handle.execute_update(CaseWorkflow.sign, Sign(link.person, meaning, str(form.get("reason", ""))))
                 done = "signed"
         except InvalidOperation:

@@ -259,12 +259,21 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
             wrong = await http.post(qa_link)
             assert wrong.status_code == 403 and "此链接发给 qa.officer@example.com" in wrong.text
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as qa:
-                signed = await qa.post(qa_link, data={"reason": "外包装破损已核实"})
+                approve_page = await qa.get(qa_link)
+                assert 'name="meaning"' in approve_page.text and "已审阅" in approve_page.text
+                signed = await qa.post(qa_link, data={"meaning": "approved", "reason": "外包装破损已核实"})
             assert signed.status_code == 200 and "您的签名已记录" in signed.text
             view = await handle.query(CaseWorkflow.view)
             assert view.proposal is not None
             assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [
                 ("qa.officer@example.com", "approved", "qa")]
+            # The CFO rejects; without a reason the case refuses, the form says why and the link still works.
+            reject = link_of(mailbox.to("cfo@example.com")[0], "驳回")
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as cfo:
+                bare = await cfo.post(reject, data={"reason": " "})
+                assert bare.status_code == 409 and "a rejection needs a reason" in bare.text
+                rejected = await cfo.post(reject, data={"reason": "先尝试退回供应商"})
+            assert rejected.status_code == 200 and "acknowledged" in rejected.text
         # The dev server outlives this test; the next one opens the same case id on its own task queue.
         await handle.terminate("test over")
         await env.client.get_workflow_handle("notification-dispatcher").terminate("test over")
