@@ -1,7 +1,7 @@
 """Sending one rendered message to one person over each of their channels, through apprise.
 
 Email goes to the person's address through the configured SMTP server (HTML, with apprise's plain-text
-part); every other channel gets the short chat form. Each channel's outcome is returned with the error
+part); a generic JSON webhook gets the plain-text form; chat apps get the short chat form. Each channel's outcome is returned with the error
 apprise logged, so the attempt can be recorded and retried."""
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import apprise
 from notifications.messages import Message
 from notifications.people import EMAIL, Person
 from stockwarden.settings import Settings
+
+
+FULL_TEXT_SCHEMES = frozenset({"json", "jsons"})
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,9 @@ def send(person: Person, message: Message, settings: Settings) -> list[ChannelRe
             if is_email:
                 ok = bool(sender.notify(title=message.subject, body=message.html,
                                         body_format=apprise.NotifyFormat.HTML))
-            else:
-                ok = bool(sender.notify(title=message.subject, body=message.chat,
-                                        body_format=apprise.NotifyFormat.TEXT))
+            else:  # a generic webhook gets the whole text; chat apps the short form
+                body = message.text if name in FULL_TEXT_SCHEMES else message.chat
+                ok = bool(sender.notify(title=message.subject, body=body, body_format=apprise.NotifyFormat.TEXT))
             logged = captured.getvalue().strip()
         results.append(ChannelResult(name, ok, "" if ok else (logged.splitlines()[-1] if logged else "not delivered")))
     return results

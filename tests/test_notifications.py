@@ -105,6 +105,7 @@ def test_a_chinese_owner_gets_email_and_chat_in_chinese_with_signed_links(scanne
     assert hook["path"] == "/wecom-bridge"
     assert hook["json"]["title"].startswith("【Stockwarden】您有一个新案件")
     assert "确认接收：https://sw.example.com/act/" in hook["json"]["message"]
+    assert "张伟，您好" in hook["json"]["message"]  # a generic webhook gets the whole text form
     with scanned.connect() as connection:
         [row] = connection.execute(select(Notification)).all()
         assert (row.state, row.attempts) == ("sent", 1)
