@@ -16,7 +16,6 @@ from notifications.messages import Message
 from notifications.people import EMAIL, Person
 from stockwarden.settings import Settings
 
-
 FULL_TEXT_SCHEMES = frozenset({"json", "jsons"})
 
 

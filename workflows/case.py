@@ -232,7 +232,8 @@ class CaseWorkflow:
                            reason=request.reason)
         outcome = self.state = AWAITING_APPROVAL if self.proposal.requires else APPROVED
         if outcome == AWAITING_APPROVAL:
-            await self._record("case.approval_requested", "stockwarden", after=list(self.proposal.requires), notify=("approval_requested", self._approvers()))
+            await self._record("case.approval_requested", "stockwarden", after=list(self.proposal.requires),
+                               notify=("approval_requested", self._approvers()))
         else:
             await self._record("case.approved", "stockwarden", before=DISPOSITION_PROPOSED,
                                reason="the policy asks no signature for this disposition")
@@ -267,7 +268,8 @@ class CaseWorkflow:
                                reason=request.reason, notify=("rejected", self.assignees))
         elif request.meaning == APPROVED_MEANING and not proposal.requires:
             outcome = self.state = APPROVED
-            await self._record("case.approved", request.actor, before=AWAITING_APPROVAL, after=APPROVED, notify=("approved", self.assignees))
+            await self._record("case.approved", request.actor, before=AWAITING_APPROVAL, after=APPROVED,
+                               notify=("approved", self.assignees))
         return outcome
 
     @sign.validator
@@ -304,7 +306,8 @@ class CaseWorkflow:
         _refuse_unless(self._validate_cancel, request)
         before = self.state
         self.state = CANCELLED
-        await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason, notify=("cancelled", self.assignees))
+        await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason,
+                           notify=("cancelled", self.assignees))
         return self.state
 
     @cancel.validator
@@ -392,7 +395,8 @@ class CaseWorkflow:
             return
         before = self.state
         self.state = RESOLVED_BY_ITSELF
-        await self._record("case.resolved_by_itself", "stockwarden", before=before, notify=("resolved_by_itself", self.assignees))
+        await self._record("case.resolved_by_itself", "stockwarden", before=before,
+                           notify=("resolved_by_itself", self.assignees))
 
     async def _confirm_from_lines(self) -> None:
         """A later scan that shows a lot gone or reduced by its instructed quantity confirms that instruction;
@@ -421,7 +425,8 @@ class CaseWorkflow:
         await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
         if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
             self.state = RESOLVED
-            await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED, notify=("resolved", self.assignees))
+            await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED,
+                               notify=("resolved", self.assignees))
 
     async def _execute(self) -> None:
         """Turn the approved proposal into ERP instructions; the outbox keys them so a retry adds none."""
@@ -453,7 +458,8 @@ class CaseWorkflow:
             for instruction_id, p in zip(ids, proposal.lines, strict=True)]
         self.state = AWAITING_CONFIRMATION
         self.lines_changed = False
-        await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids, notify=("instruction_sent", self.assignees))
+        await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids,
+                           notify=("instruction_sent", self.assignees))
 
     def _long(self) -> bool:
         info = workflow.info()
