@@ -9,6 +9,7 @@ import audit.models  # noqa: F401  (each import registers its tables on SQLModel
 import governance.models  # noqa: F401
 import inventory.models  # noqa: F401
 import notifications.models  # noqa: F401
+import reports.models  # noqa: F401
 import rules.models  # noqa: F401
 from inventory.db import make_engine
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from collections import Counter
@@ -41,6 +42,8 @@ from inventory.summary import render_summary, summarise
 from notifications.mail_catcher import mail_catcher
 from notifications.models import Notification
 from notifications.people import PEOPLE_FILE, parse_people
+from reports.kpis import NoSnapshotForPeriod, store
+from reports.models import KpiValue
 from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy, read_document
 from rules.scan import (
@@ -88,7 +91,7 @@ def _reported(nothing_changed: str) -> Iterator[None]:
             typer.echo(str(error), err=True)
         _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
         raise typer.Exit(1) from None
-    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied, UnknownInstruction) as exc:
+    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied, UnknownInstruction, NoSnapshotForPeriod) as exc:
         _say(f"error: {exc}")
         raise typer.Exit(1) from None
     except WorkflowUpdateFailedError as exc:  # a case refused the action: its validator says why
@@ -332,6 +335,32 @@ def cases_command(
                    f"{r.owner:28} acknowledge by {r.acknowledge_due:%Y-%m-%d}  {r.id}")
     typer.echo(f"{len(rows):,} case(s)." + (f" {len(failing):,} marked ! have a message that keeps failing "
                                             "(stockwarden notifications --failing)." if failing else ""))
+
+
+@app.command("kpis")
+def kpis_command(
+    period: Annotated[str, typer.Option("--period", help="The month, YYYY-MM (default: this month).")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compute and store the committee's KPIs for a month (docs/metrics.md), and print the company's."""
+    period = period or datetime.now(UTC).strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        _say(f"error: --period '{period}' is not a month (YYYY-MM)")
+        raise typer.Exit(1)
+    engine = _engine()
+    with _reported("nothing was stored"):
+        count = store(engine, period)
+    with engine.connect() as connection:
+        rows = connection.execute(select(KpiValue).where(KpiValue.period == period)  # type: ignore[arg-type]
+                                  .order_by(KpiValue.scope_kind, KpiValue.scope_key, KpiValue.name)).all()  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps([{"scope": r.scope_kind, "key": r.scope_key, "name": r.name,
+                                "value": None if r.value is None else float(r.value)} for r in rows], ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        if r.scope_kind == "company":
+            typer.echo(f"{r.name:32} {'-' if r.value is None else f'{r.value.normalize():,f}':>20}")
+    _say(f"{count:,} KPI values stored for {period} (company, sites, categories).")
 
 
 @app.command("notifications")
