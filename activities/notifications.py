@@ -17,11 +17,11 @@ from governance.models import CaseRow
 from governance.opening import FINAL_STATES as FINAL
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
-from notifications.context import case_context
+from notifications.context import action_url, actions_for, case_context
 from notifications.delivery import send
-from notifications.messages import render
+from notifications.messages import action_label, render
 from notifications.models import DIGESTED, QUEUED, SENT, Notification
-from notifications.people import Directory, Language, Role, load_people
+from notifications.people import Directory, Language, Person, Role, load_people
 from notifications.queue import queue
 from stockwarden.settings import Settings
 
@@ -130,11 +130,14 @@ class NotificationActivities:
                 continue
             language = person.language.value
             mine = [c for c in open_cases if recipient in c.assignees]
-            new = {n.case_id: _summary_of_snapshot(n.snapshot, language, currencies) for n in queued.get(recipient, [])}
+            new = {n.case_id: {**_summary_of_snapshot(n.snapshot, language, currencies),
+                               "actions": self._links(n.case_id, n.snapshot, person)}
+                   for n in queued.get(recipient, [])}
             deadlines = [(c, c.acknowledge_due if c.state == "open" else c.resolve_due) for c in mine]
-            overdue = [_summary_of_row(c, d, language, currencies) for c, d in deadlines if _aware(d) < now]
-            due_soon = [_summary_of_row(c, d, language, currencies) for c, d in deadlines
-                        if now <= _aware(d) < now + timedelta(days=2)]
+            overdue = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
+                       for c, d in deadlines if _aware(d) < now]
+            due_soon = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
+                        for c, d in deadlines if now <= _aware(d) < now + timedelta(days=2)]
             if not (new or overdue or due_soon):
                 continue
             message = render("digest", language, {"person": {"name": person.name}, "today": now.date(),
@@ -154,8 +157,17 @@ class NotificationActivities:
             sent, failed = (sent + 1, failed) if ok else (sent, failed + 1)
         return DeliveryRound(sent, failed)
 
+    def _links(self, case_id: str, snapshot: dict, person: Person) -> list[dict[str, str]]:
+        """One click from the digest to the action, as in a single message."""
+        return [{"label": action_label(action, person.language.value), "url": action_url(self.settings, case_id, person, action)}
+                for action in actions_for(snapshot, person)]
+
     def all(self) -> list[object]:
         return [self.deliver_due, self.deliver_digests]
+
+
+def _as_snapshot(case: CaseRow) -> dict[str, object]:
+    return {"state": case.state, "assignees": case.assignees, "proposal": case.proposal}
 
 
 def _aware(moment: datetime) -> datetime:

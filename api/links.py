@@ -36,6 +36,8 @@ TEXT = {
            "acknowledged": "You acknowledged the case. It is now {state}.",
            "proposed": "Your proposal was recorded. The case is now {state}.",
            "signed": "Your signature was recorded. The case is now {state}.",
+           "link_expired": "This link has expired.", "link_used": "This link was already used.",
+           "link_invalid": "This link is not valid (it was changed or not issued by Stockwarden).",
            "quantity_error": "Quantities must be numbers.", "meaning": "Meaning of your signature",
            "meaning_approved": "Approved", "meaning_reviewed": "Reviewed (no decision)"},
     "zh-CN": {"acknowledge": "确认接收", "propose": "提交处置方案", "approve": "批准", "reject": "驳回",
@@ -46,6 +48,8 @@ TEXT = {
               "acknowledged": "您已确认接收该案件，当前状态：{state}。",
               "proposed": "您的处置方案已记录，当前状态：{state}。",
               "signed": "您的签名已记录，当前状态：{state}。",
+              "link_expired": "此链接已过期。", "link_used": "此链接已使用过。",
+              "link_invalid": "此链接无效（已被改动，或并非由 Stockwarden 发出）。",
               "quantity_error": "数量必须是数字。", "meaning": "签名含义",
               "meaning_approved": "批准", "meaning_reviewed": "已审阅（不作决定）"},
 }
@@ -82,7 +86,8 @@ def router() -> APIRouter:
         try:
             link = read(settings.secret_key, token, settings.link_days * 86_400)
         except LinkRefused as refused:
-            return _page(language_of(request, None), "refused", 403, message=str(refused))
+            lang = language_of(request, None)
+            return _page(lang, "refused", 403, message=TEXT[lang][f"link_{refused.reason}"])
         lang = language_of(request, link.person)
         signed_in = _signed_in(request)
         if signed_in and signed_in != link.person:
@@ -92,7 +97,7 @@ def router() -> APIRouter:
             try:
                 check_unused(connection, link)
             except LinkRefused as refused:
-                return _page(lang, "refused", 410, message=str(refused))
+                return _page(lang, "refused", 410, message=TEXT[lang][f"link_{refused.reason}"])
             row = connection.execute(select(CaseRow).where(CaseRow.id == link.case_id)).first()  # type: ignore[arg-type]
         if row is None:
             return _page(lang, "refused", 404, message=f"case {link.case_id} is not known")

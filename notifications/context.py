@@ -35,6 +35,10 @@ def actions_for(snapshot: dict[str, Any], person: Person) -> list[str]:
     return []
 
 
+def action_url(settings: Settings, case_id: str, person: Person, action: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/act/{sign(settings.secret_key, case_id, person.email, action)}"
+
+
 def case_context(connection: Connection, notification: Notification, person: Person, settings: Settings) -> dict[str, Any]:
     snapshot = notification.snapshot
     language = person.language.value
@@ -54,7 +58,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     state = snapshot.get("state")
     deadline = None if state in FINAL else (snapshot["acknowledge_due"] if state == "open" else snapshot["resolve_due"])
     actions = [{"action": action, "label": action_label(action, language),
-                "url": f"{settings.public_url.rstrip('/')}/act/{sign(settings.secret_key, notification.case_id, person.email, action)}"}
+                "url": action_url(settings, notification.case_id, person, action)}
                for action in actions_for(snapshot, person)]
     return {
         "person": {"name": person.name, "email": person.email},

@@ -26,7 +26,11 @@ class ActionLink:
 
 
 class LinkRefused(Exception):
-    """Why a link cannot be used; its message is shown to the person as it is."""
+    """Why a link cannot be used: `reason` is expired, invalid or used (pages say it in the reader's language)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -41,15 +45,15 @@ def read(secret: str, token: str, max_age_seconds: int) -> ActionLink:
     try:
         data = _serializer(secret).loads(token, max_age=max_age_seconds)
     except SignatureExpired:
-        raise LinkRefused("this link has expired") from None
+        raise LinkRefused("expired", "this link has expired") from None
     except BadSignature:
-        raise LinkRefused("this link is not valid (it was changed or not issued by Stockwarden)") from None
+        raise LinkRefused("invalid", "this link is not valid (it was changed or not issued by Stockwarden)") from None
     return ActionLink(case_id=data["c"], person=data["p"], action=data["a"], jti=data["j"])
 
 
 def check_unused(connection: Connection, link: ActionLink) -> None:
     if connection.execute(select(UsedLink.jti).where(UsedLink.jti == link.jti)).first() is not None:  # type: ignore[arg-type]
-        raise LinkRefused("this link was already used")
+        raise LinkRefused("used", "this link was already used")
 
 
 def mark_used(connection: Connection, link: ActionLink) -> None:

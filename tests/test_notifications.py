@@ -156,6 +156,8 @@ def test_people_who_take_a_digest_get_one_message_a_day(scanned: Engine) -> None
         assert delivery.deliver_due().sent == 1  # the approval request goes out at once
         assert delivery.deliver_digests().sent == 1
         assert delivery.deliver_digests().sent == 0  # nothing new, nothing due within two days
+    digest_html = text_of(mailbox.to("wang.fang@example.com")[1], "html")
+    assert len(re.findall(r'href="https://sw\.example\.com/act/', digest_html)) == 4  # acknowledge, propose per case
     subjects = [m["Subject"] for m in mailbox.to("wang.fang@example.com")]
     assert subjects[0].startswith("【Stockwarden】请您审批签名")
     assert subjects[1] == "【Stockwarden】今日案件：新增或变更 2 件，即将到期 0 件，已逾期 0 件"
@@ -231,17 +233,17 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
             page = await http.get(acknowledge)
             assert page.status_code == 200 and "确认接收" in page.text
             forged = await http.post(acknowledge[:-3] + ("AAA" if not acknowledge.endswith("AAA") else "BBB"))
-            assert forged.status_code == 403 and "not valid" in forged.text
+            assert forged.status_code == 403 and "此链接无效" in forged.text  # whose it is is unknown: the default language
             expired = create_app(scanned, env.client, Settings(**{**config.model_dump(), "link_days": -1}), team)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=expired), base_url="https://x") as late:
-                assert "expired" in (await late.post(acknowledge)).text
+                assert "此链接已过期" in (await late.post(acknowledge)).text
             assert (await handle.query(CaseWorkflow.view)).state == "open"  # nothing changed so far
 
             done = await http.post(acknowledge)
             assert done.status_code == 200 and "您已确认接收该案件" in done.text
             assert (await handle.query(CaseWorkflow.view)).state == "acknowledged"
             again = await http.post(acknowledge)
-            assert again.status_code == 410 and "already used" in again.text
+            assert again.status_code == 410 and "此链接已使用过" in again.text  # in Zhang Wei's language
 
             # The propose link from the same message opens a form; scrapping two cups needs QA and the committee.
             form = await http.get(link_of(assigned, "提出处置方案"))
