@@ -43,7 +43,9 @@ from notifications.mail_catcher import mail_catcher
 from notifications.models import Notification
 from notifications.people import PEOPLE_FILE, parse_people
 from reports.kpis import NoSnapshotForPeriod, store
+from reports.labels import LABELS
 from reports.models import KpiValue
+from reports.pack import write_pack
 from rules.incremental import reevaluate
 from rules.loader import PolicyInvalid, load_policy, read_document
 from rules.scan import (
@@ -224,6 +226,10 @@ def up_command(
                f"{sum(n for _, n in cases):,}")
     for owner, count in cases:
         typer.echo(f"  {owner:32} {count:6,}")
+    period = snapshot.as_of.strftime("%Y-%m")
+    with _reported("no pack was written"):
+        pack = write_pack(engine, period, "zh-CN", settings.var_dir / "packs" / f"governance-pack-{period}.xlsx")
+    _say(f"Governance pack 治理报告 for {period}: {pack.path}")
 
 
 def _up_scan_and_cases(engine: Engine, var_dir: Path, serve: bool) -> ScanSummary:
@@ -361,6 +367,25 @@ def kpis_command(
         if r.scope_kind == "company":
             typer.echo(f"{r.name:32} {'-' if r.value is None else f'{r.value.normalize():,f}':>20}")
     _say(f"{count:,} KPI values stored for {period} (company, sites, categories).")
+
+
+@app.command("pack")
+def pack_command(
+    out: Annotated[Path, typer.Option("--out", help="The .xlsx file to write.")],
+    period: Annotated[str, typer.Option("--period", help="The month, YYYY-MM (default: this month).")] = "",
+    lang: Annotated[str, typer.Option("--lang", help="zh-CN or en.")] = "zh-CN",
+) -> None:
+    """Write the committee's Excel governance pack for a month (its KPIs are computed and stored too)."""
+    period = period or datetime.now(UTC).strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        _say(f"error: --period '{period}' is not a month (YYYY-MM)")
+        raise typer.Exit(1)
+    if lang not in LABELS:
+        _say(f"error: --lang '{lang}' is not one of {', '.join(LABELS)}")
+        raise typer.Exit(1)
+    with _reported("no pack was written"):
+        summary = write_pack(_engine(), period, lang, out)
+    _say(f"Wrote {summary.path}: " + ", ".join(f"{name} {rows:,}" for name, rows in summary.rows.items()) + " rows.")
 
 
 @app.command("notifications")

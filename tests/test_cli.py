@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from inventory.demo import BAD_LOTS
 from stockwarden.temporal import free_port
@@ -44,6 +45,9 @@ def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: d
     opened = re.search(r"Cases open by owner 各负责人未结案件 \(scan 1 through Temporal\): (\d+)", first.stdout)
     assert opened and int(opened[1]) > 0
     assert re.search(r"zhang\.wei@example\.com +\d+", first.stdout)
+    packs = list((tmp_path / "var" / "packs").glob("governance-pack-*.xlsx"))
+    assert len(packs) == 1 and f"Governance pack 治理报告 for {packs[0].stem[-7:]}: " in first.stderr
+    assert load_workbook(packs[0], read_only=True).sheetnames[0] == "摘要"
     # The demo's messages: a daily digest per owner, caught by the local mail catcher as .eml files.
     mail = sorted((tmp_path / "var" / "mail").glob("*.eml"))
     assert f"Messages of the demo cases: {len(mail)} in" in first.stderr and len(mail) >= 3
