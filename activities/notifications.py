@@ -5,6 +5,7 @@ after several failures it is marked failing and the administrators are told."""
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,9 +58,12 @@ class NotificationActivities:
         directory = self._directory()
         now = datetime.now(UTC)
         default_language = Language(self.settings.default_language)
+        at_once = sorted(p.email for p in directory.people.values() if not p.digest)
         with self.engine.connect() as connection:
+            # Messages waiting for a digest are not due here; selecting them would fill every batch.
             due = [Notification.model_validate(r._mapping) for r in connection.execute(
-                select(Notification).where(Notification.state == QUEUED, Notification.next_attempt_at <= now)  # type: ignore[arg-type]
+                select(Notification).where(Notification.state == QUEUED, Notification.next_attempt_at <= now,  # type: ignore[arg-type]
+                                           or_(Notification.urgent.is_(True), Notification.recipient.in_(at_once)))  # type: ignore[attr-defined]
                 .order_by(Notification.urgent.desc(), Notification.id).limit(BATCH))]  # type: ignore[attr-defined,arg-type]
         sent = failed = 0
         for notification in due:
@@ -120,8 +124,8 @@ class NotificationActivities:
                 queued.setdefault(row.recipient, []).append(Notification.model_validate(row._mapping))
             open_cases = [CaseRow.model_validate(r._mapping) for r in connection.execute(
                 select(CaseRow).where(CaseRow.state.not_in(FINAL)))]  # type: ignore[attr-defined]
-            currencies = _currencies(connection, {c.sku for c in open_cases}
-                                     | {n.snapshot["sku"] for ns in queued.values() for n in ns})
+            currencies = defaultdict(lambda: self.settings.default_currency, _currencies(
+                connection, {c.sku for c in open_cases} | {n.snapshot["sku"] for ns in queued.values() for n in ns}))
         recipients = set(queued) | {a for case in open_cases for a in case.assignees}
         sent = failed = 0
         for recipient in sorted(recipients):
@@ -187,18 +191,11 @@ def _summary_of_snapshot(snapshot: dict, language: str, currencies: dict[str, st
     return {"title": snapshot.get("title_zh") if language == "zh-CN" else snapshot.get("title_en"),
             "sku": snapshot["sku"], "site": snapshot["site"], "state": state,
             "value": str(sum((Decimal(line["value"]) for line in snapshot.get("lines") or []), Decimal(0))),
-            "currency": currencies.get(snapshot["sku"], "CNY"),
+            "currency": currencies[snapshot["sku"]],
             "deadline": None if state in FINAL else (snapshot["acknowledge_due"] if state == "open" else snapshot["resolve_due"])}
 
 
 def _summary_of_row(case: CaseRow, deadline: datetime, language: str, currencies: dict[str, str]) -> dict[str, object]:
     title = case.title_zh if language == "zh-CN" else case.title_en
     return {"title": title or case.rule, "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value),
-            "currency": currencies.get(case.sku, "CNY"), "deadline": _aware(deadline).isoformat()}
-
-
-def failing(engine: Engine) -> list[Notification]:
-    """Messages that keep failing, for the case pages and the administrator."""
-    with engine.connect() as connection:
-        return [Notification.model_validate(r._mapping) for r in connection.execute(
-            select(Notification).where(or_(Notification.failing.is_(True))).order_by(Notification.id))]  # type: ignore[attr-defined]
+            "currency": currencies[case.sku], "deadline": _aware(deadline).isoformat()}

@@ -307,3 +307,17 @@ def test_a_message_that_keeps_failing_is_flagged_and_the_administrator_told(scan
     [alert] = hooks
     assert alert["json"]["title"].startswith("[Stockwarden] A message could not be delivered")
     assert "inventory@example.com (case_assigned) failed 5 times" in alert["json"]["message"]
+
+
+def test_messages_waiting_for_a_digest_never_crowd_out_the_others(scanned: Engine) -> None:
+    """More digest-bound messages than one round takes must not keep a message to someone who reads
+    everything at once from going out."""
+    from activities.notifications import BATCH
+
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as mailbox:
+        for n in range(BATCH + 5):
+            step(scanned, "wang.fang@example.com", case_id=f"case/held/SH01/X-{n}")
+        step(scanned, "inventory@example.com", case_id="case/held/SH01/HIP-1")
+        delivered = NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x")).deliver_due()
+    assert delivered.sent == 1 and [m["X-Envelope-To"] for m in mailbox.messages] == ["inventory@example.com"]
