@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import api.models  # noqa: F401
 import audit.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import governance.models  # noqa: F401
 import inventory.models  # noqa: F401

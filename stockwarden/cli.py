@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
+from api.auth import Role, create_token
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES
@@ -386,6 +387,21 @@ def pack_command(
     with _reported("no pack was written"):
         summary = write_pack(_engine(), period, lang, out)
     _say(f"Wrote {summary.path}: " + ", ".join(f"{name} {rows:,}" for name, rows in summary.rows.items()) + " rows.")
+
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create_command(
+    person: Annotated[str, typer.Option("--person", help="Whose token (email).")],
+    roles: Annotated[list[Role], typer.Option("--role", help="A role; repeat for several.")],
+) -> None:
+    """Create an API token; it is printed once and only its hash is kept."""
+    token = create_token(_engine(), person, list(roles))
+    typer.echo(token)
+    _say(f"Token for {person} with roles {', '.join(r.value for r in roles)}; keep it: it is not shown again.")
 
 
 @app.command("notifications")

@@ -1,0 +1,91 @@
+"""The API over real HTTP semantics (httpx against the ASGI app), real database: every route with every
+role gets exactly the allowed answer; refusals are audited; the pack downloads and reads back."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.auth import Role, create_token
+from audit.trail import entries
+from stockwarden.settings import Settings
+from tests.test_kpis import company  # noqa: F401  (a fixture)
+from tests.test_pack import governed  # noqa: F401  (a fixture)
+
+ROUTES = {  # route -> the roles that may call it
+    "/cases": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
+    "/cases/case/idle/SH01/HIP-1": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
+    "/kpis/2026-11": {"admin", "committee", "viewer", "compliance"},
+    "/packs/2026-11": {"admin", "committee"},
+}
+
+
+@pytest.fixture
+def api(governed: Engine, tmp_path: Path) -> tuple[Engine, httpx.AsyncClient, dict[str, str]]:  # noqa: F811
+    tokens = {role.value: create_token(governed, "zhang.wei@example.com", [role]) for role in Role}
+    app = create_app(governed, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]  # no Temporal needed here
+    return governed, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api"), tokens
+
+
+@pytest.mark.asyncio
+async def test_every_route_answers_exactly_the_roles_it_states(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
+    engine, client, tokens = api
+    async with client:
+        for route, allowed in ROUTES.items():
+            assert (await client.get(route)).status_code == 401
+            bogus = await client.get(route, headers={"Authorization": "Bearer sw_not-a-token"})
+            assert bogus.status_code == 401
+            for role, token in tokens.items():
+                answer = await client.get(route, headers={"Authorization": f"Bearer {token}"})
+                assert (answer.status_code == 200) == (role in allowed), (route, role, answer.status_code, answer.text)
+                if role not in allowed:
+                    assert answer.status_code == 403 and "needs one of the roles" in answer.json()["detail"]
+        assert (await client.get("/health")).json() == {"status": "ok"}
+    with engine.connect() as connection:
+        refusals = [e for e in entries(connection, limit=10_000) if e.action == "api.refused"]
+    forbidden = sum(len(set(tokens) - allowed) for allowed in ROUTES.values())
+    assert len(refusals) == forbidden + 2 * len(ROUTES)  # each 403, and each call without a valid token
+
+
+@pytest.mark.asyncio
+async def test_cases_page_filter_and_owners_see_their_own(api: tuple[Engine, httpx.AsyncClient, dict[str, str]],
+                                                          governed: Engine) -> None:  # noqa: F811
+    engine, client, tokens = api
+    stranger = create_token(engine, "someone.else@example.com", [Role.OWNER])
+    async with client:
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        first = (await client.get("/cases", params={"limit": 1}, headers=viewer)).json()
+        second = (await client.get("/cases", params={"limit": 1, "cursor": first["next_cursor"]}, headers=viewer)).json()
+        assert [c["workflow_id"] for c in first["items"] + second["items"]] == ["case/idle/SH01/CAT-1", "case/idle/SH01/HIP-1"]
+        overdue = (await client.get("/cases", params={"overdue": True}, headers=viewer)).json()["items"]
+        cat_overdue = datetime.now(UTC) > datetime(2026, 11, 27, tzinfo=UTC)  # its acknowledge deadline
+        assert [c["workflow_id"] for c in overdue] == ["case/idle/SH01/CAT-1"] * cat_overdue + ["case/idle/SH01/HIP-1"]
+        mine = (await client.get("/cases", headers={"Authorization": f"Bearer {tokens['owner']}"})).json()["items"]
+        assert len(mine) == 2  # zhang.wei owns both
+        theirs = await client.get("/cases", headers={"Authorization": f"Bearer {stranger}"})
+        assert theirs.json()["items"] == []
+        hidden = await client.get("/cases/case/idle/SH01/HIP-1", headers={"Authorization": f"Bearer {stranger}"})
+        assert hidden.status_code == 404
+        detail = (await client.get("/cases/case/idle/SH01/HIP-1", headers=viewer)).json()
+        assert detail["audit"][0]["action"] == "case.opened"
+        assert (await client.get("/cases", params={"limit": 0}, headers=viewer)).status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_the_committee_downloads_the_pack(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
+    _, client, tokens = api
+    committee = {"Authorization": f"Bearer {tokens['committee']}"}
+    async with client:
+        answer = await client.get("/packs/2026-11", params={"lang": "en"}, headers=committee)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert load_workbook(io.BytesIO(answer.content)).sheetnames[0] == "Summary"
+        assert (await client.get("/packs/2026-13", headers=committee)).status_code == 422
+        assert (await client.get("/packs/2025-01", headers=committee)).status_code == 404
