@@ -16,6 +16,7 @@ from temporalio import activity
 from audit.trail import append
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES as FINAL
+from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import action_url, actions_for, case_context
@@ -139,9 +140,9 @@ class NotificationActivities:
                    for n in queued.get(recipient, [])}
             deadlines = [(c, c.acknowledge_due if c.state == "open" else c.resolve_due) for c in mine]
             overdue = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
-                       for c, d in deadlines if _aware(d) < now]
+                       for c, d in deadlines if as_utc(d) < now]
             due_soon = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
-                        for c, d in deadlines if now <= _aware(d) < now + timedelta(days=2)]
+                        for c, d in deadlines if now <= as_utc(d) < now + timedelta(days=2)]
             if not (new or overdue or due_soon):
                 continue
             message = render("digest", language, {"person": {"name": person.name}, "today": now.date(),
@@ -174,9 +175,6 @@ def _as_snapshot(case: CaseRow) -> dict[str, object]:
     return {"state": case.state, "assignees": case.assignees, "proposal": case.proposal}
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
-
 
 def _currencies(connection: Connection, skus: set[str]) -> dict[str, str]:
     stock = latest_snapshot(connection)
@@ -198,4 +196,4 @@ def _summary_of_snapshot(snapshot: dict, language: str, currencies: dict[str, st
 def _summary_of_row(case: CaseRow, deadline: datetime, language: str, currencies: dict[str, str]) -> dict[str, object]:
     title = case.title_zh if language == "zh-CN" else case.title_en
     return {"title": title or case.rule, "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value),
-            "currency": currencies[case.sku], "deadline": _aware(deadline).isoformat()}
+            "currency": currencies[case.sku], "deadline": as_utc(deadline).isoformat()}

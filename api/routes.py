@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from api.auth import Principal, Role, require
 from audit.trail import entries
 from governance.models import CaseRow
+from inventory.db import as_utc
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
 from reports.models import KpiValue
@@ -30,11 +31,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _case_json(row: Any) -> dict[str, Any]:
     return {"workflow_id": row.id, "rule": row.rule, "sku": row.sku, "site": row.site, "severity": row.severity,
             "state": row.state, "owner": row.owner, "assignees": row.assignees, "escalation_level": row.escalation_level,
-            "acknowledge_due": row.acknowledge_due.isoformat(), "resolve_due": row.resolve_due.isoformat(),
+            "acknowledge_due": as_utc(row.acknowledge_due).isoformat(), "resolve_due": as_utc(row.resolve_due).isoformat(),
             "value": float(row.value), "lines": [{"lot": line["lot"], "serial": line["serial"],
                                                   "quantity": line.get("quantity"), "value": line["value"]}
                                                  for line in row.lines],
             "proposal": row.proposal}
+
 
 
 def _only_own(principal: Principal) -> bool:
@@ -83,7 +85,7 @@ def router() -> APIRouter:
                     continue
                 if overdue is not None:
                     due = row.acknowledge_due if row.state == "open" else row.resolve_due
-                    due = due if due.tzinfo else due.replace(tzinfo=UTC)
+                    due = as_utc(due)
                     if (due < now and row.state not in ("resolved", "resolved_by_itself", "cancelled")) != overdue:
                         continue
                 items.append(_case_json(row))
@@ -99,7 +101,7 @@ def router() -> APIRouter:
             if row is None or (_only_own(principal) and principal.person != row.owner
                                and principal.person not in row.assignees):
                 raise HTTPException(404, f"no case {case_id}")
-            trail = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "reason": e.reason,
+            trail = [{"seq": e.seq, "at": as_utc(e.at).isoformat(), "actor": e.actor, "action": e.action, "reason": e.reason,
                       "after": e.after} for e in entries(connection, case=case_id)]
         return {**_case_json(row), "audit": trail}
 

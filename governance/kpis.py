@@ -24,6 +24,7 @@ from sqlalchemy import Connection, select
 from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES
+from inventory.db import as_utc
 from inventory.kpis import COMPANY, Scope, month_bounds
 
 DAY = 86_400
@@ -60,9 +61,6 @@ class CaseHandling:
         return (Decimal(self.within_sla) / closed).quantize(Decimal("0.0001"), ROUND_HALF_UP) if closed else None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-
 
 def case_handling(connection: Connection, period: str, now: datetime | None = None) -> dict[Scope, CaseHandling]:
     first, last = month_bounds(period)
@@ -80,13 +78,13 @@ def case_handling(connection: Connection, period: str, now: datetime | None = No
         return (COMPANY,) if case is None else (COMPANY, ("site", case.site))
 
     for case in cases.values():
-        opened = _aware(case.opened_at)
+        opened = as_utc(case.opened_at)
         if start <= opened <= end:
             for scope in scopes(case.id):
                 out[scope].opened += 1
         if case.state not in FINAL_STATES:
             deadline = case.acknowledge_due if case.state == "open" else case.resolve_due
-            if _aware(deadline) < now:
+            if as_utc(deadline) < now:
                 for scope in scopes(case.id):
                     out[scope].overdue_now += 1
     a = AuditEntry.__table__.c  # type: ignore[attr-defined]
@@ -95,7 +93,7 @@ def case_handling(connection: Connection, period: str, now: datetime | None = No
                                                   "case.cancelled", "case.escalated"))).order_by(a.seq))
     for step in steps:
         case = cases.get(step.workflow_id)
-        at = _aware(step.at)
+        at = as_utc(step.at)
         for scope in scopes(step.workflow_id):
             k = out[scope]
             if step.action == "case.escalated":
@@ -103,14 +101,14 @@ def case_handling(connection: Connection, period: str, now: datetime | None = No
             elif step.action == "case.cancelled":
                 k.cancelled += 1
             elif step.action == "case.acknowledged" and case is not None:
-                k.days_to_acknowledge.append((at - _aware(case.opened_at)).total_seconds() / DAY)
+                k.days_to_acknowledge.append((at - as_utc(case.opened_at)).total_seconds() / DAY)
             elif case is not None:
                 if step.action == "case.resolved":
                     k.resolved += 1
                 else:
                     k.resolved_by_itself += 1
-                k.days_to_resolve.append((at - _aware(case.opened_at)).total_seconds() / DAY)
-                k.within_sla += at <= _aware(case.resolve_due)
+                k.days_to_resolve.append((at - as_utc(case.opened_at)).total_seconds() / DAY)
+                k.within_sla += at <= as_utc(case.resolve_due)
     e = ErpInstruction.__table__.c  # type: ignore[attr-defined]
     for row in connection.execute(select(e.case_id, e.disposition, e.value).where(
             e.state == "confirmed", e.confirmed_at >= start, e.confirmed_at <= end)):

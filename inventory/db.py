@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware UTC datetime: SQLite hands back naive ones, which were written as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def alembic_config(engine: Engine) -> Config:

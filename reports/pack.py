@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, select
 from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id
+from inventory.db import as_utc
 from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds, months_back
 from reports.kpis import snapshot_for, store
 from reports.labels import LABELS, kpi_label
@@ -236,8 +237,7 @@ def _cases(workbook: Workbook, labels: dict[str, str], connection: Connection, n
                               .order_by(CaseRow.acknowledge_due, CaseRow.id).execution_options(yield_per=2000))  # type: ignore[arg-type]
     for row in rows:
         due = row.acknowledge_due if row.state == "open" else row.resolve_due
-        due_utc = due if due.tzinfo else due.replace(tzinfo=UTC)
-        overdue = max(0, (now - due_utc).days)
+        overdue = max(0, (now - as_utc(due)).days)
         sheet.append([row.id, row.rule, row.sku, row.site, row.owner, row.state, _naive(due), overdue,
                       row.escalation_level, row.value], highlight=overdue > 0)
     sheet.close()

@@ -297,7 +297,9 @@ async def _serve_api(engine: Engine, client: Client) -> None:
     host, _, port = settings.public_url.removeprefix("http://").removeprefix("https://").partition(":")
     server = uvicorn.Server(uvicorn.Config(create_app(engine, client, settings), host=host or "127.0.0.1",
                                            port=int(port.split("/")[0] or 8000), log_level="warning"))
-    _say(f"Serving: the worker runs the cases' timers and actions; action links at {settings.public_url}; Ctrl-C stops.")
+    token = create_token(engine, "admin@localhost", [Role.ADMIN])
+    _say(f"Serving: the worker runs the cases' timers and actions; the API and action links at {settings.public_url} "
+         f"(OpenAPI at {settings.public_url}/docs); an admin token for this run: {token}; Ctrl-C stops.")
     await server.serve()
 
 

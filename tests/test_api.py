@@ -75,6 +75,7 @@ async def test_cases_page_filter_and_owners_see_their_own(api: tuple[Engine, htt
         assert hidden.status_code == 404
         detail = (await client.get("/cases/case/idle/SH01/HIP-1", headers=viewer)).json()
         assert detail["audit"][0]["action"] == "case.opened"
+        assert detail["acknowledge_due"] == "2026-11-05T00:00:00+00:00"  # UTC, said so, on both databases
         assert (await client.get("/cases", params={"limit": 0}, headers=viewer)).status_code == 422
 
 
