@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api.actions import router as action_router
 from api.links import router as link_router
 from api.routes import router as api_router
 from notifications.people import Directory
@@ -18,5 +19,6 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
                   description="Governance of slow-moving and obsolete medical-device stock (呆滞料).")
     app.state.engine, app.state.client, app.state.settings, app.state.directory = engine, client, settings, directory
     app.include_router(link_router())
+    app.include_router(action_router())
     app.include_router(api_router())
     return app

@@ -16,7 +16,9 @@ from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries
 from stockwarden.settings import Settings
+from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from tests.test_kpis import company  # noqa: F401  (a fixture)
+from tests.test_notifications import scanned  # noqa: F401  (a fixture)
 from tests.test_pack import governed  # noqa: F401  (a fixture)
 
 ROUTES = {  # route -> the roles that may call it
@@ -90,3 +92,42 @@ async def test_the_committee_downloads_the_pack(api: tuple[Engine, httpx.AsyncCl
         assert load_workbook(io.BytesIO(answer.content)).sheetnames[0] == "Summary"
         assert (await client.get("/packs/2026-13", headers=committee)).status_code == 422
         assert (await client.get("/packs/2025-01", headers=committee)).status_code == 404
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: object, scanned: Engine) -> None:  # noqa: F811
+    """On the dev server: the API's actions are the case's Updates; its refusals come back as 409."""
+    import uuid
+
+    from temporalio.testing import WorkflowEnvironment
+
+    from stockwarden.temporal import build_worker
+    from workflows.case import CaseWorkflow
+    from workflows.scan import ScanRequest, ScanWorkflow
+
+    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    queue = str(uuid.uuid4())
+    owner = create_token(scanned, "zhang.wei@example.com", [Role.OWNER])
+    stranger = create_token(scanned, "someone.else@example.com", [Role.OWNER])
+    viewer = create_token(scanned, "zhang.wei@example.com", [Role.VIEWER])
+    app = create_app(scanned, env.client, Settings())
+    case = "case/held/SH01/HIP-1"
+    async with build_worker(env.client, scanned, queue), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
+        handle = env.client.get_workflow_handle(case)
+        as_owner = {"Authorization": f"Bearer {owner}"}
+        assert (await client.post(f"/cases/{case}/acknowledge", headers={"Authorization": f"Bearer {viewer}"})).status_code == 403
+        refused = await client.post(f"/cases/{case}/acknowledge", headers={"Authorization": f"Bearer {stranger}"})
+        assert refused.status_code == 409 and "someone.else@example.com is not responsible" in refused.json()["detail"]
+        done = await client.post(f"/cases/{case}/acknowledge", headers=as_owner)
+        assert done.status_code == 200 and done.json()["result"] == "acknowledged"
+        assert (await client.post(f"/cases/{case}/comment", json={"text": ""}, headers=as_owner)).status_code == 422
+        assert (await client.post(f"/cases/{case}/comment", json={"text": "调拨到北京"}, headers=as_owner)).status_code == 200
+        proposal = {"disposition": "return_to_supplier", "lines": [{"lot": "L1", "serial": "S1", "quantity": "1"}]}
+        late = await client.post(f"/cases/{case}/propose", json=proposal, headers=as_owner)
+        assert late.status_code == 409 and "return window closed" in late.json()["detail"]
+        missing = await client.post("/cases/case/held/XX/NOPE/acknowledge", headers=as_owner)
+        assert missing.status_code == 404
+        assert (await handle.query(CaseWorkflow.view)).state == "acknowledged"
+        await handle.terminate("test over")  # the dev server outlives this test

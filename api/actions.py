@@ -1,0 +1,131 @@
+"""Case actions over HTTP: the same Updates as the CLI and the action links, in the caller's name.
+The route checks the caller's role; the case workflow's validators check everything else (is this person
+responsible, does the state allow it), so a refusal carries the case's own words (409)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Principal, Role, require
+from workflows.case import CaseWorkflow
+from workflows.case_messages import (
+    Acknowledge,
+    Cancel,
+    Comment,
+    Confirm,
+    ProposalLine,
+    Propose,
+    Reassign,
+    Sign,
+    Snooze,
+)
+
+OWNERS = (Role.OWNER, Role.ADMIN)
+
+
+class CommentBody(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ReassignBody(BaseModel):
+    to: str = Field(min_length=3, max_length=200)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SnoozeBody(BaseModel):
+    days: float = Field(gt=0, le=365)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LineBody(BaseModel):
+    lot: str = ""
+    serial: str = ""
+    quantity: str = Field(pattern=r"^\d+(\.\d+)?$")
+
+
+class ProposeBody(BaseModel):
+    disposition: str
+    lines: list[LineBody] = Field(min_length=1)
+    target: str = ""
+    postpone_to: str = ""
+    reason: str = ""
+
+
+class SignBody(BaseModel):
+    meaning: str = Field(pattern="^(approved|rejected|reviewed)$")
+    reason: str = ""
+
+
+class ConfirmBody(BaseModel):
+    instruction: int
+    note: str = ""
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def router() -> APIRouter:
+    routes = APIRouter(tags=["case actions"])
+
+    async def update(request: Request, case_id: str, method: Any, message: Any) -> dict[str, Any]:
+        handle = request.app.state.client.get_workflow_handle(case_id)
+        try:
+            result = await handle.execute_update(method, message)
+        except WorkflowUpdateFailedError as failure:
+            cause = failure.cause
+            raise HTTPException(409, cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+        except RPCError as failure:
+            if failure.status == RPCStatusCode.NOT_FOUND:
+                raise HTTPException(404, f"no running case {case_id}") from None
+            raise HTTPException(409, failure.message) from None
+        return {"case": case_id, "result": result}
+
+    @routes.post("/cases/{case_id:path}/acknowledge", summary="Acknowledge a case")
+    async def acknowledge(request: Request, case_id: str, who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.acknowledge, Acknowledge(who.person))
+
+    @routes.post("/cases/{case_id:path}/comment", summary="Comment on a case")
+    async def comment(request: Request, case_id: str, body: CommentBody,
+                      who: Annotated[Principal, Depends(require(*OWNERS, Role.COMMITTEE, Role.QA))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.comment, Comment(who.person, body.text))
+
+    @routes.post("/cases/{case_id:path}/reassign", summary="Reassign a case to a named person, with a reason")
+    async def reassign(request: Request, case_id: str, body: ReassignBody,
+                       who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.reassign, Reassign(who.person, body.to, body.reason))
+
+    @routes.post("/cases/{case_id:path}/snooze", summary="Snooze a case within the policy's bound")
+    async def snooze(request: Request, case_id: str, body: SnoozeBody,
+                     who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.snooze, Snooze(who.person, body.days, body.reason))
+
+    @routes.post("/cases/{case_id:path}/propose", summary="Propose a disposition")
+    async def propose(request: Request, case_id: str, body: ProposeBody,
+                      who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
+        lines = [ProposalLine(line.lot, line.serial, line.quantity) for line in body.lines]
+        return await update(request, case_id, CaseWorkflow.propose,
+                            Propose(who.person, body.disposition, lines, body.target, body.postpone_to, body.reason))
+
+    @routes.post("/cases/{case_id:path}/sign", summary="Sign the open proposal (approved, rejected, reviewed)")
+    async def sign(request: Request, case_id: str, body: SignBody,
+                   who: Annotated[Principal, Depends(require(Role.COMMITTEE, Role.QA, *OWNERS))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.sign, Sign(who.person, body.meaning, body.reason))
+
+    @routes.post("/cases/{case_id:path}/confirm", summary="Confirm an ERP instruction was carried out")
+    async def confirm(request: Request, case_id: str, body: ConfirmBody,
+                      who: Annotated[Principal, Depends(require(Role.ERP, Role.ADMIN))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.confirm, Confirm(who.person, body.instruction, body.note))
+
+    @routes.post("/cases/{case_id:path}/cancel", summary="Cancel a case (a committee member, with a reason)")
+    async def cancel(request: Request, case_id: str, body: CancelBody,
+                     who: Annotated[Principal, Depends(require(Role.COMMITTEE))]) -> dict[str, Any]:
+        return await update(request, case_id, CaseWorkflow.cancel, Cancel(who.person, body.reason))
+
+    return routes
