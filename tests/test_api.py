@@ -131,3 +131,47 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: obj
         assert missing.status_code == 404
         assert (await handle.query(CaseWorkflow.view)).state == "acknowledged"
         await handle.terminate("test over")  # the dev server outlives this test
+
+
+def _flat(routes: list) -> list:
+    """FastAPI (0.165) keeps an included router's routes behind a wrapper; unwrap them."""
+    flat = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        flat.extend(_flat(inner.routes) if inner is not None else [route])
+    return flat
+
+
+PUBLIC = {"/health", "/ready", "/act/{token}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_every_route_states_its_roles_and_refuses_all_others(dev: object, governed: Engine,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    """Walks the app's own route table, so a new route without roles fails here. Allowed roles get past
+    the role check (whatever the route then answers: 404 for a case that does not exist, 422 for an empty
+    body); every other role gets 403."""
+    from fastapi.routing import APIRoute
+    from temporalio.testing import WorkflowEnvironment
+
+    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    tokens = {role.value: create_token(governed, "zhang.wei@example.com", [role]) for role in Role}
+    app = create_app(governed, env.client, Settings(var_dir=tmp_path / "var"))
+    walked = 0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        for route in _flat(app.routes):
+            if not isinstance(route, APIRoute) or route.path in PUBLIC:
+                continue
+            guards = [d.call for d in route.dependant.dependencies if hasattr(d.call, "roles")]
+            assert len(guards) == 1, f"{route.path} states no roles"
+            allowed = guards[0].roles
+            path = route.path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11")
+            for method in route.methods:
+                for role, token in tokens.items():
+                    answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+                    if role in allowed:
+                        assert answer.status_code not in (401, 403, 500), (method, path, role, answer.text)
+                    else:
+                        assert answer.status_code == 403, (method, path, role, answer.status_code)
+                walked += 1
+    assert walked >= 12
