@@ -16,6 +16,7 @@ from temporalio import activity
 from audit.trail import append
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES as FINAL
+from governance.opening import deadline_of
 from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
@@ -138,7 +139,7 @@ class NotificationActivities:
             new = {n.case_id: {**_summary_of_snapshot(n.snapshot, language, currencies),
                                "actions": self._links(n.case_id, n.snapshot, person)}
                    for n in queued.get(recipient, [])}
-            deadlines = [(c, c.acknowledge_due if c.state == "open" else c.resolve_due) for c in mine]
+            deadlines = [(c, deadline_of(c.state, c.acknowledge_due, c.resolve_due)) for c in mine]
             overdue = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
                        for c, d in deadlines if as_utc(d) < now]
             due_soon = [{**_summary_of_row(c, d, language, currencies), "actions": self._links(c.id, _as_snapshot(c), person)}
@@ -190,7 +191,7 @@ def _summary_of_snapshot(snapshot: dict, language: str, currencies: dict[str, st
             "sku": snapshot["sku"], "site": snapshot["site"], "state": state,
             "value": str(sum((Decimal(line["value"]) for line in snapshot.get("lines") or []), Decimal(0))),
             "currency": currencies[snapshot["sku"]],
-            "deadline": None if state in FINAL else (snapshot["acknowledge_due"] if state == "open" else snapshot["resolve_due"])}
+            "deadline": deadline_of(state, snapshot["acknowledge_due"], snapshot["resolve_due"])}
 
 
 def _summary_of_row(case: CaseRow, deadline: datetime, language: str, currencies: dict[str, str]) -> dict[str, object]:

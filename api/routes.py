@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from api.auth import Principal, Role, require
 from audit.trail import entries
 from governance.models import CaseRow
+from governance.opening import deadline_of
 from inventory.db import as_utc
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
@@ -84,9 +85,8 @@ def router() -> APIRouter:
                 if _only_own(principal) and principal.person != row.owner and principal.person not in row.assignees:
                     continue
                 if overdue is not None:
-                    due = row.acknowledge_due if row.state == "open" else row.resolve_due
-                    due = as_utc(due)
-                    if (due < now and row.state not in ("resolved", "resolved_by_itself", "cancelled")) != overdue:
+                    due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+                    if (due is not None and as_utc(due) < now) != overdue:
                         continue
                 items.append(_case_json(row))
                 if len(items) == limit:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 
 from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
-from governance.opening import FINAL_STATES
+from governance.opening import deadline_of
 from inventory.db import as_utc
 from inventory.kpis import COMPANY, Scope, month_bounds
 
@@ -82,11 +82,10 @@ def case_handling(connection: Connection, period: str, now: datetime | None = No
         if start <= opened <= end:
             for scope in scopes(case.id):
                 out[scope].opened += 1
-        if case.state not in FINAL_STATES:
-            deadline = case.acknowledge_due if case.state == "open" else case.resolve_due
-            if as_utc(deadline) < now:
-                for scope in scopes(case.id):
-                    out[scope].overdue_now += 1
+        deadline = deadline_of(case.state, case.acknowledge_due, case.resolve_due)
+        if deadline is not None and as_utc(deadline) < now:
+            for scope in scopes(case.id):
+                out[scope].overdue_now += 1
     a = AuditEntry.__table__.c  # type: ignore[attr-defined]
     steps = connection.execute(select(a.workflow_id, a.action, a.at).where(
         a.at >= start, a.at <= end, a.action.in_(("case.acknowledged", "case.resolved", "case.resolved_by_itself",

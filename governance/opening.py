@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -18,7 +18,15 @@ from inventory.models import LotPosition, Material
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.versions import stored_policy
 
+T = TypeVar("T")
 FINAL_STATES = ("resolved", "resolved_by_itself", "cancelled")
+
+
+def deadline_of(state: str, acknowledge_due: T, resolve_due: T) -> T | None:
+    """The deadline a case is working to: acknowledge while open, then resolve; none once it ended."""
+    if state in FINAL_STATES:
+        return None
+    return acknowledge_due if state == "open" else resolve_due
 
 
 def case_id(rule: str, sku: str, site: str) -> str:

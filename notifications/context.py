@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from governance.opening import deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.links import sign
@@ -17,8 +18,6 @@ from notifications.people import Person
 from rules.models import FindingRow
 from rules.scan import latest_scan
 from stockwarden.settings import Settings
-
-FINAL = ("resolved", "resolved_by_itself", "cancelled")
 
 
 def actions_for(snapshot: dict[str, Any], person: Person) -> list[str]:
@@ -56,7 +55,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
         reasons = list(row.reasons) if row else []
     lines = snapshot.get("lines") or []
     state = snapshot.get("state")
-    deadline = None if state in FINAL else (snapshot["acknowledge_due"] if state == "open" else snapshot["resolve_due"])
+    deadline = deadline_of(state, snapshot["acknowledge_due"], snapshot["resolve_due"])
     actions = [{"action": action, "label": action_label(action, language),
                 "url": action_url(settings, notification.case_id, person, action)}
                for action in actions_for(snapshot, person)]

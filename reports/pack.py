@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, select
 
 from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
-from governance.opening import FINAL_STATES, case_id
+from governance.opening import FINAL_STATES, case_id, deadline_of
 from inventory.db import as_utc
 from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds, months_back
 from reports.kpis import snapshot_for, store
@@ -236,7 +236,7 @@ def _cases(workbook: Workbook, labels: dict[str, str], connection: Connection, n
     rows = connection.execute(select(CaseRow).where(CaseRow.state.not_in(FINAL_STATES))  # type: ignore[attr-defined]
                               .order_by(CaseRow.acknowledge_due, CaseRow.id).execution_options(yield_per=2000))  # type: ignore[arg-type]
     for row in rows:
-        due = row.acknowledge_due if row.state == "open" else row.resolve_due
+        due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
         overdue = max(0, (now - as_utc(due)).days)
         sheet.append([row.id, row.rule, row.sku, row.site, row.owner, row.state, _naive(due), overdue,
                       row.escalation_level, row.value], highlight=overdue > 0)
