@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select, update
 from audit.trail import append
 from inventory.models import Lifecycle, Material, QcStatus, RiskClass, Site, Snapshot, Storage
 from rules.compiler import policy_hash
-from rules.loader import load_policy, parse_policy
+from rules.loader import parse_policy, read_document
 from rules.models import PolicyVersion
 from rules.policy import Policy
 
@@ -69,9 +69,15 @@ def active_version(connection: Connection) -> tuple[PolicyVersion, Policy] | Non
 
 def activate(engine: Engine, path: Path, *, actor: str) -> Activation:
     """Check the file, then make it the one active version. Raises PolicyInvalid or PolicyConflict."""
+    return activate_text(engine, read_document(path), str(path), actor=actor)
+
+
+def activate_text(engine: Engine, text: str, path: str, *, actor: str) -> Activation:
+    """Check a policy's text (`path` names it in problems and in the record), then make it the one
+    active version."""
     with engine.connect() as connection:
         known = known_values(connection)
-    policy, text = load_policy(path, known=known)
+    policy = parse_policy(text, path, known=known)
     text_hash = hashlib.sha256(text.encode()).hexdigest()
     with engine.begin() as connection:
         current = _row(connection, PolicyVersion.active)
@@ -85,7 +91,7 @@ def activate(engine: Engine, path: Path, *, actor: str) -> Activation:
                 "raise the version number")
         connection.execute(update(PolicyVersion).where(PolicyVersion.active).values(active=False))  # type: ignore[arg-type]
         row = PolicyVersion(name=policy.policy, version=policy.version, text_hash=text_hash,
-                            policy_hash=policy_hash(policy), text=text, path=str(path)[-500:], activated_by=actor,
+                            policy_hash=policy_hash(policy), text=text, path=path[-500:], activated_by=actor,
                             activated_at=datetime.now(UTC), active=True)
         row.id = connection.execute(
             PolicyVersion.__table__.insert().values(**row.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
@@ -93,7 +99,7 @@ def activate(engine: Engine, path: Path, *, actor: str) -> Activation:
         before = None if current is None else {"policy": current.name, "version": current.version,
                                                "text_hash": current.text_hash}
         append(connection, actor=actor, action="policy.activate", subject=f"policy:{policy.policy}", before=before,
-               after={"policy": policy.policy, "version": policy.version, "text_hash": text_hash, "path": str(path)},
+               after={"policy": policy.policy, "version": policy.version, "text_hash": text_hash, "path": path},
                policy_version=f"{policy.policy} v{policy.version}")
     return Activation(row, changed=True)
 

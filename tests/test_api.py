@@ -175,3 +175,50 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: object, 
                         assert answer.status_code == 403, (method, path, role, answer.status_code)
                 walked += 1
     assert walked >= 12
+
+
+@pytest.mark.asyncio
+async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
+    from tests.test_kpis import POLICY
+
+    engine, client, tokens = api
+    compliance = {"Authorization": f"Bearer {tokens['compliance']}", "Content-Type": "application/yaml"}
+    async with client:
+        bad = await client.post("/policies/validate", params={"name": "policies/kpi.yaml"}, headers=compliance,
+                                content=POLICY.replace("days_since_movement", "dwel_days").encode())
+        assert bad.status_code == 422
+        [problem] = bad.json()["problems"]
+        assert (problem["line"], problem["column"]) == (10, 12) and "did you mean 'days_since_movement'" in problem["message"]
+        good = await client.post("/policies/validate", headers=compliance, content=POLICY.encode())
+        assert good.json() == {"valid": True, "policy": "kpi", "version": 1, "rules": 3}
+        refused = await client.post("/policies/activate", headers=compliance, content=POLICY.replace("version: 1", "version: 2")
+                                    .replace("severity: medium", "severity: mediun").encode())
+        assert refused.status_code == 422
+        assert [v["version"] for v in (await client.get("/policies", headers=compliance)).json()] == [1]  # nothing replaced
+        v2 = POLICY.replace("version: 1", "version: 2").replace("gte: 365", "gte: 400")
+        activated = await client.post("/policies/activate", headers=compliance, content=v2.encode())
+        assert activated.json() == {"policy": "kpi", "version": 2, "changed": True}
+        clash = await client.post("/policies/activate", headers=compliance,
+                                  content=v2.replace("gte: 400", "gte: 500").encode())
+        assert clash.status_code == 409 and "raise the version number" in clash.json()["detail"]
+        diff = await client.get("/policies/diff", params={"a": "1", "b": "kpi@2"}, headers=compliance)
+        assert diff.status_code == 200 and "changed: idle" in diff.text
+        assert (await client.get("/policies/diff", params={"a": "/etc/passwd", "b": "2"}, headers=compliance)).status_code == 422
+        auditor = {"Authorization": f"Bearer {tokens['committee']}"}
+        trail = (await client.get("/audit", params={"actor": "zhang.wei@example.com"}, headers=auditor)).json()
+        assert [e["action"] for e in trail] == ["policy.activate"]  # the compliance token belongs to zhang.wei
+        assert (await client.get("/audit/verify", headers=auditor)).json()["intact"] is True
+    with engine.begin() as connection:  # tamper with one entry, as someone with database access could
+        from sqlalchemy import text
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
+            connection.execute(text("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2"))
+            connection.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER USER"))
+        else:
+            triggers = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_entry'")).all()
+            for name, _ in triggers:
+                connection.execute(text(f"DROP TRIGGER {name}"))
+            connection.execute(text("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2"))
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://api") as again:  # noqa: SLF001
+        verdict = (await again.get("/audit/verify", headers={"Authorization": f"Bearer {tokens['admin']}"})).json()
+    assert verdict["intact"] is False and verdict["breaks"][0].startswith("entry 2:")

@@ -1,0 +1,81 @@
+"""Policies over HTTP for compliance officers: validate (every problem with line and column), activate,
+history and diff. The body of validate and activate is the policy's YAML text, as the file holds it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.auth import Principal, Role, require
+from rules.loader import PolicyInvalid, parse_policy
+from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
+
+EDITORS = (Role.COMPLIANCE, Role.ADMIN)
+READERS = (Role.COMPLIANCE, Role.ADMIN, Role.COMMITTEE, Role.VIEWER)
+VERSION = r"^([A-Za-z0-9][A-Za-z0-9_.-]*@)?[0-9]+$"
+YAML_BODY = Body(media_type="application/yaml", examples=["policy: default\nversion: 2\n..."])
+
+
+def _problems(invalid: PolicyInvalid) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"problems": [
+        {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message, "text": str(p)}
+        for p in invalid.problems]})
+
+
+async def _text(request: Request) -> str:
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(422, "the policy must be UTF-8 text") from None
+
+
+def router() -> APIRouter:
+    routes = APIRouter(tags=["policies"])
+
+    @routes.post("/policies/validate", summary="Check a policy; every problem with line and column")
+    async def validate(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
+                       name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
+        text = await _text(request)
+        with request.app.state.engine.connect() as connection:
+            known = known_values(connection)
+        try:
+            policy = parse_policy(text, name, known=known)
+        except PolicyInvalid as invalid:
+            return _problems(invalid)
+        return {"valid": True, "policy": policy.policy, "version": policy.version, "rules": len(policy.rules)}
+
+    @routes.post("/policies/activate", summary="Make a checked policy the one active version")
+    async def activate(request: Request, who: Annotated[Principal, Depends(require(*EDITORS))],
+                       name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
+        text = await _text(request)
+        try:
+            activation = await asyncio.to_thread(activate_text, request.app.state.engine, text, name, actor=who.person)
+        except PolicyInvalid as invalid:
+            return _problems(invalid)
+        except PolicyConflict as conflict:
+            raise HTTPException(409, str(conflict)) from None
+        return {"policy": activation.version.name, "version": activation.version.version,
+                "changed": activation.changed}
+
+    @routes.get("/policies", summary="Every activated version")
+    async def versions(request: Request, _: Annotated[Principal, Depends(require(*READERS))]) -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as connection:
+            rows = history(connection)
+        return [{"id": r.id, "policy": r.name, "version": r.version, "active": r.active, "text_hash": r.text_hash,
+                 "activated_by": r.activated_by, "activated_at": r.activated_at.isoformat()} for r in rows]
+
+    @routes.get("/policies/diff", summary="Rules added, removed and changed between two versions, and a diff",
+                response_class=PlainTextResponse)
+    async def diff(request: Request, a: Annotated[str, Query(pattern=VERSION)], b: Annotated[str, Query(pattern=VERSION)],
+                   _: Annotated[Principal, Depends(require(*READERS))]) -> str:
+        """`a` and `b` are stored versions (3, or default@3); unlike the CLI, never a path on the server."""
+        with request.app.state.engine.connect() as connection:
+            try:
+                return diff_versions(connection, a, b)
+            except PolicyConflict as problem:
+                raise HTTPException(404, str(problem)) from None
+
+    return routes
