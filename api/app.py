@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from api.actions import router as action_router
 from api.audit import router as audit_router
+from api.feeds import router as feed_router
 from api.links import router as link_router
 from api.policies import router as policy_router
 from api.routes import router as api_router
@@ -24,5 +25,6 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.include_router(action_router())
     app.include_router(api_router())
     app.include_router(policy_router())
+    app.include_router(feed_router())
     app.include_router(audit_router())
     return app

@@ -222,3 +222,42 @@ async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.A
     async with httpx.AsyncClient(transport=client._transport, base_url="http://api") as again:  # noqa: SLF001
         verdict = (await again.get("/audit/verify", headers={"Authorization": f"Bearer {tokens['admin']}"})).json()
     assert verdict["intact"] is False and verdict["breaks"][0].startswith("entry 2:")
+
+
+@pytest.mark.asyncio
+async def test_the_erp_posts_snapshots_and_movements(engine: Engine, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from inventory.models import LotPosition
+    from rules.scan import scan
+    from rules.versions import activate
+    from tests.conftest import MATERIALS
+    from tests.test_kpis import LOTS, POLICY
+
+    erp = create_token(engine, "erp@example.com", [Role.ERP])
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {erp}"}
+    bad_lots = LOTS + "CAT-1,SH01,Z,,-4,,2026-01-01,,2027-01-01,,released,\n"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        refused = await client.post("/snapshots", headers=headers, data={"as_of": "2026-11-25"},
+                                    files=[("files", ("materials.csv", MATERIALS.encode())), ("files", ("lots.csv", bad_lots.encode()))])
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == [{"file": "lots.csv", "row": 6, "column": "qty", "message": "-4 is negative"}]
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(LotPosition)).scalar_one() == 0  # nothing stored
+        loaded = await client.post("/snapshots", headers=headers, data={"as_of": "2026-11-25"},
+                                   files=[("files", ("materials.csv", MATERIALS.encode())), ("files", ("lots.csv", LOTS.encode()))])
+        assert loaded.status_code == 200 and loaded.json()["row_counts"]["lots"] == 4
+        assert (await client.post("/snapshots", headers=headers, files=[("files", ("x.exe", b"MZ"))])).status_code == 422
+        (tmp_path / "kpi.yaml").write_text(POLICY, encoding="utf-8")
+        activate(engine, tmp_path / "kpi.yaml", actor="test")
+        scan(engine)
+        moved = "sku,site,lot,serial,type,qty,uom,moved_on,reference\nCAT-1,SH01,B,,issue,5,,2026-11-25,SO-77\n"
+        applied = await client.post("/movements", headers=headers, files={"file": ("movements.csv", moved.encode())})
+        assert applied.status_code == 200, applied.text
+        cleared = applied.json()["cleared"]
+        assert {"rule": "idle", "sku": "CAT-1", "site": "SH01", "lot": "B", "serial": ""} in cleared  # lot B left
+        again = await client.post("/movements", headers=headers, files={"file": ("movements.csv", moved.encode())})
+        assert again.status_code == 409 and "already applied" in again.json()["detail"]
+        history = (await client.get("/snapshots", headers=headers)).json()
+        assert [s["loaded_by"] for s in history] == ["erp@example.com"]
