@@ -38,7 +38,8 @@ def snapshot_for(connection: Connection, period: str) -> Snapshot:
     return Snapshot.model_validate(row._mapping)
 
 
-def _scan_of(connection: Connection, snapshot: Snapshot) -> int | None:
+def scan_of(connection: Connection, snapshot: Snapshot) -> int | None:
+    """The newest completed scan of `snapshot`: the findings that stood for it."""
     return connection.execute(select(Scan.id).where(Scan.snapshot_id == snapshot.id, Scan.completed_at.is_not(None))  # type: ignore[arg-type, union-attr]
                               .order_by(Scan.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
 
@@ -46,7 +47,7 @@ def _scan_of(connection: Connection, snapshot: Snapshot) -> int | None:
 def compute(connection: Connection, period: str, now: datetime | None = None) -> tuple[Snapshot, list[tuple[Scope, str, Decimal | None]]]:
     snapshot = snapshot_for(connection, period)
     values: list[tuple[Scope, str, Decimal | None]] = []
-    for scope, k in stock_kpis(connection, snapshot, _scan_of(connection, snapshot)).items():
+    for scope, k in stock_kpis(connection, snapshot, scan_of(connection, snapshot)).items():
         values += [(scope, "on_hand_value", k.on_hand_value), (scope, "issued_value_365d", k.issued_value_365d),
                    (scope, "turnover_days", k.turnover_days), (scope, "obsolete_value", k.obsolete_value),
                    (scope, "obsolete_ratio", k.obsolete_ratio), (scope, "projected_expiry_value", k.projected_expiry_value)]

@@ -29,7 +29,7 @@ from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
 from inventory.db import as_utc
 from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds, months_back
-from reports.kpis import snapshot_for, store
+from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
 from reports.models import KpiValue
 from rules.models import FindingRow, PolicyVersion, Scan
@@ -107,8 +107,7 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
     counts: dict[str, int] = {}
     with engine.connect() as connection:
         snapshot = snapshot_for(connection, period)
-        scan_id = connection.execute(select(Scan.id).where(Scan.snapshot_id == snapshot.id, Scan.completed_at.is_not(None))  # type: ignore[arg-type,union-attr]
-                                     .order_by(Scan.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+        scan_id = scan_of(connection, snapshot)
         values = _stored(connection, period)
         prior = _stored(connection, months_back(period, 2)[0])
         _summary(workbook, labels, language, period, snapshot.as_of, values, prior, connection)
@@ -120,7 +119,7 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
             ("decisions", _decisions(workbook, labels, connection)),
             ("purchase", _purchase(workbook, labels, connection)),
             ("audit", _audit(workbook, labels, connection, period)),
-            ("policy", _policy(workbook, labels, connection, scan_id)),
+            ("policy", _policy(workbook, labels, language, connection, scan_id)),
         ]
         counts = dict(sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +290,7 @@ def _audit(workbook: Workbook, labels: dict[str, str], connection: Connection, p
     return sheet.rows
 
 
-def _policy(workbook: Workbook, labels: dict[str, str], connection: Connection, scan_id: int | None) -> int:
+def _policy(workbook: Workbook, labels: dict[str, str], language: str, connection: Connection, scan_id: int | None) -> int:
     sheet = _Sheet(workbook, labels["sheet_policy"],
                    [labels["rule"], labels["title"], labels["level"], labels["severity"], labels["conditions"],
                     labels["dispositions"]],
@@ -304,7 +303,7 @@ def _policy(workbook: Workbook, labels: dict[str, str], connection: Connection, 
         policy = stored_policy(version.text, f"policy_version {version.id}")
         sheet.append([f"{policy.policy} v{policy.version}", version.policy_hash, "", "", labels["activated_by"] + f" {version.activated_by}", ""])
         for rule in policy.rules:
-            title = rule.title.zh_cn if labels is LABELS["zh-CN"] else rule.title.en
+            title = rule.title.zh_cn if language == "zh-CN" else rule.title.en
             sheet.append([rule.id, title, rule.level.value, rule.severity.value, "; ".join(_conditions(rule)),
                           ", ".join(d.value for d in rule.dispositions)])
     sheet.close()
