@@ -1,9 +1,11 @@
-"""What the ERP sends: snapshots (CSV files or one .xlsx in the ingest format) and movements. Bad rows
-come back as a structured list (file, row, column, message) with status 422, and nothing is stored."""
+"""What the ERP sends: snapshots (CSV files, one .xlsx or JSON records in the ingest format) and
+movements (a file or JSON records). Bad rows come back as a structured list (file, row, column, message)
+with status 422, and nothing is stored."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import uuid
 from datetime import date
@@ -12,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.auth import Principal, Role, require
@@ -24,6 +27,34 @@ from rules.scan import NothingToScan, finding_json
 
 FEEDERS = (Role.ERP, Role.ADMIN)
 READERS = (Role.ERP, Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE)
+Record = dict[str, str | int | float | bool | None]
+"""One row: the CSV file's column names as keys, plain values."""
+
+
+class SnapshotRecords(BaseModel):
+    """A snapshot as JSON: each table a list of records keyed by its CSV file's columns (README: the ingest
+    contract); as_of defaults to today, as for files."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "as_of": "2026-11-25",
+        "materials": [{"sku": "HIP-1", "name": "Hip stem", "category": "implant", "risk_class": "III",
+                       "base_uom": "EA", "unit_cost": 8200, "currency": "CNY"}],
+        "lots": [{"sku": "HIP-1", "site": "SH01", "lot": "L1", "serial": "S1", "qty": 1,
+                  "received_on": "2025-01-10", "expires_on": "2029-10-01", "qc_status": "released"}]}]})
+    as_of: date | None = None
+    materials: list[Record] = Field(min_length=1)
+    lots: list[Record]
+    uom_conversions: list[Record] = Field(default_factory=list)
+    movements: list[Record] = Field(default_factory=list)
+    demand: list[Record] = Field(default_factory=list)
+    purchase_orders: list[Record] = Field(default_factory=list)
+
+
+class MovementRecords(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"movements": [
+        {"sku": "CAT-1", "site": "SH01", "lot": "B", "type": "issue", "qty": 5, "moved_on": "2026-11-25",
+         "reference": "SO-77"}]}]})
+    movements: list[Record] = Field(min_length=1, max_length=100_000)
 
 
 def _row_errors(failed: IngestFailed) -> JSONResponse:
@@ -31,10 +62,15 @@ def _row_errors(failed: IngestFailed) -> JSONResponse:
         {"file": e.file, "row": e.line, "column": e.column, "message": e.message} for e in failed.errors]})
 
 
-async def _save(request: Request, files: list[UploadFile]) -> Path:
-    """Uploaded files into a fresh folder under var/uploads, by their own names (no directories)."""
+def _folder(request: Request) -> Path:
     folder = Path(request.app.state.settings.var_dir) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
+    return folder
+
+
+async def _save(request: Request, files: list[UploadFile]) -> Path:
+    """Uploaded files into a fresh folder under var/uploads, by their own names (no directories)."""
+    folder = _folder(request)
     for upload in files:
         name = PurePath(upload.filename or "").name
         if not name or not name.lower().endswith((".csv", ".xlsx")):
@@ -47,12 +83,7 @@ async def _save(request: Request, files: list[UploadFile]) -> Path:
 def router() -> APIRouter:
     routes = APIRouter(tags=["feeds"])
 
-    @routes.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
-    async def load(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                   files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
-        folder = await _save(request, files)
-        books = list(folder.glob("*.xlsx"))
-        source = books[0] if len(books) == 1 and len(files) == 1 else folder
+    async def ingest_from(request: Request, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
         try:
             result = await asyncio.to_thread(ingest, request.app.state.engine, source, as_of=as_of, loaded_by=who.person)
         except IngestFailed as failed:
@@ -65,19 +96,31 @@ def router() -> APIRouter:
         return {"snapshot_id": result.snapshot_id, "as_of": result.as_of.isoformat(), "row_counts": result.row_counts,
                 "already_loaded": result.already_loaded}
 
+    @routes.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
+    async def load(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
+                   files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
+        folder = await _save(request, files)
+        books = list(folder.glob("*.xlsx"))
+        source = books[0] if len(books) == 1 and len(files) == 1 else folder
+        return await ingest_from(request, folder, source, as_of, who)
+
+    @routes.post("/snapshots/records", summary="Load a snapshot sent as JSON records; a row is a record's place in its list")
+    async def load_records(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
+                           body: SnapshotRecords) -> Any:
+        folder = _folder(request)
+        source = folder / "snapshot.json"
+        source.write_text(json.dumps(body.model_dump(exclude={"as_of"}), default=str), encoding="utf-8")
+        return await ingest_from(request, folder, source, body.as_of, who)
+
     @routes.get("/snapshots", summary="Loaded snapshots, newest first")
     async def snapshots(request: Request, _: Annotated[Principal, Depends(require(*READERS))]) -> list[dict[str, Any]]:
         with request.app.state.engine.connect() as connection:
             rows = connection.execute(select(Snapshot).order_by(Snapshot.id.desc())).all()  # type: ignore[union-attr]
         return [{"id": r.id, "as_of": r.as_of.isoformat(), "loaded_by": r.loaded_by, "row_counts": r.row_counts} for r in rows]
 
-    @routes.post("/movements", summary="Apply movements; the findings they open and clear")
-    async def movements(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                        file: Annotated[UploadFile, File()]) -> Any:
-        folder = await _save(request, [file])
+    async def apply(request: Request, folder: Path, source: Path, who: Principal) -> Any:
         try:
-            result = await asyncio.to_thread(reevaluate, request.app.state.engine,
-                                             folder / PurePath(file.filename or "").name, actor=who.person)
+            result = await asyncio.to_thread(reevaluate, request.app.state.engine, source, actor=who.person)
         except IngestFailed as failed:
             return _row_errors(failed)
         except (SourceError, NothingToScan) as problem:
@@ -90,5 +133,19 @@ def router() -> APIRouter:
                 "opened": [finding_json(f) for f in result.opened],
                 "cleared": [{"rule": f.rule, "sku": f.sku, "site": f.site, "lot": f.lot, "serial": f.serial}
                             for f in result.cleared]}
+
+    @routes.post("/movements", summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")
+    async def movements(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
+                        file: Annotated[UploadFile, File()]) -> Any:
+        folder = await _save(request, [file])
+        return await apply(request, folder, folder / PurePath(file.filename or "").name, who)
+
+    @routes.post("/movements/records", summary="Apply one or many movements sent as JSON records")
+    async def movement_records(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
+                               body: MovementRecords) -> Any:
+        folder = _folder(request)
+        source = folder / "movements.json"
+        source.write_text(json.dumps(body.model_dump(), default=str), encoding="utf-8")
+        return await apply(request, folder, source, who)
 
     return routes

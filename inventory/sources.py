@@ -1,4 +1,5 @@
-"""Reading an ERP export, a folder of CSV files or one workbook, into named tables of raw rows.
+"""Reading an ERP export, a folder of CSV files, one workbook or one JSON document, into named tables
+of raw rows.
 
 ERPs in China often still write GB18030; others write UTF-8 with or without a byte-order mark. The
 reader accepts all three so that nobody has to re-save a file before Stockwarden will take it.
@@ -10,6 +11,7 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,30 +130,65 @@ def _read_workbook(path: Path) -> Export:
     return Export(str(path), hashlib.sha256(data).hexdigest(), tables)
 
 
+def _record_rows(header: list[str], records: list[dict[str, Any]]) -> Iterator[tuple[int, list[Any]]]:
+    for number, record in enumerate(records, start=1):
+        yield number, [record.get(column) for column in header]
+
+
+def _read_json(path: Path) -> Export:
+    """`{"materials": [{"sku": ..., ...}, ...], "lots": [...]}`: each table a list of records keyed by the
+    CSV's column names. A record's "row" in error messages is its 1-based place in its list."""
+    data = path.read_bytes()
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"{path.name}: not readable JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise SourceError(f"{path.name}: expected an object of tables ({', '.join(TABLES)})")
+    tables: dict[str, RawTable] = {}
+    for name, records in document.items():
+        if name not in TABLES or records == []:  # an empty list is a table not sent
+            continue
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise SourceError(f"{path.name}[{name}]: expected a list of records (objects)")
+        lowered = [{str(k).strip().lower(): v for k, v in r.items()} for r in records]
+        for number, record in enumerate(lowered, start=1):
+            nested = [k for k, v in record.items() if isinstance(v, dict | list)]
+            if nested:
+                raise SourceError(f"{path.name}[{name}]:{number}: {nested[0]} must be a plain value, not a list or object")
+        header = list(dict.fromkeys(k for r in lowered for k in r))
+        tables[name] = RawTable(name, f"{path.name}[{name}]", header, _record_rows(header, lowered))
+    return Export(str(path), hashlib.sha256(data).hexdigest(), tables)
+
+
 def read_export(path: Path) -> Export:
-    """Open a folder of `<table>.csv` files or one `.xlsx` whose sheets carry the table names."""
+    """Open a folder of `<table>.csv` files, one `.xlsx` whose sheets carry the table names, or one `.json`
+    document of tables."""
     if path.is_dir():
         export = _read_folder(path)
     elif path.is_file() and path.suffix.lower() == ".xlsx":
         export = _read_workbook(path)
+    elif path.is_file() and path.suffix.lower() == ".json":
+        export = _read_json(path)
     elif path.exists():
-        raise SourceError(f"{path}: expected a folder of CSV files or an .xlsx workbook")
+        raise SourceError(f"{path}: expected a folder of CSV files, an .xlsx workbook or a .json document")
     else:
         raise SourceError(f"{path}: no such file or folder")
     missing = [name for name in REQUIRED_TABLES if name not in export.tables]
     if missing:
-        where = "sheets" if path.is_file() else "files"
+        where = "files" if path.is_dir() else "lists" if path.suffix.lower() == ".json" else "sheets"
         wanted = ", ".join(f"{m}.csv" if where == "files" else m for m in missing)
         raise SourceError(f"{path}: required {where} missing: {wanted}")
     return export
 
 
 def read_table(path: Path, name: str) -> tuple[RawTable, str]:
-    """One table from one CSV file, or from the sheet called `name` of a workbook; with its checksum."""
-    if path.is_file() and path.suffix.lower() == ".xlsx":
-        export = _read_workbook(path)
+    """One table from one CSV file, or the sheet or list called `name` of a workbook or JSON document;
+    with its checksum."""
+    if path.is_file() and path.suffix.lower() in (".xlsx", ".json"):
+        export = _read_workbook(path) if path.suffix.lower() == ".xlsx" else _read_json(path)
         if name not in export.tables:
-            raise SourceError(f"{path}: no sheet named {name}")
+            raise SourceError(f"{path}: no {'sheet' if path.suffix.lower() == '.xlsx' else 'list'} named {name}")
         return export.tables[name], export.checksum
     if not path.is_file():
         raise SourceError(f"{path}: no such file")

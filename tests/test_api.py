@@ -261,3 +261,54 @@ async def test_the_erp_posts_snapshots_and_movements(engine: Engine, tmp_path: P
         assert again.status_code == 409 and "already applied" in again.json()["detail"]
         history = (await client.get("/snapshots", headers=headers)).json()
         assert [s["loaded_by"] for s in history] == ["erp@example.com"]
+
+
+def _records(text: str) -> list[dict[str, str]]:
+    import csv
+
+    return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(io.StringIO(text))]
+
+
+@pytest.mark.asyncio
+async def test_the_erp_posts_json_records(engine: Engine, tmp_path: Path) -> None:
+    """The same ingest contract as JSON: a bad record is named by its list and place, nothing is stored."""
+    from sqlalchemy import func, select
+
+    from inventory.models import LotPosition
+    from rules.scan import scan
+    from rules.versions import activate
+    from tests.conftest import MATERIALS
+    from tests.test_kpis import LOTS, POLICY
+
+    erp = create_token(engine, "erp@example.com", [Role.ERP])
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {erp}"}
+    materials, lots = _records(MATERIALS), _records(LOTS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        bad = [*lots, {"sku": "CAT-1", "site": "SH01", "lot": "Z", "qty": -4, "received_on": "2026-01-01"}]
+        refused = await client.post("/snapshots/records", headers=headers,
+                                    json={"as_of": "2026-11-25", "materials": materials, "lots": bad})
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == [{"file": "snapshot.json[lots]", "row": 5, "column": "qty",
+                                             "message": "-4 is negative"}]
+        nested = await client.post("/snapshots/records", headers=headers,
+                                   json={"materials": materials, "lots": [{"sku": ["HIP-1"]}]})
+        assert nested.status_code == 422 and "lots" in str(nested.json()["detail"][0]["loc"])
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(LotPosition)).scalar_one() == 0
+        loaded = await client.post("/snapshots/records", headers=headers,
+                                   json={"as_of": "2026-11-25", "materials": materials, "lots": lots})
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["row_counts"]["lots"] == 4 and loaded.json()["as_of"] == "2026-11-25"
+        (tmp_path / "kpi.yaml").write_text(POLICY, encoding="utf-8")
+        activate(engine, tmp_path / "kpi.yaml", actor="test")
+        scan(engine)
+        unknown = await client.post("/movements/records", headers=headers, json={"movements": [
+            {"sku": "NOPE-9", "site": "SH01", "type": "issue", "qty": 1, "moved_on": "2026-11-25"}]})
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["file"] == "movements.json[movements]"
+        applied = await client.post("/movements/records", headers=headers, json={"movements": [
+            {"sku": "CAT-1", "site": "SH01", "lot": "B", "type": "issue", "qty": 5, "moved_on": "2026-11-25",
+             "reference": "SO-77"}]})
+        assert applied.status_code == 200, applied.text
+        assert {"rule": "idle", "sku": "CAT-1", "site": "SH01", "lot": "B", "serial": ""} in applied.json()["cleared"]
+        assert (await client.post("/movements/records", headers=headers, json={"movements": []})).status_code == 422
