@@ -1,5 +1,5 @@
-"""Policies over HTTP for compliance officers: validate (every problem with line and column), activate,
-history and diff. The body of validate and activate is the policy's YAML text, as the file holds it."""
+"""Policies over HTTP for compliance officers: validate (every problem with line and column), preview a
+draft against the active policy, activate, history and diff. The body of validate and activate is the policy's YAML text, as the file holds it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.auth import Principal, Role, require
 from rules.loader import PolicyInvalid, parse_policy
+from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
 
 EDITORS = (Role.COMPLIANCE, Role.ADMIN)
@@ -46,6 +47,22 @@ def router() -> APIRouter:
         except PolicyInvalid as invalid:
             return _problems(invalid)
         return {"valid": True, "policy": policy.policy, "version": policy.version, "rules": len(policy.rules)}
+
+    @routes.post("/policies/preview", summary="What a draft would change on the latest snapshot: findings added, "
+                 "removed and kept, with the stock value each covers")
+    async def preview_draft(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
+                            name: str = "draft.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
+        text = await _text(request)
+        engine = request.app.state.engine
+        with engine.connect() as connection:
+            known = known_values(connection)
+        try:
+            draft = parse_policy(text, name, known=known)
+            return preview_json(await asyncio.to_thread(preview, engine, draft))
+        except PolicyInvalid as invalid:
+            return _problems(invalid)
+        except NothingToScan as nothing:
+            raise HTTPException(409, str(nothing)) from None
 
     @routes.post("/policies/activate", summary="Make a checked policy the one active version")
     async def activate(request: Request, who: Annotated[Principal, Depends(require(*EDITORS))],

@@ -1,30 +1,38 @@
-"""The API's routes so far: health and readiness, cases (list and detail), KPIs and the governance pack.
+"""The API's reading routes: health and readiness, cases (list and detail), findings, scan now, KPIs and
+the governance pack.
 Each route states its roles (api/auth.py); the role-matrix test walks them all."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
-from datetime import UTC, datetime
+import uuid
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select, text
+from temporalio.client import WorkflowFailureError
 
 from api.auth import Principal, Role, require
 from audit.trail import entries
+from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
-from governance.opening import deadline_of
 from inventory.db import as_utc
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
 from reports.models import KpiValue
 from reports.pack import write_pack
+from rules.models import FindingRow
+from rules.scan import finding_json, latest_scan
+from workflows.scan import ScanRequest, ScanWorkflow
 
 READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA, Role.OWNER)
 """Who may read cases; an owner (and nobody else among these) sees only their own."""
+FINDING_READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA)
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -64,34 +72,64 @@ def router() -> APIRouter:
             raise HTTPException(503, f"temporal: {type(problem).__name__}") from None
         return {"status": "ready"}
 
-    @routes.get("/cases", summary="Cases from the mirror, filtered, in pages", tags=["cases"])
+    @routes.get("/cases", summary="Cases from the mirror, filtered and sorted, in pages", tags=["cases"])
     async def cases(request: Request, principal: Annotated[Principal, Depends(require(*READERS))],
                     state: str | None = None, owner: str | None = None, rule: str | None = None,
-                    severity: str | None = None, site: str | None = None, overdue: bool | None = None,
+                    severity: str | None = None, site: str | None = None, category: str | None = None,
+                    overdue: bool | None = None, due_before: datetime | None = None,
+                    sort: SortKey = "id", descending: bool = False,
                     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-        """Ordered by workflow id; pass `next_cursor` back as `cursor` for the next page. An owner sees only
-        the cases they are responsible for."""
-        query = select(CaseRow).order_by(CaseRow.id)  # type: ignore[arg-type]
-        for column, value in ((CaseRow.state, state), (CaseRow.owner, owner), (CaseRow.rule, rule),
-                              (CaseRow.severity, severity), (CaseRow.site, site)):
-            if value is not None:
-                query = query.where(column == value)  # type: ignore[arg-type]
-        if cursor:
-            query = query.where(CaseRow.id > cursor)  # type: ignore[arg-type]
-        now = datetime.now(UTC)
-        items: list[dict[str, Any]] = []
+        """Pass `next_cursor` back as `cursor` (with the same sort) for the next page. `due_before` keeps the
+        cases whose current deadline (acknowledge while open, else resolve) falls before it. An owner sees
+        only the cases they own or are assigned to."""
+        where = CaseFilter(state=state, owner=owner, rule=rule, severity=severity, site=site, category=category,
+                           overdue=overdue, due_before=due_before,
+                           person=principal.person if _only_own(principal) else None)
         with request.app.state.engine.connect() as connection:
-            for row in connection.execute(query.execution_options(yield_per=500)):
-                if _only_own(principal) and principal.person != row.owner and principal.person not in row.assignees:
-                    continue
-                if overdue is not None:
-                    due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
-                    if (due is not None and as_utc(due) < now) != overdue:
-                        continue
-                items.append(_case_json(row))
-                if len(items) == limit:
-                    break
-        return {"items": items, "next_cursor": items[-1]["workflow_id"] if len(items) == limit else None}
+            try:
+                rows, next_cursor = list_cases(connection, where, sort=sort, descending=descending, cursor=cursor,
+                                               limit=limit)
+            except BadCursor as bad:
+                raise HTTPException(422, str(bad)) from None
+        return {"items": [_case_json(row) for row in rows], "next_cursor": next_cursor}
+
+    @routes.get("/findings", summary="The latest complete scan's findings, filtered, in pages", tags=["cases"])
+    async def findings(request: Request, _: Annotated[Principal, Depends(require(*FINDING_READERS))],
+                       rule: str | None = None, severity: str | None = None, site: str | None = None,
+                       sku: str | None = None, level: Literal["lot", "sku"] | None = None,
+                       cursor: Annotated[int | None, Query(ge=0)] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        with request.app.state.engine.connect() as connection:
+            latest = latest_scan(connection)
+            if latest is None:
+                return {"scan": None, "items": [], "next_cursor": None}
+            query = select(FindingRow).where(FindingRow.scan_id == latest.id).order_by(FindingRow.id).limit(limit)  # type: ignore[arg-type]
+            for column, value in ((FindingRow.rule, rule), (FindingRow.severity, severity), (FindingRow.site, site),
+                                  (FindingRow.sku, sku), (FindingRow.level, level)):
+                if value is not None:
+                    query = query.where(column == value)  # type: ignore[arg-type]
+            if cursor is not None:
+                query = query.where(FindingRow.id > cursor)  # type: ignore[operator]
+            rows = connection.execute(query).all()
+        return {"scan": latest.id, "items": [{"id": r.id, **finding_json(r)} for r in rows],
+                "next_cursor": rows[-1].id if len(rows) == limit else None}
+
+    @routes.post("/scans", summary="Scan now: evaluate the latest snapshot under the active policy, through Temporal",
+                 tags=["cases"], status_code=202)
+    async def scan_now(request: Request, _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMPLIANCE))],
+                       wait: bool = False, partitions: Annotated[int, Query(ge=1, le=64)] = 4) -> dict[str, Any]:
+        """Starts the same ScanWorkflow the schedule starts; with `wait`, answers when its cases are opened."""
+        settings = request.app.state.settings
+        workflow_id = f"scan-{uuid.uuid4()}"
+        handle = await request.app.state.client.start_workflow(ScanWorkflow.run, ScanRequest(partitions), id=workflow_id,
+                                                               task_queue=settings.task_queue)
+        if not wait:
+            return {"workflow_id": workflow_id, "summary": None}
+        try:
+            summary = await handle.result()
+        except WorkflowFailureError as failure:
+            raise HTTPException(409, f"the scan failed: {failure.cause}") from None
+        return {"workflow_id": workflow_id, "summary": dataclasses.asdict(summary)}
 
     @routes.get("/cases/{case_id:path}", summary="One case with its audit trail", tags=["cases"])
     async def case(request: Request, case_id: str,

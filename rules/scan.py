@@ -229,6 +229,17 @@ def preview(engine: Engine, draft: Policy) -> Preview:
     )
 
 
+def preview_json(result: Preview) -> dict[str, Any]:
+    """The preview as the CLI's --json, the API and the preview page show it."""
+    groups = {"added": result.added, "removed": result.removed, "kept": result.kept}
+    return {
+        "active": None if result.active is None else {"policy": result.active.policy, "version": result.active.version},
+        "draft": {"policy": result.draft.policy, "version": result.draft.version},
+        **{name: {"findings": g.count, "value": float(g.value), "by_rule": dict(sorted(g.by_rule.items()))}
+           for name, g in groups.items()},
+    }
+
+
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 

@@ -53,6 +53,7 @@ from rules.scan import (
     NothingToScan,
     finding_json,
     preview,
+    preview_json,
     render_findings_summary,
     scan,
     stored_findings,
@@ -549,14 +550,10 @@ def policy_preview_command(
         with engine.connect() as connection:
             policy, _ = load_policy(draft, known=known_values(connection))
         result = preview(engine, policy)
-    groups = {"added": result.added, "removed": result.removed, "kept": result.kept}
     if as_json:
-        typer.echo(json.dumps({
-            "active": None if result.active is None else {"policy": result.active.policy, "version": result.active.version},
-            "draft": {"policy": policy.policy, "version": policy.version},
-            **{name: {"findings": g.count, "value": float(g.value), "by_rule": g.by_rule} for name, g in groups.items()},
-        }, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(preview_json(result), ensure_ascii=False, indent=2))
         return
+    groups = {"added": result.added, "removed": result.removed, "kept": result.kept}
     against = "nothing active" if result.active is None else f"{result.active.policy} v{result.active.version}"
     typer.echo(f"Draft {policy.policy} v{policy.version} against {against}:")
     for name, group in groups.items():

@@ -80,6 +80,29 @@ async def test_cases_page_filter_and_owners_see_their_own(api: tuple[Engine, htt
         assert detail["acknowledge_due"] == "2026-11-05T00:00:00+00:00"  # UTC, said so, on both databases
         assert (await client.get("/cases", params={"limit": 0}, headers=viewer)).status_code == 422
 
+        async def walk(**params: object) -> list[str]:
+            seen, cursor = [], None
+            while True:
+                page = (await client.get("/cases", params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})},
+                                         headers=viewer)).json()
+                seen += [c["workflow_id"] for c in page["items"]]
+                if (cursor := page["next_cursor"]) is None:
+                    return seen
+        assert await walk(sort="resolve_due", descending=True) == ["case/idle/SH01/CAT-1", "case/idle/SH01/HIP-1"]
+        assert await walk(sort="value", descending=True) == ["case/idle/SH01/HIP-1", "case/idle/SH01/CAT-1"]  # a tie: by id
+        assert await walk(sort="opened_at") == ["case/idle/SH01/HIP-1", "case/idle/SH01/CAT-1"]
+        assert await walk(category="implant") == ["case/idle/SH01/CAT-1", "case/idle/SH01/HIP-1"]  # both are HIP-1 here
+        assert await walk(category="catheter") == []
+        assert await walk(due_before="2026-11-10T00:00:00Z") == ["case/idle/SH01/HIP-1"]
+        wrong = await client.get("/cases", params={"sort": "value", "cursor": first["next_cursor"]}, headers=viewer)
+        assert wrong.status_code == 422 and "was not handed out" in wrong.json()["detail"]
+        assert (await client.get("/cases", params={"sort": "owner"}, headers=viewer)).status_code == 422
+        found = (await client.get("/findings", params={"rule": "idle", "limit": 1}, headers=viewer)).json()
+        assert found["items"][0]["rule"] == "idle" and found["next_cursor"] == found["items"][0]["id"]
+        rest = (await client.get("/findings", params={"rule": "idle", "cursor": found["next_cursor"]}, headers=viewer)).json()
+        assert found["items"][0]["id"] not in [f["id"] for f in rest["items"]]
+        assert (await client.get("/findings", headers={"Authorization": f"Bearer {tokens['owner']}"})).status_code == 403
+
 
 @pytest.mark.asyncio
 async def test_the_committee_downloads_the_pack(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
@@ -103,18 +126,20 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: obj
 
     from stockwarden.temporal import build_worker
     from workflows.case import CaseWorkflow
-    from workflows.scan import ScanRequest, ScanWorkflow
 
     env: WorkflowEnvironment = dev  # type: ignore[assignment]
     queue = str(uuid.uuid4())
     owner = create_token(scanned, "zhang.wei@example.com", [Role.OWNER])
     stranger = create_token(scanned, "someone.else@example.com", [Role.OWNER])
     viewer = create_token(scanned, "zhang.wei@example.com", [Role.VIEWER])
-    app = create_app(scanned, env.client, Settings())
+    admin = create_token(scanned, "admin@example.com", [Role.ADMIN])
+    app = create_app(scanned, env.client, Settings(task_queue=queue))
     case = "case/held/SH01/HIP-1"
     async with build_worker(env.client, scanned, queue), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
+        scanning = await client.post("/scans", params={"wait": True, "partitions": 1}, headers={"Authorization": f"Bearer {admin}"})
+        assert scanning.status_code == 202, scanning.text
+        assert scanning.json()["summary"]["cases"] >= 1 and scanning.json()["workflow_id"].startswith("scan-")
         handle = env.client.get_workflow_handle(case)
         as_owner = {"Authorization": f"Bearer {owner}"}
         assert (await client.post(f"/cases/{case}/acknowledge", headers={"Authorization": f"Bearer {viewer}"})).status_code == 403
@@ -191,6 +216,18 @@ async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.A
         assert (problem["line"], problem["column"]) == (10, 12) and "did you mean 'days_since_movement'" in problem["message"]
         good = await client.post("/policies/validate", headers=compliance, content=POLICY.encode())
         assert good.json() == {"valid": True, "policy": "kpi", "version": 1, "rules": 3}
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        stored = (await client.get("/findings", params={"limit": 1000}, headers=viewer)).json()["items"]
+        by_rule = {rule: sum(f["rule"] == rule for f in stored) for rule in {f["rule"] for f in stored}}
+        same = (await client.post("/policies/preview", headers=compliance, content=POLICY.encode())).json()
+        assert (same["added"]["findings"], same["removed"]["findings"], same["kept"]["by_rule"]) == (0, 0, by_rule)
+        stricter = POLICY.replace("version: 1", "version: 2").replace("gte: 365", "gte: 100000")
+        preview = (await client.post("/policies/preview", headers=compliance, content=stricter.encode())).json()
+        assert preview["removed"]["by_rule"] == {"idle": by_rule["idle"]} and preview["added"]["findings"] == 0
+        assert preview["removed"]["value"] == sum(f["value"] for f in stored if f["rule"] == "idle")
+        assert preview["draft"] == {"policy": "kpi", "version": 2} and preview["active"] == {"policy": "kpi", "version": 1}
+        broken = await client.post("/policies/preview", headers=compliance, content=POLICY.replace("version: 1", "version: one").encode())
+        assert broken.status_code == 422 and broken.json()["problems"][0]["line"] == 2
         refused = await client.post("/policies/activate", headers=compliance, content=POLICY.replace("version: 1", "version: 2")
                                     .replace("severity: medium", "severity: mediun").encode())
         assert refused.status_code == 422

@@ -1,0 +1,125 @@
+"""Case lists from the mirror: filters, a sort order and keyset pages, shared by the API and the pages.
+
+Pages are keyset pages (the cursor holds the last row's sort value and id), so page 500 of 100,000 cases
+costs what page 1 does and a case opened meanwhile neither repeats nor skips a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, String, and_, cast, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from governance.models import CaseRow
+from governance.opening import deadline_of
+from inventory.db import as_utc
+from inventory.metrics import latest_snapshot
+from inventory.models import Material
+
+SortKey = Literal["id", "value", "opened_at", "resolve_due", "updated_at"]
+SORT_KEYS: tuple[str, ...] = ("id", "value", "opened_at", "resolve_due", "updated_at")
+
+
+class BadCursor(ValueError):
+    """A cursor that this list did not hand out (or handed out for another sort order)."""
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    state: str | None = None
+    owner: str | None = None
+    rule: str | None = None
+    severity: str | None = None
+    site: str | None = None
+    category: str | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    """Cases whose current deadline (acknowledge while open, else resolve) falls before this moment."""
+    person: str | None = None
+    """Only the cases this person owns or is assigned to (an owner's own list)."""
+
+
+def _encode(sort: str, value: Any, case_id: str) -> str:
+    text = as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
+    raw = json.dumps([sort, text, case_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(sort: str, cursor: str) -> tuple[Any, str]:
+    try:
+        kind, value, case_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if kind != sort or not isinstance(case_id, str):
+            raise ValueError
+        if sort == "value":
+            return Decimal(value), case_id
+        if sort in ("opened_at", "resolve_due", "updated_at"):
+            return datetime.fromisoformat(value), case_id
+        return value, case_id
+    except (ValueError, TypeError, ArithmeticError, json.JSONDecodeError):
+        raise BadCursor(f"cursor {cursor!r} was not handed out by this list (sort={sort})") from None
+
+
+def _involves(person: str) -> ColumnElement[bool]:
+    """Owner or assignee; the JSON list is matched as text (both databases), then checked exactly in Python."""
+    return or_(CaseRow.owner == person, cast(CaseRow.assignees, String).contains(json.dumps(person)))  # type: ignore[arg-type]
+
+
+def _is_involved(row: Any, person: str) -> bool:
+    return row.owner == person or person in row.assignees
+
+
+def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id", descending: bool = False,
+               cursor: str | None = None, limit: int = 100) -> tuple[list[Any], str | None]:
+    """One page of cases and the cursor of the next page (None on the last)."""
+    column = getattr(CaseRow, sort)
+    identity = CaseRow.id
+    order = (column.desc(), identity.desc()) if descending else (column.asc(), identity.asc())  # type: ignore[union-attr, attr-defined]
+    query = select(CaseRow).order_by(*order)
+    for name in ("state", "owner", "rule", "severity", "site"):
+        value = getattr(where, name)
+        if value is not None:
+            query = query.where(getattr(CaseRow, name) == value)
+    if where.category is not None:
+        snapshot = latest_snapshot(connection)
+        skus = select(Material.sku).where(Material.snapshot_id == (snapshot.id if snapshot else -1),
+                                          Material.category == where.category)
+        query = query.where(CaseRow.sku.in_(skus))  # type: ignore[attr-defined]
+    if where.person is not None:
+        query = query.where(_involves(where.person))
+    if cursor:
+        value, after = _decode(sort, cursor)
+        if sort == "id":
+            query = query.where(identity < after if descending else identity > after)  # type: ignore[operator]
+        else:
+            beyond = column < value if descending else column > value
+            query = query.where(or_(beyond, and_(column == value, identity < after if descending else identity > after)))  # type: ignore[operator]
+    rows = []
+    for row in _matching(connection, query.execution_options(yield_per=500), where):
+        rows.append(row)
+        if len(rows) == limit:
+            last = rows[-1]
+            return rows, _encode(sort, getattr(last, sort), last.id)
+    return rows, None
+
+
+def _matching(connection: Connection, query: Any, where: CaseFilter) -> Iterator[Any]:
+    """The filters SQL cannot say on both databases alike: the state-dependent deadline, exact assignees."""
+    now = datetime.now(UTC)
+    for row in connection.execute(query):
+        if where.person is not None and not _is_involved(row, where.person):
+            continue
+        if where.overdue is not None or where.due_before is not None:
+            due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+            due = None if due is None else as_utc(due)
+            if where.overdue is not None and (due is not None and due < now) != where.overdue:
+                continue
+            if where.due_before is not None and (due is None or due >= as_utc(where.due_before)):
+                continue
+        yield row
