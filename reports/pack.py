@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
 from inventory.db import as_utc
-from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds, months_back
+from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds
 from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
-from reports.models import KpiValue
+from reports.summary import KpiSummary, kpi_summary, stored_kpis
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.versions import stored_policy
 
@@ -42,14 +42,7 @@ DAY = 'yyyy-mm-dd'
 MOMENT = 'yyyy-mm-dd hh:mm'
 HEADER = Font(bold=True)
 OVERDUE = PatternFill("solid", start_color="FFF4CCCC", end_color="FFF4CCCC")
-SUMMARY_KPIS = ("on_hand_value", "turnover_days", "obsolete_ratio", "obsolete_value", "projected_expiry_value",
-                "forecast_wape", "forecast_bias", "delivery_mean_days_late", "delivery_share_late", "cases_opened",
-                "cases_resolved", "cases_resolved_by_itself", "median_days_to_acknowledge", "median_days_to_resolve",
-                "share_within_sla", "cases_overdue_now", "escalations")
-FORMATS = {"turnover_days": DAYS, "obsolete_ratio": RATIO, "forecast_wape": RATIO, "forecast_bias": RATIO,
-           "delivery_share_late": RATIO, "share_within_sla": RATIO, "delivery_mean_days_late": DAYS,
-           "median_days_to_acknowledge": DAYS, "median_days_to_resolve": DAYS}
-COUNTS = {"cases_opened", "cases_resolved", "cases_resolved_by_itself", "cases_overdue_now", "escalations"}
+FORMATS = {"money": MONEY, "ratio": RATIO, "days": DAYS, "count": "0"}
 
 
 @dataclass(frozen=True)
@@ -108,9 +101,8 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
     with engine.connect() as connection:
         snapshot = snapshot_for(connection, period)
         scan_id = scan_of(connection, snapshot)
-        values = _stored(connection, period)
-        prior = _stored(connection, months_back(period, 2)[0])
-        _summary(workbook, labels, language, period, snapshot.as_of, values, prior, connection)
+        values = stored_kpis(connection, period)
+        _summary(workbook, labels, language, kpi_summary(connection, period))
         sheets = [
             ("aging", _aging(workbook, labels, values)),
             ("top_risks", _top_risks(workbook, labels, connection, scan_id)),
@@ -127,44 +119,33 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
     return PackSummary(out, [labels["sheet_summary"]] + [labels[f"sheet_{name}"] for name, _ in sheets], counts)
 
 
-def _stored(connection: Connection, period: str) -> dict[tuple[str, str, str], Decimal | None]:
-    return {(r.scope_kind, r.scope_key, r.name): r.value for r in connection.execute(
-        select(KpiValue).where(KpiValue.period == period))}  # type: ignore[arg-type]
-
-
-def _summary(workbook: Workbook, labels: dict[str, str], language: str, period: str, as_of: date,
-             values: dict, prior: dict, connection: Connection) -> None:
-    sheet = _Sheet(workbook, labels["sheet_summary"], [labels["kpi"], period, labels["prior_month"], labels["trend"]],
+def _summary(workbook: Workbook, labels: dict[str, str], language: str, summary: KpiSummary) -> None:
+    sheet = _Sheet(workbook, labels["sheet_summary"], [labels["kpi"], summary.period, labels["prior_month"], labels["trend"]],
                    [38, 18, 18, 8], [None, None, None, None])
-    for name in SUMMARY_KPIS:
-        now_value, before = values.get((*COMPANY, name)), prior.get((*COMPANY, name))
-        trend = "" if now_value is None or before is None else ("▲" if now_value > before else "▼" if now_value < before else "=")
-        fmt = FORMATS.get(name, "0" if name in COUNTS else MONEY)
-        sheet.ws.append([sheet._cell(kpi_label(name, language)), sheet._cell(now_value, number_format=fmt),
-                         sheet._cell(before, number_format=fmt), sheet._cell(trend)])
+    for row in summary.rows:
+        fmt = FORMATS[row.kind]
+        sheet.ws.append([sheet._cell(kpi_label(row.name, language)), sheet._cell(row.value, number_format=fmt),
+                         sheet._cell(row.prior, number_format=fmt), sheet._cell(row.trend)])
         sheet.rows += 1
     # The charts' data, below the KPIs: aging, the obsolete ratio over twelve months, the expiry outlook.
     sheet.ws.append([])
     first_data = sheet.rows + 3
     sheet.ws.append([sheet._cell(labels["aging"], font=HEADER), sheet._cell(labels["value"], font=HEADER)])
-    for bucket in AGING_BUCKETS:
-        sheet.ws.append([bucket, sheet._cell(values.get((*COMPANY, f"aging_{bucket}")), number_format=MONEY)])
-    trend_row = first_data + len(AGING_BUCKETS) + 1
+    for bucket, value in summary.aging:
+        sheet.ws.append([bucket, sheet._cell(value, number_format=MONEY)])
+    trend_row = first_data + len(summary.aging) + 1
     sheet.ws.append([sheet._cell(labels["month"], font=HEADER), sheet._cell(kpi_label("obsolete_ratio", language), font=HEADER)])
-    history = dict(connection.execute(select(KpiValue.period, KpiValue.value).where(
-        KpiValue.name == "obsolete_ratio", KpiValue.scope_kind == "company",  # type: ignore[arg-type]
-        KpiValue.period.in_(months_back(period, 12)))).all())  # type: ignore[attr-defined]
-    for month in months_back(period, 12):
-        sheet.ws.append([month, sheet._cell(history.get(month), number_format=RATIO)])
-    expiry_row = trend_row + 13
+    for month, value in summary.obsolete_trend:
+        sheet.ws.append([month, sheet._cell(value, number_format=RATIO)])
+    expiry_row = trend_row + len(summary.obsolete_trend) + 1
     sheet.ws.append([sheet._cell(labels["month"], font=HEADER), sheet._cell(labels["expiring_value"], font=HEADER)])
-    for offset, month in enumerate(_months_after(as_of, 12), start=1):
-        sheet.ws.append([month, sheet._cell(values.get((*COMPANY, f"expiring_m{offset:02d}")), number_format=MONEY)])
+    for month, value in summary.expiry:
+        sheet.ws.append([month, sheet._cell(value, number_format=MONEY)])
     ws = sheet.ws
     aging = BarChart()
     aging.title, aging.y_axis.title = labels["aging"], labels["value"]
-    aging.add_data(Reference(ws, min_col=2, min_row=first_data, max_row=first_data + len(AGING_BUCKETS)), titles_from_data=True)
-    aging.set_categories(Reference(ws, min_col=1, min_row=first_data + 1, max_row=first_data + len(AGING_BUCKETS)))
+    aging.add_data(Reference(ws, min_col=2, min_row=first_data, max_row=first_data + len(summary.aging)), titles_from_data=True)
+    aging.set_categories(Reference(ws, min_col=1, min_row=first_data + 1, max_row=first_data + len(summary.aging)))
     ws.add_chart(aging, "F2")
     obsolete = LineChart()
     obsolete.title = kpi_label("obsolete_ratio", language)
@@ -176,15 +157,6 @@ def _summary(workbook: Workbook, labels: dict[str, str], language: str, period: 
     expiry.add_data(Reference(ws, min_col=2, min_row=expiry_row, max_row=expiry_row + 12), titles_from_data=True)
     expiry.set_categories(Reference(ws, min_col=1, min_row=expiry_row + 1, max_row=expiry_row + 12))
     ws.add_chart(expiry, "F34")
-
-
-def _months_after(as_of: date, count: int) -> list[str]:
-    year, month = as_of.year, as_of.month
-    out = []
-    for _ in range(count):
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        out.append(f"{year:04d}-{month:02d}")
-    return out
 
 
 def _aging(workbook: Workbook, labels: dict[str, str], values: dict) -> int:
