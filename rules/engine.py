@@ -176,11 +176,14 @@ class Evaluator:
             self.host.fired = []
             self.host.chunks += 1
             sid = str(self.host.chunks)
+            matched = False
             for fact in facts:
                 fact["sid"] = sid
                 with suppress(MessageNotHandledException):  # no rule matched this fact: not a finding
                     self.host.assert_fact(name, fact)
-            self.host.delete_state(name, sid)
+                    matched = True
+            if matched:  # a session no fact matched has no state, and deleting it crashes the process (SIGSEGV)
+                self.host.delete_state(name, sid)
             return self.host.fired
 
     def evaluate(self, groups: Iterable[SkuSiteFacts], chunk: int = CHUNK_FACTS) -> Iterator[Finding]:

@@ -146,3 +146,22 @@ def test_days_thresholds_in_weeks_and_dates_compare_as_days() -> None:
                 lot("later", expires_on=AS_OF + timedelta(days=100), days_to_expiry=100)]
     assert fired("days_to_expiry: {lte: 2w}", expiring) == {"soon"}
     assert fired("expires_on: {lte: '2026-12-31'}", expiring) == {"soon"}
+
+
+def test_a_chunk_that_no_rule_matches_does_not_crash_the_process() -> None:
+    """durable-rules segfaults when asked to delete a session that no fact matched (found by the policy
+    preview page: a strict draft matched nothing). Run in a child process, so a crash is a failure here
+    and not the end of the test run."""
+    import subprocess
+    import sys
+
+    program = """
+from tests.test_engine import LOTS, evaluate, rule, sku_site
+never = rule("never", "    when:\\n      days_since_movement: {gt: 100000}")
+assert evaluate(never, [sku_site(LOTS)]) == []
+sometimes = rule("sometimes", "    when:\\n      days_since_movement: {gt: 300}")
+assert [f.lot for f in evaluate(sometimes, [sku_site(LOTS), sku_site([LOTS[0]])])] == ["c"]
+print("survived")
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
