@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -71,21 +71,25 @@ class CancelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+async def perform(client: Client, case_id: str, method: Any, message: Any) -> Any:
+    """The case's Update; its refusal becomes 409 with the case's own words, an unknown case 404."""
+    handle = client.get_workflow_handle(case_id)
+    try:
+        return await handle.execute_update(method, message)
+    except WorkflowUpdateFailedError as failure:
+        cause = failure.cause
+        raise HTTPException(409, cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
+    except RPCError as failure:
+        if failure.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no running case {case_id}") from None
+        raise HTTPException(409, failure.message) from None
+
+
 def router() -> APIRouter:
     routes = APIRouter(tags=["case actions"])
 
     async def update(request: Request, case_id: str, method: Any, message: Any) -> dict[str, Any]:
-        handle = request.app.state.client.get_workflow_handle(case_id)
-        try:
-            result = await handle.execute_update(method, message)
-        except WorkflowUpdateFailedError as failure:
-            cause = failure.cause
-            raise HTTPException(409, cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
-        except RPCError as failure:
-            if failure.status == RPCStatusCode.NOT_FOUND:
-                raise HTTPException(404, f"no running case {case_id}") from None
-            raise HTTPException(409, failure.message) from None
-        return {"case": case_id, "result": result}
+        return {"case": case_id, "result": await perform(request.app.state.client, case_id, method, message)}
 
     @routes.post("/cases/{case_id:path}/acknowledge", summary="Acknowledge a case")
     async def acknowledge(request: Request, case_id: str, who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:

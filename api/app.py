@@ -3,18 +3,30 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api.actions import router as action_router
 from api.audit import router as audit_router
 from api.feeds import router as feed_router
 from api.links import router as link_router
+from api.pages import router as page_router
 from api.policies import router as policy_router
 from api.routes import router as api_router
+from api.web import PageRefused, refused_page
 from notifications.people import Directory
 from stockwarden.settings import Settings
+
+
+async def _errors(request: Request, problem: StarletteHTTPException) -> Response:
+    """Pages answer errors as pages; the API keeps FastAPI's JSON."""
+    if request.url.path.startswith("/pages/"):
+        return refused_page(request, PageRefused(problem.status_code, str(problem.detail)))
+    return await http_exception_handler(request, problem)
 
 
 def create_app(engine: Engine, client: Client, settings: Settings, directory: Directory | None = None) -> FastAPI:
@@ -27,4 +39,12 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.include_router(policy_router())
     app.include_router(feed_router())
     app.include_router(audit_router())
+    app.include_router(page_router())
+    app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/pages/cases", status_code=303)
+
     return app

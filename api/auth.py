@@ -33,6 +33,11 @@ class Principal:
     roles: frozenset[str]
 
 
+def only_own(principal: Principal) -> bool:
+    """An owner (or the ERP) sees only the cases they own or are assigned to; any reading role sees all."""
+    return not (principal.roles - {Role.OWNER.value, Role.ERP.value})
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -47,26 +52,34 @@ def create_token(engine: Engine, person: str, roles: list[Role]) -> str:
     return token
 
 
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+
+
+def principal_of(engine: Engine, token: str) -> Principal | None:
+    """The holder of a live, unrevoked token."""
+    if not token:
+        return None
+    with engine.connect() as connection:
+        row = connection.execute(select(ApiToken).where(ApiToken.token_hash == _hash(token),  # type: ignore[arg-type]
+                                                        ApiToken.revoked_at.is_(None))).first()  # type: ignore[union-attr]
+    return None if row is None else Principal(row.person, frozenset(row.roles))
+
+
 def require(*roles: Role) -> Callable[[Request], Principal]:
     """A FastAPI dependency: the caller, if their token carries one of `roles`."""
     allowed = frozenset(r.value for r in roles)
 
     def dependency(request: Request) -> Principal:
         engine: Engine = request.app.state.engine
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        row = None
-        if token:
-            with engine.connect() as connection:
-                row = connection.execute(select(ApiToken).where(ApiToken.token_hash == _hash(token),  # type: ignore[arg-type]
-                                                                ApiToken.revoked_at.is_(None))).first()  # type: ignore[union-attr]
-        if row is None:
-            _refused(engine, request, "anonymous", "no valid token")
+        principal = principal_of(engine, bearer(request))
+        if principal is None:
+            refused(engine, request, "anonymous", "no valid token")
             raise HTTPException(401, "a valid API token is required (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        principal = Principal(row.person, frozenset(row.roles))
         if not principal.roles & allowed:
-            _refused(engine, request, principal.person, f"roles {sorted(principal.roles)}; needs one of {sorted(allowed)}")
+            refused(engine, request, principal.person, f"roles {sorted(principal.roles)}; needs one of {sorted(allowed)}")
             raise HTTPException(403, f"this needs one of the roles {', '.join(sorted(allowed))}")
         return principal
 
@@ -74,6 +87,6 @@ def require(*roles: Role) -> Callable[[Request], Principal]:
     return dependency
 
 
-def _refused(engine: Engine, request: Request, actor: str, why: str) -> None:
+def refused(engine: Engine, request: Request, actor: str, why: str) -> None:
     with engine.begin() as connection:
         append(connection, actor=actor, action="api.refused", subject=f"{request.method} {request.url.path}", reason=why)

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError
 
-from api.auth import Principal, Role, require
+from api.auth import Principal, Role, only_own, require
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
@@ -46,10 +46,6 @@ def _case_json(row: Any) -> dict[str, Any]:
                                                  for line in row.lines],
             "proposal": row.proposal}
 
-
-
-def _only_own(principal: Principal) -> bool:
-    return not (principal.roles - {Role.OWNER.value, Role.ERP.value})
 
 
 def router() -> APIRouter:
@@ -84,7 +80,7 @@ def router() -> APIRouter:
         only the cases they own or are assigned to."""
         where = CaseFilter(state=state, owner=owner, rule=rule, severity=severity, site=site, category=category,
                            overdue=overdue, due_before=due_before,
-                           person=principal.person if _only_own(principal) else None)
+                           person=principal.person if only_own(principal) else None)
         with request.app.state.engine.connect() as connection:
             try:
                 rows, next_cursor = list_cases(connection, where, sort=sort, descending=descending, cursor=cursor,
@@ -136,7 +132,7 @@ def router() -> APIRouter:
                    principal: Annotated[Principal, Depends(require(*READERS))]) -> dict[str, Any]:
         with request.app.state.engine.connect() as connection:
             row = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
-            if row is None or (_only_own(principal) and principal.person != row.owner
+            if row is None or (only_own(principal) and principal.person != row.owner
                                and principal.person not in row.assignees):
                 raise HTTPException(404, f"no case {case_id}")
             trail = [{"seq": e.seq, "at": as_utc(e.at).isoformat(), "actor": e.actor, "action": e.action, "reason": e.reason,

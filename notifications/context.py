@@ -34,6 +34,17 @@ def actions_for(snapshot: dict[str, Any], person: Person) -> list[str]:
     return []
 
 
+def rule_reasons(connection: Connection, rule: str, sku: str, site: str) -> list[dict[str, Any]]:
+    """Why the rule fired on this SKU-site in the latest scan: each metric against its threshold."""
+    scan = latest_scan(connection)
+    if scan is None:
+        return []
+    row = connection.execute(select(FindingRow.reasons).where(
+        FindingRow.scan_id == scan.id, FindingRow.rule == rule, FindingRow.sku == sku,  # type: ignore[arg-type]
+        FindingRow.site == site).limit(1)).first()  # type: ignore[arg-type]
+    return list(row.reasons) if row else []
+
+
 def action_url(settings: Settings, case_id: str, person: Person, action: str) -> str:
     return f"{settings.public_url.rstrip('/')}/act/{sign(settings.secret_key, case_id, person.email, action)}"
 
@@ -46,13 +57,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     if stock is not None:
         material = connection.execute(select(Material.name, Material.currency).where(
             Material.snapshot_id == stock.id, Material.sku == snapshot["sku"])).first()  # type: ignore[arg-type]
-    reasons: list[dict[str, Any]] = []
-    scan = latest_scan(connection)
-    if scan is not None:
-        row = connection.execute(select(FindingRow.reasons).where(
-            FindingRow.scan_id == scan.id, FindingRow.rule == snapshot["rule"], FindingRow.sku == snapshot["sku"],  # type: ignore[arg-type]
-            FindingRow.site == snapshot["site"]).limit(1)).first()  # type: ignore[arg-type]
-        reasons = list(row.reasons) if row else []
+    reasons = rule_reasons(connection, snapshot["rule"], snapshot["sku"], snapshot["site"])
     lines = snapshot.get("lines") or []
     state = snapshot.get("state")
     deadline = deadline_of(state, snapshot["acknowledge_due"], snapshot["resolve_due"])

@@ -167,7 +167,9 @@ def _flat(routes: list) -> list:
     return flat
 
 
-PUBLIC = {"/health", "/ready", "/act/{token}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/health", "/ready", "/act/{token}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/",
+          "/pages/enter/{token}", "/pages/login", "/pages/logout"}
+"""Routes anyone may call: the signed links carry their own proof, sign-in takes a token in its form."""
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -1,0 +1,281 @@
+"""The pages people open from a message or a browser: their cases, a case with its facts, timeline and
+action forms, the policy preview and the committee's KPIs with charts. Server-rendered (Jinja), in
+zh-CN and en, nothing loaded from elsewhere. Each page states its roles as the API's routes do; the data
+comes from the same functions the API uses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from temporalio.service import RPCError
+
+from api.actions import perform
+from api.auth import Principal, Role, only_own, principal_of
+from api.charts import bar_chart, line_chart, show
+from api.forms import propose_from_form, sign_from_form
+from api.routes import PERIOD, READERS, XLSX
+from api.texts import STATE_NAMES, page_text
+from api.web import (
+    KPI_READERS,
+    POLICY_EDITORS,
+    SESSION_COOKIE,
+    language_of,
+    page_guard,
+    person_of_link,
+    render,
+    roles_of_person,
+    start_session,
+)
+from audit.trail import append, entries
+from governance.listing import BadCursor, CaseFilter, list_cases
+from governance.models import CaseRow
+from governance.opening import deadline_of
+from inventory.db import as_utc
+from inventory.metrics import latest_snapshot
+from inventory.models import Material
+from notifications.context import actions_for, rule_reasons
+from notifications.messages import DISPOSITIONS
+from notifications.people import Language, load_people
+from reports.kpis import NoSnapshotForPeriod, store
+from reports.labels import kpi_label
+from reports.pack import write_pack
+from reports.summary import kpi_summary
+from rules.loader import PolicyInvalid, parse_policy
+from rules.scan import NothingToScan, preview, preview_json
+from rules.versions import known_values
+from workflows.case import CaseWorkflow
+from workflows.case_messages import Acknowledge, Comment
+
+STATES = ("open", "acknowledged", "awaiting_approval", "approved", "executing", "awaiting_confirmation",
+          "resolved", "resolved_by_itself", "rejected", "cancelled")
+PAGE_ACTIONS = ("acknowledge", "comment", "propose", "approve", "reject")
+
+
+def _say(lang: str, key: str) -> str:
+    return page_text(lang)[key]
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _person(request: Request, email: str) -> Any:
+    settings = request.app.state.settings
+    directory = request.app.state.directory or load_people(settings.people_file)
+    return directory.person(email, language=Language(settings.default_language))
+
+
+def router() -> APIRouter:
+    routes = APIRouter(prefix="/pages", include_in_schema=False)
+
+    @routes.get("/enter/{token}")
+    async def enter(request: Request, token: str) -> Response:
+        """The signed "my cases" link: signs its person in (their roles from people.yaml)."""
+        settings = request.app.state.settings
+        person = person_of_link(settings, token)
+        if person is None:
+            lang = language_of(request, None)
+            return render(request, "notice.html.j2", lang, 403, title="Stockwarden", refused=True,
+                          message=_say(lang, "link_invalid"))
+        principal = Principal(person, roles_of_person(request, person))
+        with request.app.state.engine.begin() as connection:
+            append(connection, actor=person, action="page.signed_in", subject=f"person:{person}",
+                   after={"by": "my-cases link", "roles": sorted(principal.roles)})
+        response = RedirectResponse("/pages/cases", status_code=303)
+        start_session(response, settings, principal)
+        return response
+
+    @routes.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request) -> HTMLResponse:
+        return render(request, "login.html.j2", language_of(request, None), principal=None, message="")
+
+    @routes.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        principal = principal_of(request.app.state.engine, str(form.get("token", "")).strip())
+        lang = language_of(request, None)
+        if principal is None:
+            return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "link_invalid"))
+        with request.app.state.engine.begin() as connection:
+            append(connection, actor=principal.person, action="page.signed_in", subject=f"person:{principal.person}",
+                   after={"by": "api token", "roles": sorted(principal.roles)})
+        target = str(form.get("next", "/pages/cases"))
+        response = RedirectResponse(target if target.startswith("/pages/") else "/pages/cases", status_code=303)
+        start_session(response, request.app.state.settings, principal)
+        return response
+
+    @routes.post("/logout")
+    async def logout() -> Response:
+        response = RedirectResponse("/pages/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @routes.get("/cases", response_class=HTMLResponse)
+    async def cases(request: Request, principal: Annotated[Principal, Depends(page_guard(*READERS))],
+                    state: str = "", severity: str = "", overdue: bool = False, cursor: str | None = None) -> HTMLResponse:
+        lang = language_of(request, principal.person)
+        where = CaseFilter(state=state or None, severity=severity or None, overdue=True if overdue else None,
+                           person=principal.person if only_own(principal) else None)
+        now = datetime.now(UTC)
+        with request.app.state.engine.connect() as connection:
+            try:
+                rows, next_cursor = list_cases(connection, where, sort="resolve_due", cursor=cursor, limit=50)
+            except BadCursor as bad:
+                raise HTTPException(422, str(bad)) from None
+        shown = []
+        for row in rows:
+            due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+            shown.append({"id": row.id, "title": (row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
+                          "sku": row.sku, "site": row.site, "owner": row.owner, "severity": row.severity,
+                          "state": row.state, "due": _when(due), "overdue": due is not None and as_utc(due) < now,
+                          "value": show(row.value, "money", lang)})
+        next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
+        title = _say(lang, "my_cases" if only_own(principal) else "all_cases")
+        return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
+                      filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
+
+    async def case_page(request: Request, case_id: str, principal: Principal, notice: dict[str, Any] | None = None,
+                        status: int = 200) -> HTMLResponse:
+        lang = language_of(request, principal.person)
+        with request.app.state.engine.connect() as connection:
+            found = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
+            if found is None or (only_own(principal) and principal.person != found.owner
+                                 and principal.person not in found.assignees):
+                raise HTTPException(404, f"no case {case_id}")
+            row = CaseRow.model_validate(found._mapping)
+            timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
+                        for e in entries(connection, case=case_id)]
+            reasons = rule_reasons(connection, row.rule, row.sku, row.site)
+            stock = latest_snapshot(connection)
+            sku_name = "" if stock is None else connection.execute(select(Material.name).where(
+                Material.snapshot_id == stock.id, Material.sku == row.sku)).scalar()  # type: ignore[arg-type]
+        person = _person(request, principal.person)
+        actions = actions_for({"state": row.state, "proposal": row.proposal, "assignees": row.assignees}, person)
+        if row.state not in ("resolved", "resolved_by_itself", "rejected", "cancelled"):
+            actions = [*actions, "comment"]
+        dispositions: list[str] = []
+        if "propose" in actions:
+            with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
+                dispositions = (await request.app.state.client.get_workflow_handle(case_id).query(CaseWorkflow.view)).dispositions
+        due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+        lines = [{"lot": line["lot"], "serial": line["serial"], "expires_on": line.get("expires_on") or "",
+                  "quantity": show(Decimal(str(line.get("quantity") or 0)), "quantity", lang),
+                  "value": show(Decimal(str(line["value"])), "money", lang)} for line in row.lines]
+        return render(request, "case.html.j2", lang, status, title=(row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
+                      principal=principal, case=row, lines=lines, sku_name=sku_name or "", reasons=reasons, timeline=timeline,
+                      actions=actions, notice=notice, value=show(row.value, "money", lang),
+                      acknowledge_due=_when(row.acknowledge_due), resolve_due=_when(row.resolve_due),
+                      overdue=due is not None and as_utc(due) < datetime.now(UTC),
+                      dispositions=[{"value": d, "label": DISPOSITIONS[lang].get(d, d)} for d in dispositions])
+
+    @routes.get("/cases/{case_id:path}", response_class=HTMLResponse)
+    async def case(request: Request, case_id: str,
+                   principal: Annotated[Principal, Depends(page_guard(*READERS))]) -> HTMLResponse:
+        return await case_page(request, case_id, principal)
+
+    @routes.post("/cases/{case_id:path}/act", response_class=HTMLResponse)
+    async def act(request: Request, case_id: str,
+                  principal: Annotated[Principal, Depends(page_guard(*READERS))]) -> HTMLResponse:
+        """One of the case page's forms, as the case's Update in the signed-in person's name."""
+        form = await request.form()
+        action, lang = str(form.get("action", "")), language_of(request, principal.person)
+        with request.app.state.engine.connect() as connection:
+            found = connection.execute(select(CaseRow.lines).where(CaseRow.id == case_id)).first()  # type: ignore[call-overload]
+        if found is None or action not in PAGE_ACTIONS:
+            raise HTTPException(404, f"no case {case_id} or no action {action!r}")
+        client, who = request.app.state.client, principal.person
+        try:
+            if action == "acknowledge":
+                await perform(client, case_id, CaseWorkflow.acknowledge, Acknowledge(who))
+            elif action == "comment":
+                await perform(client, case_id, CaseWorkflow.comment, Comment(who, str(form.get("text", ""))))
+            elif action == "propose":
+                await perform(client, case_id, CaseWorkflow.propose, propose_from_form(form, who, found.lines))
+            else:
+                await perform(client, case_id, CaseWorkflow.sign, sign_from_form(form, who, action))
+        except InvalidOperation:
+            return await case_page(request, case_id, principal, {"refused": True, "message": _say(lang, "quantity_error")}, 422)
+        except HTTPException as refusal:
+            return await case_page(request, case_id, principal, {"refused": True, "message": refusal.detail}, refusal.status_code)
+        done = {"acknowledge": "acknowledged", "comment": "commented", "propose": "proposed"}.get(action, "signed")
+        view = await client.get_workflow_handle(case_id).query(CaseWorkflow.view)
+        message = _say(lang, done).format(state=STATE_NAMES[lang].get(view.state, view.state))
+        return await case_page(request, case_id, principal, {"refused": False, "message": message})
+
+    @routes.get("/policy-preview", response_class=HTMLResponse)
+    async def preview_form(request: Request, principal: Annotated[Principal, Depends(page_guard(*POLICY_EDITORS))]) -> HTMLResponse:
+        lang = language_of(request, principal.person)
+        return render(request, "preview.html.j2", lang, title=_say(lang, "preview"), principal=principal, draft="")
+
+    @routes.post("/policy-preview", response_class=HTMLResponse)
+    async def preview_page(request: Request, principal: Annotated[Principal, Depends(page_guard(*POLICY_EDITORS))]) -> HTMLResponse:
+        lang = language_of(request, principal.person)
+        draft = str((await request.form()).get("draft", ""))
+        values: dict[str, Any] = {"title": _say(lang, "preview"), "principal": principal, "draft": draft}
+        engine = request.app.state.engine
+        with engine.connect() as connection:
+            known = known_values(connection)
+        try:
+            result = preview_json(await asyncio.to_thread(preview, engine, parse_policy(draft, "draft.yaml", known=known)))
+        except PolicyInvalid as invalid:
+            return render(request, "preview.html.j2", lang, 422, problems=[str(p) for p in invalid.problems], **values)
+        except NothingToScan as nothing:
+            return render(request, "preview.html.j2", lang, 409, problems=[str(nothing)], **values)
+        groups = ("added", "removed", "kept")
+        chart = bar_chart(_say(lang, "value"), [(_say(lang, g), Decimal(str(result[g]["value"]))) for g in groups],
+                          "money", lang)
+        return render(request, "preview.html.j2", lang, result=result, chart=chart,
+                      values={g: show(result[g]["value"], "money", lang) for g in groups}, **values)
+
+    @routes.get("/kpis", response_class=HTMLResponse)
+    async def kpis(request: Request, principal: Annotated[Principal, Depends(page_guard(*KPI_READERS))],
+                   period: str = "") -> HTMLResponse:
+        lang = language_of(request, principal.person)
+        engine = request.app.state.engine
+        if not period:
+            with engine.connect() as connection:
+                stock = latest_snapshot(connection)
+            period = stock.as_of.strftime("%Y-%m") if stock else datetime.now(UTC).strftime("%Y-%m")
+        if not re.fullmatch(PERIOD, period):
+            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
+        try:
+            await asyncio.to_thread(store, engine, period)
+        except NoSnapshotForPeriod as missing:
+            return render(request, "notice.html.j2", lang, 404, title=_say(lang, "kpis"), principal=principal,
+                          refused=True, message=str(missing))
+        with engine.connect() as connection:
+            summary = kpi_summary(connection, period)
+        rows = [{"name": r.name, "label": kpi_label(r.name, lang), "value": show(r.value, r.kind, lang),
+                 "prior": show(r.prior, r.kind, lang), "trend": r.trend} for r in summary.rows]
+        can_pack = bool(principal.roles & {Role.ADMIN.value, Role.COMMITTEE.value})
+        return render(request, "kpis.html.j2", lang, title=_say(lang, "kpis"), principal=principal,
+                      summary=summary, rows=rows, pack_url=f"/pages/packs/{period}?lang={lang}" if can_pack else None,
+                      aging=bar_chart(_say(lang, "aging"), summary.aging, "money", lang),
+                      obsolete=line_chart(_say(lang, "obsolete_trend"), [(m[2:], v) for m, v in summary.obsolete_trend],
+                                          "ratio", lang),
+                      expiry=bar_chart(_say(lang, "expiry_outlook"), [(m[2:], v) for m, v in summary.expiry], "money", lang))
+
+    @routes.get("/packs/{period}")
+    async def pack(request: Request, period: str,
+                   principal: Annotated[Principal, Depends(page_guard(Role.ADMIN, Role.COMMITTEE))]) -> Response:
+        """The pack for someone signed in on a page (the API's /packs wants a bearer token)."""
+        lang = language_of(request, principal.person)
+        if not re.fullmatch(PERIOD, period):
+            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
+        out = Path(request.app.state.settings.var_dir) / "packs" / f"governance-pack-{period}-{lang}.xlsx"
+        try:
+            await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out)
+        except NoSnapshotForPeriod as missing:
+            raise HTTPException(404, str(missing)) from None
+        return FileResponse(out, media_type=XLSX, filename=out.name)
+
+    return routes

@@ -1,0 +1,87 @@
+"""What the pages say, in zh-CN and en: the action-link pages (LINK_TEXT) and the case, list, preview
+and KPI pages (PAGE_TEXT). Templates get both merged as `t`."""
+
+from __future__ import annotations
+
+LINK_TEXT: dict[str, dict[str, str]] = {
+    "en": {"acknowledge": "Acknowledge", "propose": "Propose", "approve": "Approve", "reject": "Reject",
+           "case": "Case", "lines": "line(s)", "disposition": "Disposition", "quantity": "Quantity",
+           "target": "Target (site, substitute SKU or PO/LINE)", "reason": "Reason",
+           "nothing_changed": "Nothing was changed.", "refused": "This link cannot be used",
+           "done": "Done", "wrong_person": "This link was sent to {person}; you are signed in as {other}.",
+           "acknowledged": "You acknowledged the case. It is now {state}.",
+           "proposed": "Your proposal was recorded. The case is now {state}.",
+           "signed": "Your signature was recorded. The case is now {state}.",
+           "link_expired": "This link has expired.", "link_used": "This link was already used.",
+           "link_invalid": "This link is not valid (it was changed or not issued by Stockwarden).",
+           "quantity_error": "Quantities must be numbers.", "meaning": "Meaning of your signature",
+           "meaning_approved": "Approved", "meaning_reviewed": "Reviewed (no decision)"},
+    "zh-CN": {"acknowledge": "确认接收", "propose": "提交处置方案", "approve": "批准", "reject": "驳回",
+              "case": "案件", "lines": "行", "disposition": "处置方式", "quantity": "数量",
+              "target": "目标（地点、替代料号或 采购单/行）", "reason": "理由",
+              "nothing_changed": "未做任何更改。", "refused": "此链接无法使用", "done": "已完成",
+              "wrong_person": "此链接发给 {person}；您当前登录为 {other}。",
+              "acknowledged": "您已确认接收该案件，当前状态：{state}。",
+              "proposed": "您的处置方案已记录，当前状态：{state}。",
+              "signed": "您的签名已记录，当前状态：{state}。",
+              "link_expired": "此链接已过期。", "link_used": "此链接已使用过。",
+              "link_invalid": "此链接无效（已被改动，或并非由 Stockwarden 发出）。",
+              "quantity_error": "数量必须是数字。", "meaning": "签名含义",
+              "meaning_approved": "批准", "meaning_reviewed": "已审阅（不作决定）"},
+}
+
+PAGE_TEXT: dict[str, dict[str, str]] = {
+    "en": {"my_cases": "My cases", "all_cases": "Cases", "kpis": "KPIs", "preview": "Policy preview",
+           "sign_in": "Sign in", "token": "API token", "signed_in_as": "Signed in as", "sign_out": "Sign out",
+           "sign_in_help": "Open the “my cases” link from a Stockwarden message, or paste an API token.",
+           "no_cases": "No cases.", "state": "State", "severity": "Severity", "due": "Due", "overdue": "overdue",
+           "value": "Value", "rule": "Rule", "sku_site": "SKU @ site", "next_page": "Next page", "filter": "Filter",
+           "any": "any", "facts": "Facts", "timeline": "Timeline", "actions": "Actions", "lot": "Lot",
+           "serial": "Serial", "expires_on": "Expires", "why": "Why the rule fired", "owner": "Owner",
+           "assignees": "Assigned to", "acknowledge_due": "Acknowledge by", "resolve_due": "Resolve by",
+           "comment": "Comment", "text": "Text", "sign": "Sign", "no_actions": "No actions are open to you now.",
+           "proposal": "Proposal", "proposed_by": "proposed by", "policy_version": "Policy", "at": "At (UTC)",
+           "actor": "Who", "action": "What", "draft": "Draft policy (YAML)", "run_preview": "Preview",
+           "against": "against", "nothing_active": "no active policy", "added": "Added", "removed": "Removed",
+           "kept": "Kept", "findings": "Findings", "by_rule": "By rule", "problems": "Problems",
+           "period": "Month", "prior_month": "Prior month", "trend": "Trend", "kpi": "KPI",
+           "aging": "Aging (days since movement)", "obsolete_trend": "Obsolete-stock ratio, 12 months",
+           "expiry_outlook": "Value expiring, next 12 months", "as_of": "Snapshot of", "download_pack": "Download the pack (.xlsx)",
+           "not_signed_in": "Please sign in.", "forbidden": "This page is not for your roles ({roles}).",
+           "commented": "Your comment was recorded.", "language": "中文", "reason_required": "Reason",
+           "meaning_rejected": "Rejected"},
+    "zh-CN": {"my_cases": "我的案件", "all_cases": "案件", "kpis": "指标", "preview": "策略预览",
+              "sign_in": "登录", "token": "API 令牌", "signed_in_as": "当前用户", "sign_out": "退出",
+              "sign_in_help": "请打开 Stockwarden 消息中的“我的案件”链接，或粘贴 API 令牌。",
+              "no_cases": "没有案件。", "state": "状态", "severity": "严重度", "due": "截止", "overdue": "已逾期",
+              "value": "金额", "rule": "规则", "sku_site": "料号 @ 地点", "next_page": "下一页", "filter": "筛选",
+              "any": "全部", "facts": "事实", "timeline": "时间线", "actions": "操作", "lot": "批次",
+              "serial": "序列号", "expires_on": "效期", "why": "触发原因", "owner": "负责人",
+              "assignees": "处理人", "acknowledge_due": "确认截止", "resolve_due": "结案截止",
+              "comment": "评论", "text": "内容", "sign": "签名", "no_actions": "您当前没有可执行的操作。",
+              "proposal": "处置方案", "proposed_by": "提出人", "policy_version": "策略", "at": "时间（UTC）",
+              "actor": "操作人", "action": "操作", "draft": "策略草案（YAML）", "run_preview": "预览",
+              "against": "对比", "nothing_active": "暂无生效策略", "added": "新增", "removed": "移除",
+              "kept": "保留", "findings": "发现", "by_rule": "按规则", "problems": "问题",
+              "period": "月份", "prior_month": "上月", "trend": "趋势", "kpi": "指标",
+              "aging": "库龄（距上次移动天数）", "obsolete_trend": "呆滞料占比（近12个月）",
+              "expiry_outlook": "未来12个月到期金额", "as_of": "快照日期", "download_pack": "下载治理报告（.xlsx）",
+              "not_signed_in": "请先登录。", "forbidden": "此页面不适用于您的角色（{roles}）。",
+              "commented": "您的评论已记录。", "language": "English", "reason_required": "理由",
+              "meaning_rejected": "驳回"},
+}
+
+
+def page_text(language: str) -> dict[str, str]:
+    return {**LINK_TEXT[language], **PAGE_TEXT[language]}
+
+
+STATE_NAMES: dict[str, dict[str, str]] = {
+    "en": {"open": "open", "acknowledged": "acknowledged", "awaiting_approval": "awaiting approval",
+           "approved": "approved", "executing": "executing", "awaiting_confirmation": "awaiting ERP confirmation",
+           "resolved": "resolved", "resolved_by_itself": "resolved by itself", "rejected": "rejected",
+           "cancelled": "cancelled"},
+    "zh-CN": {"open": "待确认", "acknowledged": "已确认", "awaiting_approval": "待审批", "approved": "已批准",
+              "executing": "执行中", "awaiting_confirmation": "待 ERP 确认", "resolved": "已解决",
+              "resolved_by_itself": "自动解决", "rejected": "已驳回", "cancelled": "已取消"},
+}

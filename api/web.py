@@ -1,0 +1,145 @@
+"""What every page shares: the templates, the reader's language, and who is reading.
+
+People reach pages through a signed link from a message (the action links, and a "my cases" link that
+signs them in) or by pasting an API token once; either starts a signed session cookie. There is no
+password store. The cookie is HttpOnly and SameSite=Lax, so another site cannot post a form with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.auth import Principal, Role, bearer, only_own, principal_of, refused
+from api.texts import STATE_NAMES, page_text
+from notifications.people import Language, load_people
+from notifications.people import Role as PersonRole
+from stockwarden.settings import Settings
+
+SESSION_COOKIE = "sw_session"
+SESSION_HOURS = 12
+LANGUAGES = ("zh-CN", "en")
+_SESSION_SALT = "stockwarden.page-session"
+_MY_CASES_SALT = "stockwarden.my-cases"
+ROLE_OF_PERSON = {PersonRole.OWNER: Role.OWNER, PersonRole.MANAGER: Role.OWNER, PersonRole.COMMITTEE: Role.COMMITTEE,
+                  PersonRole.QA: Role.QA, PersonRole.COMPLIANCE: Role.COMPLIANCE, PersonRole.ADMIN: Role.ADMIN,
+                  PersonRole.VIEWER: Role.VIEWER}
+"""A person signed in by a link acts in the roles people.yaml gives them (a manager as an owner)."""
+
+PAGES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                    autoescape=select_autoescape(enabled_extensions=("j2",), default=True))
+
+
+class PageRefused(Exception):
+    """Answered as a page (sign-in for 401), not as JSON; create_app registers the handler."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
+POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
+
+
+def render(request: Request, name: str, lang: str, status: int = 200, **values: Any) -> HTMLResponse:
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    switch = request.url.include_query_params(lang=other) if request.method == "GET" else None
+    principal: Principal | None = values.get("principal")
+    nav = {} if principal is None else {
+        "own": only_own(principal), "kpis": bool(principal.roles & {r.value for r in KPI_READERS}),
+        "preview": bool(principal.roles & {r.value for r in POLICY_EDITORS})}
+    html = PAGES.get_template(name).render(lang=lang, t=page_text(lang), switch_language=switch and str(switch),
+                                           nav=nav, state_names=STATE_NAMES[lang], **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def language_of(request: Request, person: str | None) -> str:
+    """`?lang=` if given, else the person's language in people.yaml, else the default."""
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    settings: Settings = request.app.state.settings
+    if person is None:
+        return settings.default_language
+    directory = request.app.state.directory or load_people(settings.people_file)
+    return directory.person(person, language=Language(settings.default_language)).language.value
+
+
+def _sessions(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=_SESSION_SALT)
+
+
+def start_session(response: Response, settings: Settings, principal: Principal) -> None:
+    value = _sessions(settings).dumps({"p": principal.person, "r": sorted(principal.roles)})
+    response.set_cookie(SESSION_COOKIE, value, httponly=True, samesite="lax", max_age=SESSION_HOURS * 3600)
+
+
+def session_of(request: Request) -> Principal | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        data = _sessions(request.app.state.settings).loads(cookie, max_age=SESSION_HOURS * 3600)
+    except BadSignature:  # SignatureExpired included
+        return None
+    return Principal(str(data["p"]), frozenset(data["r"]))
+
+
+def my_cases_url(settings: Settings, person: str) -> str:
+    """A signed link that signs `person` in and opens their cases; valid for link_days, reusable."""
+    token = URLSafeTimedSerializer(settings.secret_key, salt=_MY_CASES_SALT).dumps(person)
+    return f"{settings.public_url.rstrip('/')}/pages/enter/{token}"
+
+
+def person_of_link(settings: Settings, token: str) -> str | None:
+    try:
+        return str(URLSafeTimedSerializer(settings.secret_key, salt=_MY_CASES_SALT).loads(
+            token, max_age=settings.link_days * 86_400))
+    except (SignatureExpired, BadSignature):
+        return None
+
+
+def roles_of_person(request: Request, person: str) -> frozenset[str]:
+    settings: Settings = request.app.state.settings
+    directory = request.app.state.directory or load_people(settings.people_file)
+    listed = directory.people.get(person.lower())
+    roles = {ROLE_OF_PERSON[r].value for r in listed.roles} if listed else set()
+    return frozenset(roles or {Role.OWNER.value})
+
+
+def page_guard(*roles: Role) -> Callable[[Request], Principal]:
+    """Like api.auth.require, for pages: a bearer token or the session cookie; refusals audited."""
+    allowed = frozenset(r.value for r in roles)
+
+    def dependency(request: Request) -> Principal:
+        engine = request.app.state.engine
+        principal = principal_of(engine, bearer(request)) or session_of(request)
+        if principal is None:
+            refused(engine, request, "anonymous", "no session or token")
+            raise PageRefused(401, "not_signed_in")
+        if not principal.roles & allowed:
+            refused(engine, request, principal.person, f"roles {sorted(principal.roles)}; needs one of {sorted(allowed)}")
+            raise PageRefused(403, "forbidden")
+        return principal
+
+    dependency.roles = allowed  # type: ignore[attr-defined]  # read by the role-matrix test
+    return dependency
+
+
+def refused_page(request: Request, refusal: PageRefused) -> HTMLResponse:
+    """A refusal as a page: sign-in for 401; the reason otherwise (a known text key, or the words given)."""
+    principal = session_of(request)
+    lang = language_of(request, principal.person if principal else None)
+    known = page_text(lang).get(refusal.message, refusal.message)
+    message = known.format(roles=", ".join(sorted(principal.roles)) if principal else "") if known != refusal.message else known
+    if refusal.status == 401:
+        return render(request, "login.html.j2", lang, 401, message=message, principal=None)
+    return render(request, "notice.html.j2", lang, refusal.status, message=message, principal=principal, refused=True)

@@ -1,0 +1,211 @@
+"""The pages in a real browser: Debian's Chromium, headless, driven by Selenium through chromedriver,
+against the app served by uvicorn on loopback with a real worker on the dev server. Each page is opened,
+acted on through its form, checked at a phone's width and saved as a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, select
+
+from api.app import create_app
+from api.auth import Role, create_token
+from api.web import my_cases_url
+from governance.models import CaseRow
+from notifications.people import parse_people
+from stockwarden.settings import Settings
+from stockwarden.temporal import build_worker, free_port
+from tests.test_case_disposition import POLICY
+from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
+from tests.test_notifications import scanned  # noqa: F401  (a fixture)
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+PEOPLE = """\
+people:
+  - email: zhang.wei@example.com
+    name: 张伟
+    roles: [owner]
+    language: zh-CN
+"""
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_window_size(1280, 900)
+    yield driver
+    driver.quit()
+
+
+def _shot(driver: object, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    assert driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    assert path.stat().st_size > 5_000  # a rendered page, not an empty canvas
+    return path
+
+
+def _fits_a_phone(driver: object) -> bool:
+    driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")  # type: ignore[attr-defined]
+    driver.set_window_size(1280, 900)  # type: ignore[attr-defined]
+    return bool(fits)
+
+
+def _only_local(driver: object, base: str) -> list[str]:
+    """Every resource the page loaded; all must come from the app itself."""
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")  # type: ignore[attr-defined]
+    return [url for url in loaded if not url.startswith(base)]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: Engine, browser: object,  # noqa: F811
+                                                          tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.scan import ScanRequest, ScanWorkflow
+
+    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    driver = browser
+    kind = scanned.dialect.name
+    port, queue = free_port(), str(uuid.uuid4())
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(public_url=base, task_queue=queue, var_dir=tmp_path / "var", secret_key="pages-test")
+    app = create_app(scanned, env.client, settings, parse_people(PEOPLE, "people.yaml"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    committee = create_token(scanned, "cfo@example.com", [Role.COMMITTEE])
+    compliance = create_token(scanned, "li.na@example.com", [Role.COMPLIANCE])
+    viewer = create_token(scanned, "auditor@example.com", [Role.VIEWER])
+    serving = asyncio.create_task(server.serve())
+
+    def browse(url: str) -> None:
+        driver.get(url)  # type: ignore[attr-defined]
+
+    def find(css: str) -> object:
+        return driver.find_element(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
+
+    def press(css: str) -> None:
+        """Click a form's button and wait until the next page has replaced this one."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = find("html")
+        find(css).click()  # type: ignore[attr-defined]
+        WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def text(css: str) -> str:
+        return find(css).text  # type: ignore[attr-defined]
+
+    def state() -> str:
+        return find("#state").get_attribute("data-state")  # type: ignore[attr-defined, no-any-return]
+
+    def sign_in(token: str) -> None:
+        press("form[action='/pages/logout'] button")
+        find("#token").send_keys(token)  # type: ignore[attr-defined]
+        press("form[action='/pages/login'] button")
+
+    try:
+        async with build_worker(env.client, scanned, queue):
+            while not server.started:
+                await asyncio.sleep(0.05)
+            await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
+            case = "case/held/SH01/HIP-1"
+            for _ in range(200):  # the case writes its mirror row in its first activity, just after the scan
+                with scanned.connect() as connection:
+                    if connection.execute(select(CaseRow.id).where(CaseRow.id == case)).first():  # type: ignore[arg-type]
+                        break
+                await asyncio.sleep(0.05)
+
+            def owner_walk() -> None:
+                # The signed "my cases" link from a message signs 张伟 in and lists his cases, in Chinese.
+                browse(my_cases_url(settings, "zhang.wei@example.com"))
+                assert driver.current_url == f"{base}/pages/cases"  # type: ignore[attr-defined]
+                assert text("h1") == "我的案件"
+                assert "髋臼杯积压" in text("#cases")
+                _shot(driver, f"my-cases-{kind}.png")
+                assert _fits_a_phone(driver)
+                press(f"#cases a[href='/pages/cases/{case}']")
+                assert state() == "open" and text("#state") == "待确认" and "case.opened" in text("#timeline")
+                assert {f.get_attribute("data-action") for f in driver.find_elements(By.CSS_SELECTOR, "form[data-action]")} \
+                    == {"acknowledge", "propose", "comment"}  # type: ignore[attr-defined]
+                assert _fits_a_phone(driver)
+                driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+                _shot(driver, f"case-phone-{kind}.png")
+                driver.set_window_size(1280, 900)  # type: ignore[attr-defined]
+                # Act through the forms: a comment, then the acknowledgement; each is the case's Update.
+                find("form[data-action=comment] textarea").send_keys("请调拨到北京")  # type: ignore[attr-defined]
+                press("form[data-action=comment] button")
+                assert "您的评论已记录" in text("#notice") and "case.commented" in text("#timeline")
+                press("form[data-action=acknowledge] button")
+                assert state() == "acknowledged" and "当前状态：已确认" in text("#notice")
+                # A proposal the case refuses comes back on the page in the case's own words.
+                find("form[data-action=propose] #q0").send_keys("1")  # type: ignore[attr-defined]
+                find("form[data-action=propose] #target").send_keys("NOWHERE")  # type: ignore[attr-defined]
+                press("form[data-action=propose] button")
+                assert "refused" in find("#notice").get_attribute("class")  # type: ignore[attr-defined]
+                assert state() == "acknowledged"
+                _shot(driver, f"case-acted-{kind}.png")
+                browse(f"{base}/pages/cases/{case}")
+                press("a[hreflang=en]")
+                assert "Sign out" in text("nav") and "Timeline" in driver.page_source  # type: ignore[attr-defined]
+                assert _only_local(driver, base) == []
+
+            def committee_walk() -> None:
+                sign_in(committee)
+                browse(f"{base}/pages/kpis?lang=en")
+                assert text("h1") == "KPIs"
+                assert len(driver.find_elements(By.CSS_SELECTOR, "#kpis tbody tr")) == 17  # type: ignore[attr-defined]
+                assert len(driver.find_elements(By.CSS_SELECTOR, "figure svg")) == 3  # type: ignore[attr-defined]
+                assert driver.find_elements(By.CSS_SELECTOR, "figure svg rect")  # type: ignore[attr-defined]
+                assert _fits_a_phone(driver)
+                _shot(driver, f"kpis-{kind}.png")
+                assert _only_local(driver, base) == []
+
+            def compliance_walk() -> None:
+                sign_in(compliance)
+                browse(f"{base}/pages/policy-preview?lang=en")
+                draft = find("#draft")
+                driver.execute_script("arguments[0].value = arguments[1]", draft,  # type: ignore[attr-defined]
+                                      POLICY.replace("version: 1", "version: 2").replace("qty: {gt: 0}", "qty: {gt: 1000}"))
+                press("form[action='/pages/policy-preview'] button")
+                removed = text("#preview tr[data-group=removed]")
+                assert "held" in removed and text("#preview tr[data-group=added]").split()[1] == "0"
+                assert "t v1" in text("#against")
+                _shot(driver, f"policy-preview-{kind}.png")
+                driver.execute_script("arguments[0].value = arguments[1]", find("#draft"), "policy: t\nversion: two\n")  # type: ignore[attr-defined]
+                press("form[action='/pages/policy-preview'] button")
+                assert "draft.yaml:2:10" in text("#problems")
+                sign_in(viewer)
+                browse(f"{base}/pages/policy-preview?lang=en")
+                assert "not for your roles (viewer)" in text(".refused")
+
+            await asyncio.to_thread(owner_walk)
+            await asyncio.to_thread(committee_walk)
+            await asyncio.to_thread(compliance_walk)
+            handle = env.client.get_workflow_handle(case)
+            from workflows.case import CaseWorkflow
+            view = await handle.query(CaseWorkflow.view)
+            assert view.state == "acknowledged" and any("请调拨到北京" in entry for entry in view.timeline)
+            await handle.terminate("test over")  # the dev server outlives this test
+    finally:
+        server.should_exit = True
+        await serving
