@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, Role, require
+from api.problems import REFUSALS, answers
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     Acknowledge,
@@ -86,7 +87,7 @@ async def perform(client: Client, case_id: str, method: Any, message: Any) -> An
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["case actions"])
+    routes = APIRouter(tags=["case actions"], responses={**REFUSALS, **answers(404, 409)})
 
     async def update(request: Request, case_id: str, method: Any, message: Any) -> dict[str, Any]:
         return {"case": case_id, "result": await perform(request.app.state.client, case_id, method, message)}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import Principal, Role, require
+from api.problems import REFUSALS
 from audit.trail import entries, verify
 from inventory.db import as_utc
 
@@ -15,7 +16,7 @@ AUDITORS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["audit"])
+    routes = APIRouter(tags=["audit"], responses=REFUSALS)
 
     @routes.get("/audit", summary="Audit entries, oldest first, filtered by case, actor and time")
     async def audit(request: Request, _: Annotated[Principal, Depends(require(*AUDITORS))],

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.auth import Principal, Role, require
+from api.problems import REFUSALS, answers
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import Snapshot
 from inventory.movements import AlreadyApplied
@@ -81,7 +82,7 @@ async def _save(request: Request, files: list[UploadFile]) -> Path:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["feeds"])
+    routes = APIRouter(tags=["feeds"], responses=REFUSALS)
 
     async def ingest_from(request: Request, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
         try:
@@ -134,13 +135,13 @@ def router() -> APIRouter:
                 "cleared": [{"rule": f.rule, "sku": f.sku, "site": f.site, "lot": f.lot, "serial": f.serial}
                             for f in result.cleared]}
 
-    @routes.post("/movements", summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")
+    @routes.post("/movements", responses=answers(409), summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")
     async def movements(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
                         file: Annotated[UploadFile, File()]) -> Any:
         folder = await _save(request, [file])
         return await apply(request, folder, folder / PurePath(file.filename or "").name, who)
 
-    @routes.post("/movements/records", summary="Apply one or many movements sent as JSON records")
+    @routes.post("/movements/records", responses=answers(409), summary="Apply one or many movements sent as JSON records")
     async def movement_records(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
                                body: MovementRecords) -> Any:
         folder = _folder(request)

@@ -43,7 +43,7 @@ def _page(lang: str, kind: str, status: int = 200, **values: Any) -> HTMLRespons
 
 
 def router() -> APIRouter:
-    routes = APIRouter()
+    routes = APIRouter(include_in_schema=False)  # pages for people, not part of the API
 
     def open_link(request: Request, token: str) -> Context | HTMLResponse:
         settings = request.app.state.settings

@@ -7,9 +7,10 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from api.auth import Principal, Role, require
+from api.problems import REFUSALS, answers
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
@@ -34,7 +35,7 @@ async def _text(request: Request) -> str:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["policies"])
+    routes = APIRouter(tags=["policies"], responses=REFUSALS)
 
     @routes.post("/policies/validate", summary="Check a policy; every problem with line and column")
     async def validate(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
@@ -48,7 +49,7 @@ def router() -> APIRouter:
             return _problems(invalid)
         return {"valid": True, "policy": policy.policy, "version": policy.version, "rules": len(policy.rules)}
 
-    @routes.post("/policies/preview", summary="What a draft would change on the latest snapshot: findings added, "
+    @routes.post("/policies/preview", responses=answers(409), summary="What a draft would change on the latest snapshot: findings added, "
                  "removed and kept, with the stock value each covers")
     async def preview_draft(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
                             name: str = "draft.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
@@ -64,7 +65,7 @@ def router() -> APIRouter:
         except NothingToScan as nothing:
             raise HTTPException(409, str(nothing)) from None
 
-    @routes.post("/policies/activate", summary="Make a checked policy the one active version")
+    @routes.post("/policies/activate", responses=answers(409), summary="Make a checked policy the one active version")
     async def activate(request: Request, who: Annotated[Principal, Depends(require(*EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
         text = await _text(request)
@@ -84,14 +85,14 @@ def router() -> APIRouter:
         return [{"id": r.id, "policy": r.name, "version": r.version, "active": r.active, "text_hash": r.text_hash,
                  "activated_by": r.activated_by, "activated_at": r.activated_at.isoformat()} for r in rows]
 
-    @routes.get("/policies/diff", summary="Rules added, removed and changed between two versions, and a diff",
-                response_class=PlainTextResponse)
+    @routes.get("/policies/diff", responses=answers(404),
+                summary="Rules added, removed and changed between two versions, and a unified diff of their text")
     async def diff(request: Request, a: Annotated[str, Query(pattern=VERSION)], b: Annotated[str, Query(pattern=VERSION)],
-                   _: Annotated[Principal, Depends(require(*READERS))]) -> str:
+                   _: Annotated[Principal, Depends(require(*READERS))]) -> dict[str, str]:
         """`a` and `b` are stored versions (3, or default@3); unlike the CLI, never a path on the server."""
         with request.app.state.engine.connect() as connection:
             try:
-                return diff_versions(connection, a, b)
+                return {"a": a, "b": b, "diff": diff_versions(connection, a, b, files=False)}
             except PolicyConflict as problem:
                 raise HTTPException(404, str(problem)) from None
 

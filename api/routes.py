@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError
 
 from api.auth import Principal, Role, only_own, require
+from api.problems import REFUSALS, answers
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
@@ -55,7 +56,7 @@ def router() -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @routes.get("/ready", summary="The database and Temporal are reachable", tags=["health"])
+    @routes.get("/ready", responses=answers(503), summary="The database and Temporal are reachable", tags=["health"])
     async def ready(request: Request) -> dict[str, str]:
         try:
             with request.app.state.engine.connect() as connection:
@@ -68,7 +69,7 @@ def router() -> APIRouter:
             raise HTTPException(503, f"temporal: {type(problem).__name__}") from None
         return {"status": "ready"}
 
-    @routes.get("/cases", summary="Cases from the mirror, filtered and sorted, in pages", tags=["cases"])
+    @routes.get("/cases", responses=REFUSALS, summary="Cases from the mirror, filtered and sorted, in pages", tags=["cases"])
     async def cases(request: Request, principal: Annotated[Principal, Depends(require(*READERS))],
                     state: str | None = None, owner: str | None = None, rule: str | None = None,
                     severity: str | None = None, site: str | None = None, category: str | None = None,
@@ -89,7 +90,7 @@ def router() -> APIRouter:
                 raise HTTPException(422, str(bad)) from None
         return {"items": [_case_json(row) for row in rows], "next_cursor": next_cursor}
 
-    @routes.get("/findings", summary="The latest complete scan's findings, filtered, in pages", tags=["cases"])
+    @routes.get("/findings", responses=REFUSALS, summary="The latest complete scan's findings, filtered, in pages", tags=["cases"])
     async def findings(request: Request, _: Annotated[Principal, Depends(require(*FINDING_READERS))],
                        rule: str | None = None, severity: str | None = None, site: str | None = None,
                        sku: str | None = None, level: Literal["lot", "sku"] | None = None,
@@ -110,7 +111,7 @@ def router() -> APIRouter:
         return {"scan": latest.id, "items": [{"id": r.id, **finding_json(r)} for r in rows],
                 "next_cursor": rows[-1].id if len(rows) == limit else None}
 
-    @routes.post("/scans", summary="Scan now: evaluate the latest snapshot under the active policy, through Temporal",
+    @routes.post("/scans", responses={**REFUSALS, **answers(409)}, summary="Scan now: evaluate the latest snapshot under the active policy, through Temporal",
                  tags=["cases"], status_code=202)
     async def scan_now(request: Request, _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMPLIANCE))],
                        wait: bool = False, partitions: Annotated[int, Query(ge=1, le=64)] = 4) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def router() -> APIRouter:
             raise HTTPException(409, f"the scan failed: {failure.cause}") from None
         return {"workflow_id": workflow_id, "summary": dataclasses.asdict(summary)}
 
-    @routes.get("/cases/{case_id:path}", summary="One case with its audit trail", tags=["cases"])
+    @routes.get("/cases/{case_id:path}", responses={**REFUSALS, **answers(404)}, summary="One case with its audit trail", tags=["cases"])
     async def case(request: Request, case_id: str,
                    principal: Annotated[Principal, Depends(require(*READERS))]) -> dict[str, Any]:
         with request.app.state.engine.connect() as connection:
@@ -139,7 +140,7 @@ def router() -> APIRouter:
                       "after": e.after} for e in entries(connection, case=case_id)]
         return {**_case_json(row), "audit": trail}
 
-    @routes.get("/kpis/{period}", summary="The month's KPIs, computed and stored", tags=["reports"])
+    @routes.get("/kpis/{period}", responses={**REFUSALS, **answers(404)}, summary="The month's KPIs, computed and stored", tags=["reports"])
     async def kpis(request: Request, period: str,
                    _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE))],
                    ) -> list[dict[str, Any]]:
@@ -154,7 +155,7 @@ def router() -> APIRouter:
         return [{"scope": r.scope_kind, "key": r.scope_key, "name": r.name,
                  "value": None if r.value is None else float(r.value)} for r in rows]
 
-    @routes.get("/packs/{period}", summary="The governance pack for a month (.xlsx)", tags=["reports"],
+    @routes.get("/packs/{period}", responses={**REFUSALS, **answers(404)}, summary="The governance pack for a month (.xlsx)", tags=["reports"],
                 response_class=FileResponse)
     async def pack(request: Request, period: str,
                    _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMMITTEE))],

@@ -133,7 +133,7 @@ class Policy(_Strict):
     """A compliance officer's policy file: who owns what, and which stock is a finding."""
 
     policy: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=60)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # stored in a 32-bit integer column
     owners: list[OwnerScope] = Field(min_length=1)
     committee: list[EmailStr] = Field(default_factory=list)
     qa: list[EmailStr] = Field(default_factory=list)

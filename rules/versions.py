@@ -23,6 +23,8 @@ from rules.loader import parse_policy, read_document
 from rules.models import PolicyVersion
 from rules.policy import Policy
 
+MAX_VERSION = 2**31 - 1
+
 
 class PolicyConflict(Exception):
     """The file is valid but cannot be activated as it is (say, a reused version number)."""
@@ -109,13 +111,16 @@ def history(connection: Connection) -> list[PolicyVersion]:
     return [PolicyVersion.model_validate(row._mapping) for row in rows]
 
 
-def version_text(connection: Connection, reference: str) -> tuple[str, str]:
-    """(label, text) of `reference`: a stored version (`3`, or `default@3`) or a policy file's path."""
-    if Path(reference).is_file():
+def version_text(connection: Connection, reference: str, *, files: bool = True) -> tuple[str, str]:
+    """(label, text) of `reference`: a stored version (`3`, or `default@3`), or (with `files`, as the CLI
+    allows and the API does not) a policy file's path."""
+    if files and Path(reference).is_file():
         return reference, Path(reference).read_text(encoding="utf-8")
     name, _, number = reference.rpartition("@")
     if not number.isdigit():
         raise PolicyConflict(f"'{reference}' is neither a policy file nor a version such as 3 or default@3")
+    if int(number) > MAX_VERSION:  # no version is stored that high, and the database's integer would overflow
+        raise PolicyConflict(f"no activated version '{reference}' (see `stockwarden policy history`)")
     conditions = [PolicyVersion.version == int(number)]
     if name:
         conditions.append(PolicyVersion.name == name)
@@ -125,9 +130,9 @@ def version_text(connection: Connection, reference: str) -> tuple[str, str]:
     return f"{row.name}@{row.version}", row.text
 
 
-def diff_versions(connection: Connection, a: str, b: str) -> str:
+def diff_versions(connection: Connection, a: str, b: str, *, files: bool = True) -> str:
     """A unified diff of two policy texts, headed by the rules added, removed and changed."""
-    (label_a, text_a), (label_b, text_b) = version_text(connection, a), version_text(connection, b)
+    (label_a, text_a), (label_b, text_b) = version_text(connection, a, files=files), version_text(connection, b, files=files)
     rules_a, rules_b = _rules_by_id(text_a, label_a), _rules_by_id(text_b, label_b)
     added = sorted(rules_b.keys() - rules_a.keys())
     removed = sorted(rules_a.keys() - rules_b.keys())
