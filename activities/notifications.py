@@ -20,7 +20,7 @@ from governance.opening import deadline_of
 from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
-from notifications.context import action_url, actions_for, case_context
+from notifications.context import action_url, actions_for, case_context, my_cases_url
 from notifications.delivery import send
 from notifications.messages import action_label, render
 from notifications.models import DIGESTED, QUEUED, SENT, Notification
@@ -147,6 +147,7 @@ class NotificationActivities:
             if not (new or overdue or due_soon):
                 continue
             message = render("digest", language, {"person": {"name": person.name}, "today": now.date(),
+                                                  "my_cases": my_cases_url(self.settings, person.email),
                                                   "new": list(new.values()), "due_soon": due_soon, "overdue": overdue})
             results = send(person, message, self.settings)
             ok = all(r.ok for r in results)

@@ -13,11 +13,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.auth import Principal, Role, bearer, only_own, principal_of, refused
 from api.texts import STATE_NAMES, page_text
+from notifications.links import LinkRefused, read_my_cases
 from notifications.people import Language, load_people
 from notifications.people import Role as PersonRole
 from stockwarden.settings import Settings
@@ -26,7 +27,6 @@ SESSION_COOKIE = "sw_session"
 SESSION_HOURS = 12
 LANGUAGES = ("zh-CN", "en")
 _SESSION_SALT = "stockwarden.page-session"
-_MY_CASES_SALT = "stockwarden.my-cases"
 ROLE_OF_PERSON = {PersonRole.OWNER: Role.OWNER, PersonRole.MANAGER: Role.OWNER, PersonRole.COMMITTEE: Role.COMMITTEE,
                   PersonRole.QA: Role.QA, PersonRole.COMPLIANCE: Role.COMPLIANCE, PersonRole.ADMIN: Role.ADMIN,
                   PersonRole.VIEWER: Role.VIEWER}
@@ -93,17 +93,11 @@ def session_of(request: Request) -> Principal | None:
     return Principal(str(data["p"]), frozenset(data["r"]))
 
 
-def my_cases_url(settings: Settings, person: str) -> str:
-    """A signed link that signs `person` in and opens their cases; valid for link_days, reusable."""
-    token = URLSafeTimedSerializer(settings.secret_key, salt=_MY_CASES_SALT).dumps(person)
-    return f"{settings.public_url.rstrip('/')}/pages/enter/{token}"
-
-
 def person_of_link(settings: Settings, token: str) -> str | None:
+    """The person a "my cases" link (notifications.context.my_cases_url) was sent to, if it holds."""
     try:
-        return str(URLSafeTimedSerializer(settings.secret_key, salt=_MY_CASES_SALT).loads(
-            token, max_age=settings.link_days * 86_400))
-    except (SignatureExpired, BadSignature):
+        return read_my_cases(settings.secret_key, token, settings.link_days * 86_400)
+    except LinkRefused:
         return None
 
 

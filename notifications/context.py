@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from governance.opening import deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
-from notifications.links import sign
+from notifications.links import sign, sign_my_cases
 from notifications.messages import action_label
 from notifications.models import Notification
 from notifications.people import Person
@@ -49,6 +49,11 @@ def action_url(settings: Settings, case_id: str, person: Person, action: str) ->
     return f"{settings.public_url.rstrip('/')}/act/{sign(settings.secret_key, case_id, person.email, action)}"
 
 
+def my_cases_url(settings: Settings, person: str) -> str:
+    """Signs `person` in on the pages (api/pages.py) and lists their cases."""
+    return f"{settings.public_url.rstrip('/')}/pages/enter/{sign_my_cases(settings.secret_key, person)}"
+
+
 def case_context(connection: Connection, notification: Notification, person: Person, settings: Settings) -> dict[str, Any]:
     snapshot = notification.snapshot
     language = person.language.value
@@ -66,6 +71,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
                for action in actions_for(snapshot, person)]
     return {
         "person": {"name": person.name, "email": person.email},
+        "my_cases": my_cases_url(settings, person.email),
         "deadline": deadline,
         "notice": snapshot.get("failed_delivery") or {},
         "actions": actions,

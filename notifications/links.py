@@ -1,4 +1,5 @@
-"""Signed action links: bound to one case, one person and one action; they expire and work once.
+"""Signed action links: bound to one case, one person and one action; they expire and work once. And
+the "my cases" link of every message: bound to one person, it expires but may be used again.
 
 Signing and expiry are itsdangerous's (HMAC-SHA1 over the payload and a timestamp, with the server's
 secret); "once" is the used_link table, whose primary key refuses a second use of the same link."""
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, insert, select
 from notifications.models import UsedLink
 
 SALT = "stockwarden.action-link"
+MY_CASES_SALT = "stockwarden.my-cases"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,20 @@ def read(secret: str, token: str, max_age_seconds: int) -> ActionLink:
     except BadSignature:
         raise LinkRefused("invalid", "this link is not valid (it was changed or not issued by Stockwarden)") from None
     return ActionLink(case_id=data["c"], person=data["p"], action=data["a"], jti=data["j"])
+
+
+def sign_my_cases(secret: str, person: str) -> str:
+    """A reusable link that signs `person` in on the pages and opens their cases."""
+    return URLSafeTimedSerializer(secret, salt=MY_CASES_SALT).dumps(person)
+
+
+def read_my_cases(secret: str, token: str, max_age_seconds: int) -> str:
+    try:
+        return str(URLSafeTimedSerializer(secret, salt=MY_CASES_SALT).loads(token, max_age=max_age_seconds))
+    except SignatureExpired:
+        raise LinkRefused("expired", "this link has expired") from None
+    except BadSignature:
+        raise LinkRefused("invalid", "this link is not valid (it was changed or not issued by Stockwarden)") from None
 
 
 def check_unused(connection: Connection, link: ActionLink) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, select
 
 from api.app import create_app
 from api.auth import Role, create_token
-from api.web import my_cases_url
 from governance.models import CaseRow
+from notifications.context import my_cases_url
 from notifications.people import parse_people
 from stockwarden.settings import Settings
 from stockwarden.temporal import build_worker, free_port
