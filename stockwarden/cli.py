@@ -299,8 +299,12 @@ async def _serve_api(engine: Engine, client: Client) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(engine, client, settings), host=host or "127.0.0.1",
                                            port=int(port.split("/")[0] or 8000), log_level="warning"))
     token = create_token(engine, "admin@localhost", [Role.ADMIN])
-    _say(f"Serving: the worker runs the cases' timers and actions; the API and action links at {settings.public_url} "
-         f"(OpenAPI at {settings.public_url}/docs); an admin token for this run: {token}; Ctrl-C stops.")
+    base = settings.public_url.rstrip("/")
+    _say(f"Serving: the worker runs the cases' timers and actions.\n"
+         f"  API:   {base} (OpenAPI at {base}/docs)\n"
+         f"  Pages: {base}/pages/login (sign in with the token below; messages carry each person's own link)\n"
+         f"  Admin token for this run: {token}\n"
+         f"Ctrl-C stops.")
     await server.serve()
 
 

@@ -351,3 +351,20 @@ async def test_the_erp_posts_json_records(engine: Engine, tmp_path: Path) -> Non
         assert applied.status_code == 200, applied.text
         assert {"rule": "idle", "sku": "CAT-1", "site": "SH01", "lot": "B", "serial": ""} in applied.json()["cleared"]
         assert (await client.post("/movements/records", headers=headers, json={"movements": []})).status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
+    """`stockwarden up` creates its admin token for admin@localhost, not an address people.yaml would
+    accept; the pages still open, in the default language (found by opening the KPI page after `up`)."""
+    engine, client, _ = api
+    token = create_token(engine, "admin@localhost", [Role.ADMIN])
+    async with client:
+        page = await client.get("/pages/kpis", params={"period": "2026-11"}, headers={"Authorization": f"Bearer {token}"})
+        assert page.status_code == 200 and "<h1>指标</h1>" in page.text and page.text.count("<svg") == 3
+        english = await client.get("/pages/kpis", params={"period": "2026-11", "lang": "en"},
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert "<h1>KPIs</h1>" in english.text and "Obsolete-stock ratio" in english.text
+        cases = await client.get("/pages/cases", headers={"Authorization": f"Bearer {token}"})
+        assert cases.status_code == 200 and "case/idle/SH01/HIP-1" in cases.text
+        assert (await client.get("/pages/cases")).status_code == 401  # the sign-in page
