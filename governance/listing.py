@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, String, and_, cast, or_, select
+from sqlalchemy import Connection, String, cast, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from governance.models import CaseRow
@@ -24,7 +24,7 @@ from inventory.metrics import latest_snapshot
 from inventory.models import Material
 
 SortKey = Literal["id", "value", "opened_at", "resolve_due", "updated_at"]
-SORT_KEYS: tuple[str, ...] = ("id", "value", "opened_at", "resolve_due", "updated_at")
+"""The id, or one of governance.models.SORTED_BY (each with its index)."""
 
 
 class BadCursor(ValueError):
@@ -97,9 +97,9 @@ def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id
         value, after = _decode(sort, cursor)
         if sort == "id":
             query = query.where(identity < after if descending else identity > after)  # type: ignore[operator]
-        else:
-            beyond = column < value if descending else column > value
-            query = query.where(or_(beyond, and_(column == value, identity < after if descending else identity > after)))  # type: ignore[operator]
+        else:  # a row-value comparison: both databases walk the (column, id) index from the cursor on
+            key, last = tuple_(column, identity), tuple_(literal(value, column.type), literal(after))
+            query = query.where(key < last if descending else key > last)
     rows = []
     for row in _matching(connection, query.execution_options(yield_per=500), where):
         rows.append(row)

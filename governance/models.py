@@ -6,12 +6,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Index
 from sqlmodel import Field, SQLModel
+
+SORTED_BY = ("value", "resolve_due", "opened_at", "updated_at")
+"""The orders a case list may take besides the id (governance/listing.py); each has its (column, id) index."""
 
 
 class CaseRow(SQLModel, table=True):
     __tablename__ = "governance_case"
+    __table_args__ = tuple(Index(f"ix_governance_case_{column}_id", column, "id") for column in SORTED_BY)
 
     id: str = Field(primary_key=True, max_length=200)
     """The workflow id, derived from rule, SKU and site."""

@@ -401,3 +401,36 @@ async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli
     cases = json.loads((await cli("cases", "--json")).stdout)
     resolved = next(c for c in cases if c["workflow_id"] == handle.id)
     assert resolved["state"] == "resolved" and resolved["proposal"]["disposition"] == "return_to_supplier"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+    """GET /outbox lists what the ERP must do; POST /outbox/{id}/confirm is the case's Update in the ERP's
+    name; the last confirmation resolves the case; a second or unknown confirmation changes nothing."""
+    import httpx
+
+    from api.app import create_app
+    from api.auth import Role, create_token
+    from stockwarden.settings import Settings
+
+    queue = str(uuid.uuid4())
+    erp = {"Authorization": f"Bearer {create_token(stock, 'erp-bot@example.com', [Role.ERP])}"}
+    app = create_app(stock, dev.client, Settings(task_queue=queue))
+    async with build_worker(dev.client, stock, queue), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        handle = await start(dev, queue, "api-outbox")
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        await handle.execute_update(CaseWorkflow.propose, PROPOSALS["return_to_supplier"])
+        await until_state(handle, "awaiting_confirmation", stock)
+        listed = [i for i in (await http.get("/outbox", headers=erp)).json() if i["case"] == handle.id]
+        assert [(i["disposition"], i["lot"], i["target"], i["state"]) for i in listed] == [
+            ("return_to_supplier", "L2", "Ortho Co", "pending"), ("return_to_supplier", "L3", "Ortho Co", "pending")]
+        first = await http.post(f"/outbox/{listed[0]['id']}/confirm", json={"note": "RMA-1"}, headers=erp)
+        assert first.status_code == 200 and first.json()["state"] == "awaiting_confirmation"
+        again = await http.post(f"/outbox/{listed[0]['id']}/confirm", json={}, headers=erp)
+        assert again.status_code == 409
+        assert (await http.post("/outbox/999999/confirm", json={}, headers=erp)).status_code == 404
+        last = await http.post(f"/outbox/{listed[1]['id']}/confirm", json={"note": "RMA-2"}, headers=erp)
+        assert last.json()["state"] == "resolved"
+        assert await handle.result() == "resolved"
+    assert {(i.state, i.confirmed_by) for i in outbox(stock, handle.id)} == {("confirmed", "erp-bot@example.com")}
