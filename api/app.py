@@ -16,6 +16,7 @@ from api.feeds import router as feed_router
 from api.links import router as link_router
 from api.outbox import router as outbox_router
 from api.pages import router as page_router
+from api.people import router as people_router
 from api.policies import router as policy_router
 from api.routes import router as api_router
 from api.web import PageRefused, refused_page
@@ -41,6 +42,7 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.include_router(feed_router())
     app.include_router(audit_router())
     app.include_router(outbox_router())
+    app.include_router(people_router())
     app.include_router(page_router())
     app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.auth import Principal, Role, require
-from api.problems import REFUSALS, answers
+from api.problems import REFUSALS, YAML_BODY, answers, problems_response, yaml_text
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
@@ -18,20 +17,6 @@ from rules.versions import PolicyConflict, activate_text, diff_versions, history
 EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 READERS = (Role.COMPLIANCE, Role.ADMIN, Role.COMMITTEE, Role.VIEWER)
 VERSION = r"^([A-Za-z0-9][A-Za-z0-9_.-]*@)?[0-9]+$"
-YAML_BODY = Body(media_type="application/yaml", examples=["policy: default\nversion: 2\n..."])
-
-
-def _problems(invalid: PolicyInvalid) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"problems": [
-        {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message, "text": str(p)}
-        for p in invalid.problems]})
-
-
-async def _text(request: Request) -> str:
-    try:
-        return (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPException(422, "the policy must be UTF-8 text") from None
 
 
 def router() -> APIRouter:
@@ -40,20 +25,20 @@ def router() -> APIRouter:
     @routes.post("/policies/validate", summary="Check a policy; every problem with line and column")
     async def validate(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
-        text = await _text(request)
+        text = await yaml_text(request)
         with request.app.state.engine.connect() as connection:
             known = known_values(connection)
         try:
             policy = parse_policy(text, name, known=known)
         except PolicyInvalid as invalid:
-            return _problems(invalid)
+            return problems_response(invalid)
         return {"valid": True, "policy": policy.policy, "version": policy.version, "rules": len(policy.rules)}
 
     @routes.post("/policies/preview", responses=answers(409), summary="What a draft would change on the latest snapshot: findings added, "
                  "removed and kept, with the stock value each covers")
     async def preview_draft(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
                             name: str = "draft.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
-        text = await _text(request)
+        text = await yaml_text(request)
         engine = request.app.state.engine
         with engine.connect() as connection:
             known = known_values(connection)
@@ -61,18 +46,18 @@ def router() -> APIRouter:
             draft = parse_policy(text, name, known=known)
             return preview_json(await asyncio.to_thread(preview, engine, draft))
         except PolicyInvalid as invalid:
-            return _problems(invalid)
+            return problems_response(invalid)
         except NothingToScan as nothing:
             raise HTTPException(409, str(nothing)) from None
 
     @routes.post("/policies/activate", responses=answers(409), summary="Make a checked policy the one active version")
     async def activate(request: Request, who: Annotated[Principal, Depends(require(*EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
-        text = await _text(request)
+        text = await yaml_text(request)
         try:
             activation = await asyncio.to_thread(activate_text, request.app.state.engine, text, name, actor=who.person)
         except PolicyInvalid as invalid:
-            return _problems(invalid)
+            return problems_response(invalid)
         except PolicyConflict as conflict:
             raise HTTPException(409, str(conflict)) from None
         return {"policy": activation.version.name, "version": activation.version.version,

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Body, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from rules.loader import PolicyInvalid
 
 
 class PolicyProblemOut(BaseModel):
@@ -42,3 +46,21 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 REFUSALS = answers(401, 403, 422)
 """Every API route: no token, a missing role, an invalid request."""
+
+
+YAML_BODY = Body(media_type="application/yaml", examples=["policy: default\nversion: 2\n..."])
+"""A YAML document (a policy, people.yaml) sent as the request's body, as the file holds it."""
+
+
+def problems_response(invalid: PolicyInvalid) -> JSONResponse:
+    """A YAML document's problems, each with file, line and column (422)."""
+    return JSONResponse(status_code=422, content={"problems": [
+        {"file": p.file, "line": p.line, "column": p.column, "path": p.path, "message": p.message, "text": str(p)}
+        for p in invalid.problems]})
+
+
+async def yaml_text(request: Request) -> str:
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(422, "the document must be UTF-8 text") from None

@@ -183,7 +183,7 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: object, 
 
     env: WorkflowEnvironment = dev  # type: ignore[assignment]
     tokens = {role.value: create_token(governed, "zhang.wei@example.com", [role]) for role in Role}
-    app = create_app(governed, env.client, Settings(var_dir=tmp_path / "var"))
+    app = create_app(governed, env.client, Settings(var_dir=tmp_path / "var", people_file=tmp_path / "people.yaml"))
     walked = 0
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         for route in _flat(app.routes):
@@ -368,3 +368,30 @@ async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncCli
         cases = await client.get("/pages/cases", headers={"Authorization": f"Bearer {token}"})
         assert cases.status_code == 200 and "case/idle/SH01/HIP-1" in cases.text
         assert (await client.get("/pages/cases")).status_code == 401  # the sign-in page
+
+
+@pytest.mark.asyncio
+async def test_people_are_read_and_replaced_only_by_a_checked_file(engine: Engine, tmp_path: Path) -> None:
+    people = tmp_path / "people.yaml"
+    people.write_text("people:\n  - email: zhang.wei@example.com\n    name: 张伟\n"
+                      "    channels: [email, 'wecombot://secretkey']\n", encoding="utf-8")
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var", people_file=people))  # type: ignore[arg-type]
+    admin = {"Authorization": f"Bearer {create_token(engine, 'admin@example.com', [Role.ADMIN])}"}
+    compliance = {"Authorization": f"Bearer {create_token(engine, 'li.na@example.com', [Role.COMPLIANCE])}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        listed = (await client.get("/people", headers=compliance)).json()
+        assert [(p["email"], p["channels"]) for p in listed] == [("zhang.wei@example.com", ["email", "wecombot://…"])]
+        bad = "people:\n  - email: li.na@example.com\n    name: 李娜\n    langauge: zh-CN\n"
+        refused = await client.put("/people", content=bad.encode(), headers={**admin, "Content-Type": "application/yaml"})
+        assert refused.status_code == 422
+        [problem] = refused.json()["problems"]
+        assert (problem["line"], problem["column"]) == (4, 5) and "langauge" in problem["text"]
+        assert "secretkey" in people.read_text(encoding="utf-8")  # the good file stays
+        assert (await client.put("/people", content=b"people: []", headers=compliance)).status_code == 403
+        good = "people:\n  - email: li.na@example.com\n    name: 李娜\n    roles: [manager]\n"
+        done = await client.put("/people", content=good.encode(), headers={**admin, "Content-Type": "application/yaml"})
+        assert done.json() == {"people": 1} and people.read_text(encoding="utf-8") == good
+        assert [p["email"] for p in (await client.get("/people", headers=admin)).json()] == ["li.na@example.com"]
+    with engine.connect() as connection:
+        [entry] = [e for e in entries(connection) if e.action == "people.replaced"]
+    assert entry.actor == "admin@example.com" and entry.after["people"] == 1

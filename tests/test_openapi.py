@@ -69,7 +69,8 @@ async def test_generated_requests_never_get_a_500_or_an_answer_outside_the_schem
     env: WorkflowEnvironment = dev  # type: ignore[assignment]
     port, queue = free_port(), str(uuid.uuid4())
     base = f"http://127.0.0.1:{port}"
-    app = create_app(scanned, env.client, Settings(public_url=base, task_queue=queue, var_dir=tmp_path / "var"))
+    app = create_app(scanned, env.client, Settings(public_url=base, task_queue=queue, var_dir=tmp_path / "var",
+                                                    people_file=tmp_path / "people.yaml"))
     token = create_token(scanned, "fuzz@example.com", list(Role))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
