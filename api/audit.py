@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.auth import Principal, Role, require
 from api.problems import REFUSALS
@@ -18,13 +18,17 @@ AUDITORS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
 def router() -> APIRouter:
     routes = APIRouter(tags=["audit"], responses=REFUSALS)
 
-    @routes.get("/audit", summary="Audit entries, oldest first, filtered by case, actor and time")
-    async def audit(request: Request, _: Annotated[Principal, Depends(require(*AUDITORS))],
+    @routes.get("/audit", summary="Audit entries, oldest first, filtered by case, actor and time, in pages")
+    async def audit(request: Request, response: Response, _: Annotated[Principal, Depends(require(*AUDITORS))],
                     case: str | None = None, actor: str | None = None, since: datetime | None = None,
-                    until: datetime | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+                    until: datetime | None = None, after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+        """A full page sets the `X-Next-After` header: pass it back as `after` for the next page."""
         with request.app.state.engine.connect() as connection:
             rows = entries(connection, case=case, actor=actor, since=since and as_utc(since),
-                           until=until and as_utc(until), limit=limit)
+                           until=until and as_utc(until), after=after, limit=limit)
+        if len(rows) == limit:
+            response.headers["X-Next-After"] = str(rows[-1].seq)
         return [{"seq": r.seq, "at": as_utc(r.at).isoformat(), "actor": r.actor, "action": r.action,
                  "subject": r.subject, "before": r.before, "after": r.after, "reason": r.reason,
                  "policy_version": r.policy_version, "workflow_id": r.workflow_id, "hash": r.hash} for r in rows]

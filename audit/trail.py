@@ -85,10 +85,12 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
 
 def entries(connection: Connection, *, subject: str | None = None, case: str | None = None,
             actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
-            limit: int = 1000) -> list[Any]:
+            after: int | None = None, limit: int = 1000) -> list[Any]:
     """Audit entries, oldest first, filtered by subject (a case is `case:<workflow id>`), case (its own
-    entries and those of its ERP instructions), actor and time."""
+    entries and those of its ERP instructions), actor and time; `after` a sequence number, for pages."""
     query = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)  # type: ignore[arg-type]
+    if after is not None:
+        query = query.where(AuditEntry.seq > after)  # type: ignore[operator]
     if case:
         query = query.where(or_(AuditEntry.subject == f"case:{case}", AuditEntry.workflow_id == case))  # type: ignore[arg-type]
     if subject:

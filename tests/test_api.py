@@ -247,6 +247,11 @@ async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.A
         trail = (await client.get("/audit", params={"actor": "zhang.wei@example.com"}, headers=auditor)).json()
         assert [e["action"] for e in trail] == ["policy.activate"]  # the compliance token belongs to zhang.wei
         assert (await client.get("/audit/verify", headers=auditor)).json()["intact"] is True
+        first = await client.get("/audit", params={"limit": 2}, headers=auditor)
+        rest = await client.get("/audit", params={"after": first.headers["x-next-after"]}, headers=auditor)
+        everything = (await client.get("/audit", headers=auditor)).json()
+        assert [e["seq"] for e in first.json() + rest.json()] == [e["seq"] for e in everything]
+        assert "x-next-after" not in rest.headers
     with engine.begin() as connection:  # tamper with one entry, as someone with database access could
         from sqlalchemy import text
         if connection.dialect.name == "postgresql":
