@@ -28,6 +28,11 @@ from workflows.case_messages import (
 )
 
 OWNERS = (Role.OWNER, Role.ADMIN)
+SIGNERS = (Role.COMMITTEE, Role.QA, *OWNERS)
+COMMENTERS = (*OWNERS, Role.COMMITTEE, Role.QA)
+PAGE_ACTION_ROLES = {"acknowledge": OWNERS, "propose": OWNERS, "comment": COMMENTERS, "approve": SIGNERS,
+                     "reject": SIGNERS}
+"""The case page's forms take the roles of the routes they stand for."""
 
 
 class CommentBody(BaseModel):
@@ -98,7 +103,7 @@ def router() -> APIRouter:
 
     @routes.post("/cases/{case_id:path}/comment", summary="Comment on a case")
     async def comment(request: Request, case_id: str, body: CommentBody,
-                      who: Annotated[Principal, Depends(require(*OWNERS, Role.COMMITTEE, Role.QA))]) -> dict[str, Any]:
+                      who: Annotated[Principal, Depends(require(*COMMENTERS))]) -> dict[str, Any]:
         return await update(request, case_id, CaseWorkflow.comment, Comment(who.person, body.text))
 
     @routes.post("/cases/{case_id:path}/reassign", summary="Reassign a case to a named person, with a reason")
@@ -120,7 +125,7 @@ def router() -> APIRouter:
 
     @routes.post("/cases/{case_id:path}/sign", summary="Sign the open proposal (approved, rejected, reviewed)")
     async def sign(request: Request, case_id: str, body: SignBody,
-                   who: Annotated[Principal, Depends(require(Role.COMMITTEE, Role.QA, *OWNERS))]) -> dict[str, Any]:
+                   who: Annotated[Principal, Depends(require(*SIGNERS))]) -> dict[str, Any]:
         return await update(request, case_id, CaseWorkflow.sign, Sign(who.person, body.meaning, body.reason))
 
     @routes.post("/cases/{case_id:path}/confirm", summary="Confirm an ERP instruction was carried out")

@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from temporalio.service import RPCError
 
-from api.actions import perform
-from api.auth import Principal, Role, only_own, principal_of
+from api.actions import PAGE_ACTION_ROLES, perform
+from api.auth import Principal, Role, only_own, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.forms import propose_from_form, sign_from_form
 from api.routes import PERIOD, READERS, XLSX
@@ -38,7 +38,7 @@ from api.web import (
 from audit.trail import append, entries
 from governance.listing import BadCursor, CaseFilter, list_cases
 from governance.models import CaseRow
-from governance.opening import deadline_of
+from governance.opening import FINAL_STATES, deadline_of
 from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
@@ -53,11 +53,7 @@ from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import known_values
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Acknowledge, Comment
-
-STATES = ("open", "acknowledged", "awaiting_approval", "approved", "executing", "awaiting_confirmation",
-          "resolved", "resolved_by_itself", "rejected", "cancelled")
-PAGE_ACTIONS = ("acknowledge", "comment", "propose", "approve", "reject")
+from workflows.case_messages import STATES, Acknowledge, Comment
 
 
 def _say(lang: str, key: str) -> str:
@@ -104,7 +100,7 @@ def router() -> APIRouter:
         principal = principal_of(request.app.state.engine, str(form.get("token", "")).strip())
         lang = language_of(request, None)
         if principal is None:
-            return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "link_invalid"))
+            return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "token_invalid"))
         with request.app.state.engine.begin() as connection:
             append(connection, actor=principal.person, action="page.signed_in", subject=f"person:{principal.person}",
                    after={"by": "api token", "roles": sorted(principal.roles)})
@@ -143,15 +139,19 @@ def router() -> APIRouter:
         return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
                       filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
 
+    def visible_case(connection: Any, case_id: str, principal: Principal) -> CaseRow:
+        """The case, if this reader may see it (an owner only their own); 404 otherwise, as the API answers."""
+        found = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
+        if found is None or (only_own(principal) and principal.person != found.owner
+                             and principal.person not in found.assignees):
+            raise HTTPException(404, f"no case {case_id}")
+        return CaseRow.model_validate(found._mapping)
+
     async def case_page(request: Request, case_id: str, principal: Principal, notice: dict[str, Any] | None = None,
                         status: int = 200) -> HTMLResponse:
         lang = language_of(request, principal.person)
         with request.app.state.engine.connect() as connection:
-            found = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
-            if found is None or (only_own(principal) and principal.person != found.owner
-                                 and principal.person not in found.assignees):
-                raise HTTPException(404, f"no case {case_id}")
-            row = CaseRow.model_validate(found._mapping)
+            row = visible_case(connection, case_id, principal)
             timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
                         for e in entries(connection, case=case_id)]
             reasons = rule_reasons(connection, row.rule, row.sku, row.site)
@@ -160,8 +160,9 @@ def router() -> APIRouter:
                 Material.snapshot_id == stock.id, Material.sku == row.sku)).scalar()  # type: ignore[arg-type]
         person = _person(request, principal.person)
         actions = actions_for({"state": row.state, "proposal": row.proposal, "assignees": row.assignees}, person)
-        if row.state not in ("resolved", "resolved_by_itself", "rejected", "cancelled"):
+        if row.state not in FINAL_STATES:
             actions = [*actions, "comment"]
+        actions = [a for a in actions if principal.roles & {r.value for r in PAGE_ACTION_ROLES[a]}]
         dispositions: list[str] = []
         if "propose" in actions:
             with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
@@ -189,9 +190,13 @@ def router() -> APIRouter:
         form = await request.form()
         action, lang = str(form.get("action", "")), language_of(request, principal.person)
         with request.app.state.engine.connect() as connection:
-            found = connection.execute(select(CaseRow.lines).where(CaseRow.id == case_id)).first()  # type: ignore[call-overload]
-        if found is None or action not in PAGE_ACTIONS:
-            raise HTTPException(404, f"no case {case_id} or no action {action!r}")
+            found = visible_case(connection, case_id, principal)
+        if action not in PAGE_ACTION_ROLES:
+            raise HTTPException(422, f"no action {action!r}")
+        if not principal.roles & {r.value for r in PAGE_ACTION_ROLES[action]}:
+            refused(request.app.state.engine, request, principal.person, f"roles {sorted(principal.roles)} may not {action}")
+            return await case_page(request, case_id, principal, {"refused": True, "message": _say(lang, "forbidden").format(
+                roles=", ".join(sorted(principal.roles)))}, 403)
         client, who = request.app.state.client, principal.person
         try:
             if action == "acknowledge":

@@ -373,6 +373,14 @@ async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncCli
         cases = await client.get("/pages/cases", headers={"Authorization": f"Bearer {token}"})
         assert cases.status_code == 200 and "case/idle/SH01/HIP-1" in cases.text
         assert (await client.get("/pages/cases")).status_code == 401  # the sign-in page
+        viewer = {"Authorization": f"Bearer {create_token(engine, 'zhang.wei@example.com', [Role.VIEWER])}"}
+        page = await client.get("/pages/cases/case/idle/SH01/HIP-1", headers=viewer)
+        assert page.status_code == 200 and "data-action=" not in page.text  # his case, but a viewer's token offers no forms
+        refused = await client.post("/pages/cases/case/idle/SH01/HIP-1/act", data={"action": "acknowledge"}, headers=viewer)
+        assert refused.status_code == 403 and "viewer" in refused.text
+        stranger = {"Authorization": f"Bearer {create_token(engine, 'someone@example.com', [Role.OWNER])}"}
+        hidden = await client.post("/pages/cases/case/idle/SH01/HIP-1/act", data={"action": "comment"}, headers=stranger)
+        assert hidden.status_code == 404  # not his case: nothing is sent to it
 
 
 @pytest.mark.asyncio
@@ -400,3 +408,11 @@ async def test_people_are_read_and_replaced_only_by_a_checked_file(engine: Engin
     with engine.connect() as connection:
         [entry] = [e for e in entries(connection) if e.action == "people.replaced"]
     assert entry.actor == "admin@example.com" and entry.after["people"] == 1
+
+
+def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
+    from api.texts import LINK_TEXT, PAGE_TEXT, STATE_NAMES
+    from workflows.case_messages import STATES
+
+    assert set(STATE_NAMES["en"]) == set(STATE_NAMES["zh-CN"]) == set(STATES)
+    assert set(PAGE_TEXT["en"]) == set(PAGE_TEXT["zh-CN"]) and set(LINK_TEXT["en"]) == set(LINK_TEXT["zh-CN"])

@@ -19,6 +19,9 @@ RESOLVED = "resolved"
 RESOLVED_BY_ITSELF = "resolved_by_itself"
 CANCELLED = "cancelled"
 FINAL = frozenset({RESOLVED, RESOLVED_BY_ITSELF, CANCELLED})
+STATES = (OPEN, ACKNOWLEDGED, DISPOSITION_PROPOSED, AWAITING_APPROVAL, APPROVED, EXECUTING, AWAITING_CONFIRMATION,
+          RESOLVED, RESOLVED_BY_ITSELF, CANCELLED)
+"""Every state a case can be in, in the order a case moves through them."""
 
 # The meanings an electronic signature may carry (21 CFR 11.50: every signature states its meaning).
 APPROVED_MEANING, REJECTED_MEANING, REVIEWED_MEANING = "approved", "rejected", "reviewed"
