@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, Role, require
-from api.problems import REFUSALS, answers
+from api.problems import REFUSALS, ROW_ID_MAX, answers
 from workflows.case import CaseWorkflow
 from workflows.case_messages import (
     Acknowledge,
@@ -69,7 +69,7 @@ class SignBody(BaseModel):
 
 
 class ConfirmBody(BaseModel):
-    instruction: int
+    instruction: int = Field(ge=1, le=ROW_ID_MAX)
     note: str = ""
 
 

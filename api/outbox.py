@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
 from api.actions import perform
 from api.auth import Principal, Role, require
-from api.problems import REFUSALS, answers
+from api.problems import REFUSALS, ROW_ID_MAX, answers
 from governance.outbox import unconfirmed
 from stockwarden.case_actions import UnknownInstruction, case_of_instruction
 from workflows.case import CaseWorkflow
@@ -41,7 +41,7 @@ def router() -> APIRouter:
 
     @routes.post("/outbox/{instruction_id}/confirm", responses=answers(404, 409),
                  summary="Confirm that the ERP carried out one instruction")
-    async def confirm(request: Request, instruction_id: int, body: Confirmation,
+    async def confirm(request: Request, instruction_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], body: Confirmation,
                       who: Annotated[Principal, Depends(require(*ERP))]) -> dict[str, Any]:
         try:
             case_id = case_of_instruction(request.app.state.engine, instruction_id)

@@ -35,6 +35,10 @@ class Problem(BaseModel):
     errors: list[RowErrorOut] | None = None
 
 
+ROW_ID_MAX = 2**31 - 1
+"""The largest id a table holds (INTEGER on PostgreSQL); a larger one is refused as invalid (422), never
+sent to the database, where SQLite cannot even bind it."""
+
 _WHY = {401: "No valid API token", 403: "The token lacks every role this route allows",
         404: "Not found", 409: "Refused in the current state (the words say why)",
         422: "The request is not valid (what and where)", 503: "Not ready"}

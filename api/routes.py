@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError
 
 from api.auth import Principal, Role, only_own, require
-from api.problems import REFUSALS, answers
+from api.problems import REFUSALS, ROW_ID_MAX, answers
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
@@ -94,7 +94,7 @@ def router() -> APIRouter:
     async def findings(request: Request, _: Annotated[Principal, Depends(require(*FINDING_READERS))],
                        rule: str | None = None, severity: str | None = None, site: str | None = None,
                        sku: str | None = None, level: Literal["lot", "sku"] | None = None,
-                       cursor: Annotated[int | None, Query(ge=0)] = None,
+                       cursor: Annotated[int | None, Query(ge=0, le=ROW_ID_MAX)] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         with request.app.state.engine.connect() as connection:
             latest = latest_scan(connection)

@@ -21,8 +21,8 @@ from stockwarden.temporal import build_worker, free_port
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from tests.test_notifications import scanned  # noqa: F401  (a fixture)
 
-EXAMPLES = 30
-"""Per operation; about 30 operations."""
+EXAMPLES = 60
+"""Per operation (about 35 operations)."""
 
 
 def _fuzz(app_openapi: dict, base: str, token: str) -> dict[str, list[str]]:
