@@ -289,23 +289,28 @@ async def _deliver_now(engine: Engine) -> None:
          f"{at_once.failed + digests.failed:,} failed and queued for retry")
 
 
-async def _serve_api(engine: Engine, client: Client) -> None:
+def _api_server(engine: Engine, client: Client, host: str | None = None, port: int | None = None) -> object:
+    """uvicorn serving the app; where to listen defaults to the host and port of STOCKWARDEN_PUBLIC_URL."""
     import uvicorn
 
     from api.app import create_app
 
     settings = get_settings()
-    host, _, port = settings.public_url.removeprefix("http://").removeprefix("https://").partition(":")
-    server = uvicorn.Server(uvicorn.Config(create_app(engine, client, settings), host=host or "127.0.0.1",
-                                           port=int(port.split("/")[0] or 8000), log_level="warning"))
+    public_host, _, public_port = settings.public_url.removeprefix("http://").removeprefix("https://").partition(":")
+    return uvicorn.Server(uvicorn.Config(create_app(engine, client, settings), host=host or public_host or "127.0.0.1",
+                                         port=port or int(public_port.split("/")[0] or 8000), log_level="warning"))
+
+
+async def _serve_api(engine: Engine, client: Client) -> None:
+    server = _api_server(engine, client)
     token = create_token(engine, "admin@localhost", [Role.ADMIN])
-    base = settings.public_url.rstrip("/")
+    base = get_settings().public_url.rstrip("/")
     _say(f"Serving: the worker runs the cases' timers and actions.\n"
          f"  API:   {base} (OpenAPI at {base}/docs)\n"
          f"  Pages: {base}/pages/login (sign in with the token below; messages carry each person's own link)\n"
          f"  Admin token for this run: {token}\n"
          f"Ctrl-C stops.")
-    await server.serve()
+    await server.serve()  # type: ignore[attr-defined]
 
 
 async def _cases_recorded(engine: Engine, expected: int) -> None:
@@ -593,6 +598,30 @@ def worker_command() -> None:
             asyncio.run(serve())
     except KeyboardInterrupt:
         _say("Worker stopped.")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option("--host", help="Listen here (default: STOCKWARDEN_PUBLIC_URL's host; "
+                                             "0.0.0.0 in a container).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Listen on this port (default: the public URL's).")] = None,
+) -> None:
+    """Serve the API and the pages against the configured database and Temporal (production; workers run
+    apart with `stockwarden worker`). Tokens come from `stockwarden token create`."""
+    engine = _engine()
+    settings = get_settings()
+
+    async def serve() -> None:
+        client = await connect()
+        _say(f"API and pages at {settings.public_url} (listening on {host or 'the public host'}:{port or 'its port'}); "
+             f"Temporal {settings.temporal_address}")
+        await _api_server(engine, client, host, port).serve()  # type: ignore[attr-defined]
+
+    try:
+        with _reported("the API is not served"):
+            asyncio.run(serve())
+    except KeyboardInterrupt:
+        _say("API stopped.")
 
 
 def _scan_via_temporal(partitions: int) -> ScanSummary:

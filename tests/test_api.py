@@ -416,3 +416,39 @@ def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
 
     assert set(STATE_NAMES["en"]) == set(STATE_NAMES["zh-CN"]) == set(STATES)
     assert set(PAGE_TEXT["en"]) == set(PAGE_TEXT["zh-CN"]) and set(LINK_TEXT["en"]) == set(LINK_TEXT["zh-CN"])
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(dev: object, governed: Engine,  # noqa: F811
+                                                                               tmp_path: Path) -> None:
+    """The production entry point (docker-compose's api service): `stockwarden serve` in its own process."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from stockwarden.temporal import free_port
+
+    env_: object = dev
+    target = env_.client.service_client.config.target_host  # type: ignore[attr-defined]
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stockwarden.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "STOCKWARDEN_DATABASE_URL": governed.url.render_as_string(hide_password=False),
+             "STOCKWARDEN_TEMPORAL_ADDRESS": target, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):
+                try:
+                    ready = await client.get("/ready")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            assert ready.json() == {"status": "ready"}
+            token = create_token(governed, "li.na@example.com", [Role.VIEWER])
+            listed = await client.get("/cases", headers={"Authorization": f"Bearer {token}"})
+            assert [c["workflow_id"] for c in listed.json()["items"]] == ["case/idle/SH01/CAT-1", "case/idle/SH01/HIP-1"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
