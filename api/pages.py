@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from temporalio.service import RPCError
 
@@ -22,7 +20,7 @@ from api.actions import PAGE_ACTION_ROLES, perform
 from api.auth import Principal, Role, only_own, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.forms import propose_from_form, sign_from_form
-from api.routes import PERIOD, READERS, XLSX
+from api.routes import READERS, check_period, pack_file
 from api.texts import STATE_NAMES, page_text
 from api.web import (
     KPI_READERS,
@@ -47,7 +45,6 @@ from notifications.messages import DISPOSITIONS
 from notifications.people import Language, load_people
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import kpi_label
-from reports.pack import write_pack
 from reports.summary import kpi_summary
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
@@ -250,8 +247,7 @@ def router() -> APIRouter:
             with engine.connect() as connection:
                 stock = latest_snapshot(connection)
             period = stock.as_of.strftime("%Y-%m") if stock else datetime.now(UTC).strftime("%Y-%m")
-        if not re.fullmatch(PERIOD, period):
-            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
+        check_period(period)
         try:
             await asyncio.to_thread(store, engine, period)
         except NoSnapshotForPeriod as missing:
@@ -273,14 +269,6 @@ def router() -> APIRouter:
     async def pack(request: Request, period: str,
                    principal: Annotated[Principal, Depends(page_guard(Role.ADMIN, Role.COMMITTEE))]) -> Response:
         """The pack for someone signed in on a page (the API's /packs wants a bearer token)."""
-        lang = language_of(request, principal.person)
-        if not re.fullmatch(PERIOD, period):
-            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
-        out = Path(request.app.state.settings.var_dir) / "packs" / f"governance-pack-{period}-{lang}.xlsx"
-        try:
-            await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out)
-        except NoSnapshotForPeriod as missing:
-            raise HTTPException(404, str(missing)) from None
-        return FileResponse(out, media_type=XLSX, filename=out.name)
+        return await pack_file(request, period, language_of(request, principal.person))
 
     return routes

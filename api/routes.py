@@ -49,6 +49,24 @@ def _case_json(row: Any) -> dict[str, Any]:
 
 
 
+def check_period(period: str) -> None:
+    if not re.fullmatch(PERIOD, period):
+        raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
+
+
+async def pack_file(request: Request, period: str, lang: str) -> FileResponse:
+    """The month's governance pack written (KPIs computed first) and sent, for the API and the KPI page."""
+    check_period(period)
+    if lang not in LABELS:
+        raise HTTPException(422, f"lang must be one of {', '.join(LABELS)}")
+    out = Path(request.app.state.settings.var_dir) / "packs" / f"governance-pack-{period}-{lang}.xlsx"
+    try:
+        await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out)
+    except NoSnapshotForPeriod as missing:
+        raise HTTPException(404, str(missing)) from None
+    return FileResponse(out, media_type=XLSX, filename=out.name)
+
+
 def router() -> APIRouter:
     routes = APIRouter()
 
@@ -144,8 +162,7 @@ def router() -> APIRouter:
     async def kpis(request: Request, period: str,
                    _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE))],
                    ) -> list[dict[str, Any]]:
-        if not re.fullmatch(PERIOD, period):
-            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
+        check_period(period)
         try:
             await asyncio.to_thread(store, request.app.state.engine, period)
         except NoSnapshotForPeriod as missing:
@@ -160,15 +177,6 @@ def router() -> APIRouter:
     async def pack(request: Request, period: str,
                    _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMMITTEE))],
                    lang: str = "zh-CN") -> FileResponse:
-        if not re.fullmatch(PERIOD, period):
-            raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
-        if lang not in LABELS:
-            raise HTTPException(422, f"lang must be one of {', '.join(LABELS)}")
-        out = Path(request.app.state.settings.var_dir) / "packs" / f"governance-pack-{period}-{lang}.xlsx"
-        try:
-            await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out)
-        except NoSnapshotForPeriod as missing:
-            raise HTTPException(404, str(missing)) from None
-        return FileResponse(out, media_type=XLSX, filename=out.name)
+        return await pack_file(request, period, lang)
 
     return routes

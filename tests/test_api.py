@@ -370,6 +370,8 @@ async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncCli
         english = await client.get("/pages/kpis", params={"period": "2026-11", "lang": "en"},
                                    headers={"Authorization": f"Bearer {token}"})
         assert "<h1>KPIs</h1>" in english.text and "Obsolete-stock ratio" in english.text
+        pack = await client.get("/pages/packs/2026-11", headers={"Authorization": f"Bearer {token}"})
+        assert load_workbook(io.BytesIO(pack.content)).sheetnames[0] == "摘要"  # the pack in the reader's language
         cases = await client.get("/pages/cases", headers={"Authorization": f"Bearer {token}"})
         assert cases.status_code == 200 and "case/idle/SH01/HIP-1" in cases.text
         assert (await client.get("/pages/cases")).status_code == 401  # the sign-in page
