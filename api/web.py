@@ -135,5 +135,7 @@ def refused_page(request: Request, refusal: PageRefused) -> HTMLResponse:
     known = page_text(lang).get(refusal.message, refusal.message)
     message = known.format(roles=", ".join(sorted(principal.roles)) if principal else "") if known != refusal.message else known
     if refusal.status == 401:
-        return render(request, "login.html.j2", lang, 401, message=message, principal=None)
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return render(request, "login.html.j2", lang, 401, message=message, principal=None,
+                      next=wanted if request.method == "GET" and wanted.startswith("/pages/") else None)
     return render(request, "notice.html.j2", lang, refusal.status, message=message, principal=principal, refused=True)

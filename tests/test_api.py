@@ -374,7 +374,15 @@ async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncCli
         assert load_workbook(io.BytesIO(pack.content)).sheetnames[0] == "摘要"  # the pack in the reader's language
         cases = await client.get("/pages/cases", headers={"Authorization": f"Bearer {token}"})
         assert cases.status_code == 200 and "case/idle/SH01/HIP-1" in cases.text
-        assert (await client.get("/pages/cases")).status_code == 401  # the sign-in page
+        asked = await client.get("/pages/kpis", params={"period": "2026-11"})
+        assert asked.status_code == 401 and 'name="next" value="/pages/kpis?period=2026-11"' in asked.text  # sign in first
+        signed = await client.post("/pages/login", data={"token": token, "next": "/pages/kpis?period=2026-11"})
+        assert signed.status_code == 303 and signed.headers["location"] == "/pages/kpis?period=2026-11"
+        assert (await client.get("/pages/kpis", params={"period": "2026-11"})).status_code == 200  # the session cookie
+        away = await client.post("/pages/login", data={"token": token, "next": "https://evil.example.com/"})
+        assert away.headers["location"] == "/pages/cases"  # never sent elsewhere
+        wrong = await client.post("/pages/login", data={"token": "sw_nope"})
+        assert wrong.status_code == 401 and "此令牌无效" in wrong.text
         viewer = {"Authorization": f"Bearer {create_token(engine, 'zhang.wei@example.com', [Role.VIEWER])}"}
         page = await client.get("/pages/cases/case/idle/SH01/HIP-1", headers=viewer)
         assert page.status_code == 200 and "data-action=" not in page.text  # his case, but a viewer's token offers no forms
