@@ -192,10 +192,12 @@ def migrate_command() -> None:
 @app.command("up")
 def up_command(
     lots: Annotated[int, typer.Option("--lots", min=1, help="Lot positions of the demo company.")] = 2_000,
-    serve: Annotated[bool, typer.Option("--serve", help="Keep Temporal and the worker running afterwards.")] = False,
+    serve: Annotated[bool, typer.Option("--serve/--once", help="Afterwards, keep Temporal and the worker running "
+                                        "and serve the API and pages until Ctrl-C (default), or stop.")] = True,
 ) -> None:
     """Run the main job on the embedded default: demo company, ingest, policy, Temporal dev server and
-    worker, a scan through Temporal that opens the cases, and a summary."""
+    worker, a scan through Temporal that opens the cases, a summary and a governance pack; then serve the
+    API and pages (address and an admin token printed) until interrupted, unless --once."""
     settings = get_settings()
     engine = _engine()
     with engine.connect() as connection:
@@ -218,43 +220,48 @@ def up_command(
         with engine.connect() as connection:
             active = active_version(connection)
     assert active is not None
-    summary = _up_scan_and_cases(engine, settings.var_dir, serve)
+    _up_scan_and_cases(engine, settings.var_dir, f"{active[1].policy} v{active[1].version}",
+                       snapshot.as_of.strftime("%Y-%m"), serve)
+
+
+def _up_report(engine: Engine, scan_id: int, policy_label: str, period: str) -> None:
+    """Findings per rule, open cases per owner, and the month's governance pack."""
+    settings = get_settings()
     with engine.connect() as connection:
-        findings = list(stored_findings(connection, summary.scan_id))
+        findings = list(stored_findings(connection, scan_id))
         cases = connection.execute(select(CaseRow.owner, func.count()).where(CaseRow.state.not_in(FINAL_STATES))  # type: ignore[attr-defined]
                                    .group_by(CaseRow.owner).order_by(CaseRow.owner)).all()
-    typer.echo(render_findings_summary(findings, f"{active[1].policy} v{active[1].version}"))
-    typer.echo(f"Cases open by owner 各负责人未结案件 (scan {summary.scan_id} through Temporal): "
-               f"{sum(n for _, n in cases):,}")
+    typer.echo(render_findings_summary(findings, policy_label))
+    typer.echo(f"Cases open by owner 各负责人未结案件 (scan {scan_id} through Temporal): {sum(n for _, n in cases):,}")
     for owner, count in cases:
         typer.echo(f"  {owner:32} {count:6,}")
-    period = snapshot.as_of.strftime("%Y-%m")
     with _reported("no pack was written"):
         pack = write_pack(engine, period, "zh-CN", settings.var_dir / "packs" / f"governance-pack-{period}.xlsx")
     _say(f"Governance pack 治理报告 for {period}: {pack.path}")
 
 
-def _up_scan_and_cases(engine: Engine, var_dir: Path, serve: bool) -> ScanSummary:
+def _up_scan_and_cases(engine: Engine, var_dir: Path, policy_label: str, period: str, serve: bool) -> None:
     """Temporal (the dev server if none runs), a worker in this process, a ScanWorkflow that opens the
-    cases; with --serve the worker goes on serving the cases' timers and actions until interrupted."""
+    cases, the report; then (unless --once) the worker goes on serving the cases' timers and actions, the
+    dispatcher delivers messages and the API and pages are served, until interrupted."""
     settings = get_settings()
 
-    async def run() -> ScanSummary:
+    async def run() -> None:
         async with embedded_temporal(var_dir) as client, build_worker(client, engine, settings.task_queue):
             summary = await client.execute_workflow(
                 ScanWorkflow.run, ScanRequest(settings.scan_partitions), id=f"scan-{uuid.uuid4()}",
                 task_queue=settings.task_queue)
             await _cases_recorded(engine, summary.cases)
             await _deliver_now(engine)
+            await asyncio.to_thread(_up_report, engine, summary.scan_id, policy_label, period)
             if serve:
                 await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds,
                                         settings.digest_hour)
                 await _serve_api(engine, client)
-        return summary
 
     with _reported("nothing was scanned"), _local_mail(var_dir):
         try:
-            return asyncio.run(run())
+            asyncio.run(run())
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
 

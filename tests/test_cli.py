@@ -31,8 +31,45 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
             "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "STOCKWARDEN_SMTP_PORT": str(free_port())}
 
 
+def test_up_goes_on_to_serve_the_api_and_pages_and_prints_their_address_and_an_admin_token(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """`stockwarden up` (no --once): after the main job it serves until Ctrl-C."""
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-m", "stockwarden.cli", "up", "--lots", "200"],
+                             env={**os.environ, **env, "STOCKWARDEN_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = ""
+        deadline = time.monotonic() + 240
+        while "Admin token for this run: " not in said and time.monotonic() < deadline and child.poll() is None:
+            said += child.stderr.readline()  # type: ignore[union-attr]
+        token = re.search(r"Admin token for this run: (sw_\S+)", said)
+        assert token, said[-2000:]
+        assert f"Pages: http://127.0.0.1:{port}/pages/login" in said
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                ready = httpx.get(f"{base}/ready", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert ready.json() == {"status": "ready"}
+        page = httpx.get(f"{base}/pages/cases", headers={"Authorization": f"Bearer {token[1]}"}, timeout=10)
+        assert page.status_code == 200 and 'href="/pages/cases/case/' in page.text
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
 def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: dict[str, str], tmp_path: Path) -> None:
-    first = run("up", "--lots", "300", env=env, cwd=tmp_path)
+    first = run("up", "--once", "--lots", "300", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "writing the demo company" in first.stderr
     assert (tmp_path / "var" / "demo" / "lots.csv").is_file()
@@ -53,7 +90,7 @@ def test_up_on_an_empty_database_loads_the_demo_company_and_summarises_it(env: d
     assert f"Messages of the demo cases: {len(mail)} in" in first.stderr and len(mail) >= 3
     digest = next(m for m in mail if "zhang.wei" in m.name).read_bytes()
     assert "今日案件".encode() in email.message_from_bytes(digest, policy=email.policy.default)["Subject"].encode()
-    again = run("up", env=env, cwd=tmp_path)
+    again = run("up", "--once", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "writing the demo company" not in again.stderr
     assert "activated" not in again.stderr
     # The second run scans again through the same Temporal state: the same cases, no duplicates.
