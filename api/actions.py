@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -36,15 +36,21 @@ PAGE_ACTION_ROLES = {"acknowledge": OWNERS, "propose": OWNERS, "comment": COMMEN
 
 
 class CommentBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "调拨到北京仓 / moving them to Beijing"}]})
+
     text: str = Field(min_length=1, max_length=2000)
 
 
 class ReassignBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to": "wang.fang@example.com", "reason": "she runs the Guangzhou site"}]})
+
     to: str = Field(min_length=3, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
 
 
 class SnoozeBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"days": 7, "reason": "the hospital tender closes next week"}]})
+
     days: float = Field(gt=0, le=365)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -56,6 +62,8 @@ class LineBody(BaseModel):
 
 
 class ProposeBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"disposition": "return_to_supplier", "lines": [{"lot": "L2", "serial": "S2", "quantity": "1"}], "reason": "inside the return window"}]})
+
     disposition: str
     lines: list[LineBody] = Field(min_length=1)
     target: str = ""
@@ -64,16 +72,22 @@ class ProposeBody(BaseModel):
 
 
 class SignBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"meaning": "approved", "reason": ""}]})
+
     meaning: str = Field(pattern="^(approved|rejected|reviewed)$")
     reason: str = ""
 
 
 class ConfirmBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"instruction": 42, "note": "RMA-5531"}]})
+
     instruction: int = Field(ge=1, le=ROW_ID_MAX)
     note: str = ""
 
 
 class CancelBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "stock written off in the ERP already"}]})
+
     reason: str = Field(min_length=1, max_length=2000)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.actions import perform
 from api.auth import Principal, Role, require
@@ -21,6 +21,8 @@ ERP = (Role.ERP, Role.ADMIN)
 
 
 class Confirmation(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "GRN-2026-1187"}]})
+
     note: str = Field(default="", max_length=2000, description="What the ERP reported, e.g. its document number")
 
 
