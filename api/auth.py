@@ -27,6 +27,12 @@ class Role(StrEnum):
     ERP = "erp"
 
 
+POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
+"""Who validates, previews and activates policies (the API and the preview page)."""
+KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
+"""Who reads the month's KPIs (the API and the KPI page)."""
+
+
 @dataclass(frozen=True)
 class Principal:
     person: str

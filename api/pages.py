@@ -17,14 +17,12 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from api.actions import PAGE_ACTION_ROLES, perform
-from api.auth import Principal, Role, only_own, principal_of, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, only_own, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.forms import propose_from_form, sign_from_form
 from api.routes import READERS, check_period, pack_file
 from api.texts import STATE_NAMES, page_text
 from api.web import (
-    KPI_READERS,
-    POLICY_EDITORS,
     SESSION_COOKIE,
     language_of,
     page_guard,

@@ -8,13 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from api.auth import Principal, Role, require
+from api.auth import POLICY_EDITORS, Principal, Role, require
 from api.problems import REFUSALS, YAML_BODY, answers, problems_response, yaml_text
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
 
-EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 READERS = (Role.COMPLIANCE, Role.ADMIN, Role.COMMITTEE, Role.VIEWER)
 VERSION = r"^([A-Za-z0-9][A-Za-z0-9_.-]*@)?[0-9]+$"
 
@@ -23,7 +22,7 @@ def router() -> APIRouter:
     routes = APIRouter(tags=["policies"], responses=REFUSALS)
 
     @routes.post("/policies/validate", summary="Check a policy; every problem with line and column")
-    async def validate(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
+    async def validate(request: Request, _: Annotated[Principal, Depends(require(*POLICY_EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
         text = await yaml_text(request)
         with request.app.state.engine.connect() as connection:
@@ -36,7 +35,7 @@ def router() -> APIRouter:
 
     @routes.post("/policies/preview", responses=answers(409), summary="What a draft would change on the latest snapshot: findings added, "
                  "removed and kept, with the stock value each covers")
-    async def preview_draft(request: Request, _: Annotated[Principal, Depends(require(*EDITORS))],
+    async def preview_draft(request: Request, _: Annotated[Principal, Depends(require(*POLICY_EDITORS))],
                             name: str = "draft.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
         text = await yaml_text(request)
         engine = request.app.state.engine
@@ -51,7 +50,7 @@ def router() -> APIRouter:
             raise HTTPException(409, str(nothing)) from None
 
     @routes.post("/policies/activate", responses=answers(409), summary="Make a checked policy the one active version")
-    async def activate(request: Request, who: Annotated[Principal, Depends(require(*EDITORS))],
+    async def activate(request: Request, who: Annotated[Principal, Depends(require(*POLICY_EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
         text = await yaml_text(request)
         try:

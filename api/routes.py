@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError
 
-from api.auth import Principal, Role, only_own, require
+from api.auth import KPI_READERS, Principal, Role, only_own, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
@@ -160,7 +160,7 @@ def router() -> APIRouter:
 
     @routes.get("/kpis/{period}", responses={**REFUSALS, **answers(404)}, summary="The month's KPIs, computed and stored", tags=["reports"])
     async def kpis(request: Request, period: str,
-                   _: Annotated[Principal, Depends(require(Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE))],
+                   _: Annotated[Principal, Depends(require(*KPI_READERS))],
                    ) -> list[dict[str, Any]]:
         check_period(period)
         try:

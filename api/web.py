@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.auth import Principal, Role, bearer, only_own, principal_of, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, bearer, only_own, principal_of, refused
 from api.texts import STATE_NAMES, page_text
 from notifications.links import LinkRefused, read_my_cases
 from notifications.people import Language, load_people
@@ -43,10 +43,6 @@ class PageRefused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
-POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 
 
 def render(request: Request, name: str, lang: str, status: int = 200, **values: Any) -> HTMLResponse:
