@@ -26,6 +26,7 @@ from api.web import (
     SESSION_COOKIE,
     language_of,
     page_guard,
+    person_of,
     person_of_link,
     render,
     roles_of_person,
@@ -40,7 +41,6 @@ from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import actions_for, rule_reasons
 from notifications.messages import DISPOSITIONS
-from notifications.people import Language, load_people
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import kpi_label
 from reports.summary import kpi_summary
@@ -57,12 +57,6 @@ def _say(lang: str, key: str) -> str:
 
 def _when(moment: datetime | None) -> str:
     return "" if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M")
-
-
-def _person(request: Request, email: str) -> Any:
-    settings = request.app.state.settings
-    directory = request.app.state.directory or load_people(settings.people_file)
-    return directory.person(email, language=Language(settings.default_language))
 
 
 def router() -> APIRouter:
@@ -153,7 +147,7 @@ def router() -> APIRouter:
             stock = latest_snapshot(connection)
             sku_name = "" if stock is None else connection.execute(select(Material.name).where(
                 Material.snapshot_id == stock.id, Material.sku == row.sku)).scalar()  # type: ignore[arg-type]
-        person = _person(request, principal.person)
+        person = person_of(request, principal.person)
         actions = actions_for({"state": row.state, "proposal": row.proposal, "assignees": row.assignees}, person)
         if row.state not in FINAL_STATES:
             actions = [*actions, "comment"]

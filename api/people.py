@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, Request
 
 from api.auth import Principal, Role, require
 from api.problems import REFUSALS, YAML_BODY, problems_response, yaml_text
+from api.web import directory_of
 from audit.trail import append
-from notifications.people import load_people, parse_people
+from notifications.people import parse_people
 from rules.loader import PolicyInvalid
 
 PEOPLE_READERS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
@@ -40,8 +41,7 @@ def router() -> APIRouter:
 
     @routes.get("/people", summary="Who Stockwarden writes to: name, roles, language, manager, channels (no secrets)")
     async def people(request: Request, _: Annotated[Principal, Depends(require(*PEOPLE_READERS))]) -> list[dict[str, Any]]:
-        settings = request.app.state.settings
-        directory = request.app.state.directory or load_people(settings.people_file)
+        directory = directory_of(request)
         return [{"email": p.email, "name": p.name, "roles": [r.value for r in p.roles], "language": p.language.value,
                  "manager": p.manager, "channels": [_scheme(c) for c in p.channels], "digest": p.digest}
                 for p in sorted(directory.people.values(), key=lambda p: p.email)]

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, bearer, only_own, principal_of, refused
 from api.texts import STATE_NAMES, page_text
 from notifications.links import LinkRefused, read_my_cases
-from notifications.people import Language, load_people
+from notifications.people import Directory, Language, Person, load_people
 from notifications.people import Role as PersonRole
 from stockwarden.settings import Settings
 
@@ -57,16 +57,25 @@ def render(request: Request, name: str, lang: str, status: int = 200, **values: 
     return HTMLResponse(html, status_code=status)
 
 
+def directory_of(request: Request) -> Directory:
+    """The app's people: the directory it was given (tests), else people.yaml as it is now (PUT /people
+    replaces it, so it is read again rather than kept)."""
+    return request.app.state.directory or load_people(request.app.state.settings.people_file)
+
+
+def person_of(request: Request, email: str) -> Person:
+    """The listed person, or someone unlisted in the default language."""
+    return directory_of(request).person(email, language=Language(request.app.state.settings.default_language))
+
+
 def language_of(request: Request, person: str | None) -> str:
     """`?lang=` if given, else the person's language in people.yaml, else the default."""
     asked = request.query_params.get("lang")
     if asked in LANGUAGES:
         return asked
-    settings: Settings = request.app.state.settings
     if person is None:
-        return settings.default_language
-    directory = request.app.state.directory or load_people(settings.people_file)
-    return directory.person(person, language=Language(settings.default_language)).language.value
+        return str(request.app.state.settings.default_language)
+    return person_of(request, person).language.value
 
 
 def _sessions(settings: Settings) -> URLSafeTimedSerializer:
@@ -98,9 +107,7 @@ def person_of_link(settings: Settings, token: str) -> str | None:
 
 
 def roles_of_person(request: Request, person: str) -> frozenset[str]:
-    settings: Settings = request.app.state.settings
-    directory = request.app.state.directory or load_people(settings.people_file)
-    listed = directory.people.get(person.lower())
+    listed = directory_of(request).people.get(person.lower())
     roles = {ROLE_OF_PERSON[r].value for r in listed.roles} if listed else set()
     return frozenset(roles or {Role.OWNER.value})
 
