@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import Engine, func, select
@@ -62,6 +62,7 @@ from rules.schema import policy_json_schema_text
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
 from stockwarden.case_actions import UnknownInstruction, confirm_instruction
 from stockwarden.settings import get_settings
+from stockwarden.stopping import stopped_by_signals
 from stockwarden.temporal import (
     build_worker,
     connect,
@@ -70,6 +71,9 @@ from stockwarden.temporal import (
     ensure_scan_schedule,
 )
 from workflows.scan import ScanRequest, ScanWorkflow
+
+if TYPE_CHECKING:
+    import uvicorn  # imported when serving: the other commands start faster without it
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -262,8 +266,9 @@ def _up_scan_and_cases(engine: Engine, var_dir: Path, policy_label: str, period:
     with _reported("nothing was scanned"), _local_mail(var_dir):
         try:
             asyncio.run(run())
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+        except KeyboardInterrupt:  # during the main job; once serving, Ctrl-C stops in order (stopping.py)
+            _say("Interrupted before the main job was done.")
+            raise typer.Exit(130) from None
 
 
 @contextmanager
@@ -296,7 +301,7 @@ async def _deliver_now(engine: Engine) -> None:
          f"{at_once.failed + digests.failed:,} failed and queued for retry")
 
 
-def _api_server(engine: Engine, client: Client, host: str | None = None, port: int | None = None) -> object:
+def _api_server(engine: Engine, client: Client, host: str | None = None, port: int | None = None) -> uvicorn.Server:
     """uvicorn serving the app; where to listen defaults to the host and port of STOCKWARDEN_PUBLIC_URL."""
     import uvicorn
 
@@ -317,7 +322,14 @@ async def _serve_api(engine: Engine, client: Client) -> None:
          f"  Pages: {base}/pages/login (sign in with the token below; messages carry each person's own link)\n"
          f"  Admin token for this run: {token}\n"
          f"Ctrl-C stops.")
-    await server.serve()  # type: ignore[attr-defined]
+    await _serve_until_stopped(server)
+    _say("Stopping: the API, then the worker and Temporal.")
+
+
+async def _serve_until_stopped(server: uvicorn.Server) -> None:
+    """uvicorn's serve() until SIGINT or SIGTERM, which then return here rather than interrupt what follows."""
+    with stopped_by_signals(lambda: setattr(server, "should_exit", True)):
+        await server.serve()
 
 
 async def _cases_recorded(engine: Engine, expected: int) -> None:
@@ -596,15 +608,18 @@ def worker_command() -> None:
         client = await connect()
         await ensure_scan_schedule(client, settings.task_queue, settings.scan_cron, settings.scan_partitions)
         await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds, settings.digest_hour)
-        _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
-             f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}' (UTC)")
-        await build_worker(client, engine, settings.task_queue).run()
+        stop = asyncio.Event()
+        async with build_worker(client, engine, settings.task_queue):
+            with stopped_by_signals(stop.set):
+                _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
+                     f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}' (UTC). "
+                     f"Ctrl-C or SIGTERM stops.")
+                await stop.wait()
+            _say("Stopping: activities in flight finish first.")
 
-    try:
-        with _reported("no worker runs"):
-            asyncio.run(serve())
-    except KeyboardInterrupt:
-        _say("Worker stopped.")
+    with _reported("no worker runs"):
+        asyncio.run(serve())
+    _say("Worker stopped.")
 
 
 @app.command("serve")
@@ -622,13 +637,11 @@ def serve_command(
         client = await connect()
         _say(f"API and pages at {settings.public_url} (listening on {host or 'the public host'}:{port or 'its port'}); "
              f"Temporal {settings.temporal_address}")
-        await _api_server(engine, client, host, port).serve()  # type: ignore[attr-defined]
+        await _serve_until_stopped(_api_server(engine, client, host, port))
 
-    try:
-        with _reported("the API is not served"):
-            asyncio.run(serve())
-    except KeyboardInterrupt:
-        _say("API stopped.")
+    with _reported("the API is not served"):
+        asyncio.run(serve())
+    _say("API stopped.")
 
 
 def _scan_via_temporal(partitions: int) -> ScanSummary:

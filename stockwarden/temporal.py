@@ -112,7 +112,11 @@ async def dev_server(port: int, db_file: Path | None = None, namespace: str = "d
         yield client
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:  # in a thread: the loop goes on serving whatever still finishes while the server stops
+            await asyncio.to_thread(server.wait, 30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @asynccontextmanager

@@ -459,6 +459,9 @@ async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(d
             token = create_token(governed, "li.na@example.com", [Role.VIEWER])
             listed = await client.get("/cases", headers={"Authorization": f"Bearer {token}"})
             assert [c["workflow_id"] for c in listed.json()["items"]] == ["case/idle/SH01/CAT-1", "case/idle/SH01/HIP-1"]
+        server.terminate()  # SIGTERM, as docker stop sends it: uvicorn's graceful stop, then exit 0
+        assert server.wait(timeout=30) == 0
+        assert server.stderr.read().rstrip().endswith("API stopped.")  # type: ignore[union-attr]
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        if server.poll() is None:
+            server.kill()

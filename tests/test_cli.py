@@ -7,15 +7,19 @@ import email.policy
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
 
 from inventory.demo import BAD_LOTS
 from stockwarden.temporal import free_port
+from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 
 AS_OF = "2026-11-25"
 
@@ -63,8 +67,38 @@ def test_up_goes_on_to_serve_the_api_and_pages_and_prints_their_address_and_an_a
         assert page.status_code == 200 and 'href="/pages/cases/case/' in page.text
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=60) == 0
+        said += child.stderr.read()  # type: ignore[union-attr]
+        assert "Stopping: the API, then the worker and Temporal." in said and "Traceback" not in said, said[-3000:]
+        with socket.socket() as probe:  # the dev server it started is gone with it
+            assert probe.connect_ex(("127.0.0.1", int(env["STOCKWARDEN_TEMPORAL_ADDRESS"].rpartition(":")[2]))) != 0
     finally:
         if child.poll() is None:
+            child.kill()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_worker_stops_in_order_on_sigterm_as_docker_stop_sends_it(dev: WorkflowEnvironment, engine: Engine,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
+    """`stockwarden worker` (docker-compose's worker service) leaves its poll loops and exits 0 on SIGTERM
+    instead of dying by it between an activity's commit and its report."""
+    import asyncio
+    import signal
+
+    target = dev.client.service_client.config.target_host
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stockwarden.cli", "worker", stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "STOCKWARDEN_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+             "STOCKWARDEN_TEMPORAL_ADDRESS": target, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var"),
+             "STOCKWARDEN_TASK_QUEUE": f"cli-{tmp_path.name}"})
+    try:
+        said = (await asyncio.wait_for(child.stderr.readline(), timeout=60)).decode()  # type: ignore[union-attr]
+        assert said.startswith("Worker on "), said
+        child.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(child.wait(), timeout=60) == 0
+        said += (await child.stderr.read()).decode()  # type: ignore[union-attr]
+        assert "Stopping: activities in flight finish first." in said and said.rstrip().endswith("Worker stopped."), said
+    finally:
+        if child.returncode is None:
             child.kill()
 
 
