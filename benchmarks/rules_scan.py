@@ -78,7 +78,7 @@ def engine_alone(url: str) -> tuple[float, int]:
             return spent
 
         for group in iter_facts(connection, snapshot):
-            for fact_id, fact, _subject in engine_facts(group, evaluator.fields):
+            for fact_id, fact, _subject in engine_facts(group, evaluator.projections):
                 fact["id"] = fact_id
                 chunk.append(fact)
                 count += 1

@@ -141,6 +141,7 @@ def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selectio
 
 
 def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) -> Any:
+    """The lot positions with their material and last movement, in the column order _lot_fact unpacks."""
     lp = LotPosition.__table__.c  # type: ignore[attr-defined]
     mt = Material.__table__.c  # type: ignore[attr-defined]
     mv = Movement.__table__.c  # type: ignore[attr-defined]
@@ -164,19 +165,23 @@ def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) 
 
 
 def _lot_fact(row: Any, as_of: date) -> LotFact:
-    last_moved = max(d for d in (row.last_moved, row.last_movement_on, row.received_on) if d is not None)
-    days_to_expiry = None if row.expires_on is None else (row.expires_on - as_of).days
-    shelf_life_left = None
-    if row.expires_on is not None and row.manufactured_on is not None and row.expires_on > row.manufactured_on:
-        shelf_life_left = round(100 * days_to_expiry / (row.expires_on - row.manufactured_on).days, 2)  # type: ignore[operator]
-    return LotFact(
-        sku=row.sku, site=row.site, lot=row.lot, serial=row.serial, category=row.category,
-        risk_class=row.risk_class, lifecycle=row.lifecycle, storage=row.storage, qc_status=row.qc_status,
-        currency=row.currency, qty=row.qty, unit_cost=row.unit_cost, value=row.qty * row.unit_cost,
-        received_on=row.received_on, expires_on=row.expires_on, last_moved_on=last_moved,
-        days_in_stock=(as_of - row.received_on).days, days_since_movement=(as_of - last_moved).days,
-        days_to_expiry=days_to_expiry, shelf_life_left_pct=shelf_life_left,
-    )
+    """Unpacked by position and built positionally: by name, this function was a sixth of a scan
+    (benchmarks/rules_scan.py; 12 µs a lot against 2 µs)."""
+    (sku, site, lot, serial, qty, received_on, manufactured_on, expires_on, last_movement_on, qc_status,
+     category, risk_class, lifecycle, storage, currency, unit_cost, last_moved) = row
+    last = received_on
+    if last_movement_on is not None and last_movement_on > last:
+        last = last_movement_on
+    if last_moved is not None and last_moved > last:
+        last = last_moved
+    days_to_expiry = shelf_life_left = None
+    if expires_on is not None:
+        days_to_expiry = (expires_on - as_of).days
+        if manufactured_on is not None and expires_on > manufactured_on:
+            shelf_life_left = round(100 * days_to_expiry / (expires_on - manufactured_on).days, 2)
+    return LotFact(sku, site, lot, serial, category, risk_class, lifecycle, storage, qc_status, currency, qty,
+                   unit_cost, qty * unit_cost, received_on, expires_on, last, (as_of - received_on).days,
+                   (as_of - last).days, days_to_expiry, shelf_life_left)
 
 
 def project_expiry(lots: list[LotFact], avg_daily_demand: float) -> None:

@@ -46,10 +46,13 @@ def _title_json(en: str, zh_cn: str) -> str:
     return json.dumps({"en": en, "zh-CN": zh_cn}, ensure_ascii=False)
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds an encoder per call
+
+
 def finding_values(scan_id: int, finding: Finding) -> tuple[Any, ...]:
     return (scan_id, finding.rule, finding.level, finding.sku, finding.site, finding.lot, finding.serial,
-            finding.severity, finding.value, json.dumps(finding.metrics, ensure_ascii=False),
-            json.dumps(finding.reasons, ensure_ascii=False), _title_json(finding.title["en"], finding.title["zh-CN"]))
+            finding.severity, finding.value, _to_json(finding.metrics), _to_json(finding.reasons),
+            _title_json(finding.title["en"], finding.title["zh-CN"]))
 
 
 def finding_json(finding: Finding | FindingRow) -> dict[str, Any]:

@@ -165,3 +165,30 @@ print("survived")
 """
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
+
+
+def test_the_garbage_collector_is_paused_only_while_evaluating_and_the_engines_cycles_are_collected() -> None:
+    """evaluate() turns Python's automatic collector off and collects each chunk itself (rules.engine
+    collected_per_chunk): afterwards the collector is as it was, and durable-rules' cyclic garbage
+    (its action closures) is gone, not left for later, even when the caller stops reading early."""
+    import gc
+
+    rules = rule("idle", "    when:\n      days_since_movement: {gte: 180}")
+    groups = [sku_site([lot(f"l{i}", days_since_movement=170 + i) for i in range(20)])]
+    evaluator = Evaluator(parse_policy(HEAD + rules, "t.yaml"))
+    gc.collect()
+    findings = evaluator.evaluate(groups, chunk=3)
+    next(findings)
+    assert not gc.isenabled()
+    assert len(list(findings)) == 9
+    assert gc.isenabled() and gc.collect() == 0
+    abandoned = evaluator.evaluate(groups, chunk=3)
+    next(abandoned)
+    del abandoned  # closes the generator
+    assert gc.isenabled() and gc.collect() == 0
+    gc.disable()
+    try:
+        assert len(list(evaluator.evaluate(groups, chunk=3))) == 10
+        assert not gc.isenabled()  # it was off: it stays off
+    finally:
+        gc.enable()
