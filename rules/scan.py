@@ -18,11 +18,12 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from inventory.bulk import BulkWriter
 from inventory.metrics import EVERYTHING, Selection, iter_facts, latest_snapshot, partition_skus
-from inventory.models import Snapshot
+from inventory.models import LotPosition, Snapshot
 from rules.compiler import policy_hash
 from rules.engine import Finding, evaluator_for
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.policy import Policy
+from rules.processes import child_engine, cores, in_processes
 from rules.versions import active_version, stored_policy
 
 FINDING_COLUMNS = ("scan_id", "rule", "level", "sku", "site", "lot", "serial", "severity", "value", "metrics",
@@ -104,16 +105,72 @@ def _complete(connection: Connection, scan_id: int) -> int:
     return count
 
 
-def scan(engine: Engine, *, policy: Policy | None = None) -> ScanResult:
-    """Evaluate the latest snapshot against `policy` (default: the active one) and store the findings,
-    all in one transaction."""
-    with engine.connect() as reader, engine.begin() as writer:
+PROCESSES_FROM_LOTS = 20_000
+"""Below this many lot positions one process is done before children would have started working."""
+
+
+def scan(engine: Engine, *, policy: Policy | None = None, processes: int = 1,
+         processes_from_lots: int = PROCESSES_FROM_LOTS) -> ScanResult:
+    """Evaluate the latest snapshot against `policy` (default: the active one) and store the findings.
+
+    With `processes` above 1 (0: one per core), a snapshot of `processes_from_lots` lots or more is split
+    into SKU ranges that child processes evaluate (rules/processes.py); otherwise it is scanned here, in
+    one transaction."""
+    with engine.connect() as reader:
         snapshot = _snapshot(reader)
         chosen, version_id = _policy_for_scan(reader, policy)
+        lots = reader.execute(select(func.count()).select_from(LotPosition)
+                              .where(LotPosition.snapshot_id == snapshot.id)).scalar_one()  # type: ignore[arg-type]
+    children = cores(processes)
+    if children > 1 and lots >= processes_from_lots:
+        return _scan_in_processes(engine, snapshot, chosen, version_id, children)
+    with engine.connect() as reader, engine.begin() as writer:
         scan_id = _begin(writer, snapshot, chosen, version_id)
         _evaluate_into(reader, writer, scan_id, snapshot, chosen, EVERYTHING)
         count = _complete(writer, scan_id)
     return ScanResult(scan_id, snapshot, chosen, count)
+
+
+def _scan_in_processes(engine: Engine, snapshot: Snapshot, policy: Policy, version_id: int | None,
+                       processes: int) -> ScanResult:
+    """Each child stores its ranges' findings in its own transaction under a scan that is not complete,
+    so no reader takes it for the latest until every range is in; if any range fails, the scan and
+    what was stored of it are removed again."""
+    with engine.begin() as connection:
+        scan_id = _begin(connection, snapshot, policy, version_id)
+        ranges = partition_skus(connection, snapshot, processes * 4)  # several per child: even finishing times
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        in_processes(_store_range_in_child, [(url, scan_id, snapshot, policy, r) for r in ranges], processes)
+    except BaseException:
+        with engine.begin() as connection:
+            connection.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id))  # type: ignore[arg-type]
+            connection.execute(delete(Scan).where(Scan.id == scan_id))  # type: ignore[arg-type]
+        raise
+    with engine.begin() as connection:
+        count = _complete(connection, scan_id)
+    return ScanResult(scan_id, snapshot, policy, count)
+
+
+def _store_range_in_child(url: str, scan_id: int, snapshot: Snapshot, policy: Policy,
+                          sku_range: tuple[str, str]) -> int:
+    return _store_range(child_engine(url), scan_id, snapshot, policy, sku_range)
+
+
+def _store_range(engine: Engine, scan_id: int, snapshot: Snapshot, policy: Policy, sku_range: tuple[str, str]) -> int:
+    """Store the findings of one SKU range, replacing any this scan stored for it before (safe to retry).
+    The range is evaluated before the write transaction opens, so ranges evaluated elsewhere are not kept
+    waiting for the database (SQLite has one writer)."""
+    with engine.connect() as reader:
+        values = [finding_values(scan_id, f) for f in evaluator_for(policy).evaluate(
+            iter_facts(reader, snapshot, selection=Selection(sku_range=sku_range)))]
+    with engine.begin() as writer:
+        writer.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id, FindingRow.sku.between(*sku_range)))  # type: ignore[arg-type, attr-defined]
+        rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+        for row in values:
+            rows.add(row)
+        rows.flush()
+    return rows.written
 
 
 @dataclass(frozen=True)
@@ -143,20 +200,10 @@ def _planned(connection: Connection, scan_id: int) -> tuple[Snapshot, Policy]:
 
 
 def scan_partition(engine: Engine, scan_id: int, sku_range: tuple[str, str]) -> int:
-    """Store the findings of one SKU range of a planned scan. Safe to retry: the range's earlier
-    findings of this scan are replaced. The range is evaluated before the write transaction opens,
-    so partitions on other workers are not kept waiting for the database (SQLite has one writer)."""
+    """Store the findings of one SKU range of a planned scan (a Temporal activity; safe to retry)."""
     with engine.connect() as reader:
         snapshot, policy = _planned(reader, scan_id)
-        values = [finding_values(scan_id, f) for f in evaluator_for(policy).evaluate(
-            iter_facts(reader, snapshot, selection=Selection(sku_range=sku_range)))]
-    with engine.begin() as writer:
-        writer.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id, FindingRow.sku.between(*sku_range)))  # type: ignore[arg-type, attr-defined]
-        rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
-        for row in values:
-            rows.add(row)
-        rows.flush()
-    return rows.written
+    return _store_range(engine, scan_id, snapshot, policy, sku_range)
 
 
 def complete_scan(engine: Engine, scan_id: int) -> ScanResult:

@@ -676,7 +676,7 @@ def scan_command(
         if policy_file is not None:
             with engine.connect() as connection:
                 policy, _ = load_policy(policy_file, known=known_values(connection))
-        result = scan(engine, policy=policy)
+        result = scan(engine, policy=policy, processes=get_settings().scan_processes)
     with engine.connect() as connection:
         findings = stored_findings(connection, result.scan_id)
         if as_json:

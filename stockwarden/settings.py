@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     """When the scheduled scan runs (cron, UTC); the worker keeps the Temporal Schedule in step."""
     scan_partitions: int = 4
     """SKU ranges a scan through Temporal is split into; each is one activity on any worker."""
+    scan_processes: int = 0
+    """Processes a scan in one command (`stockwarden scan`) evaluates a large snapshot with; 0: one per core."""
 
     default_currency: str = "CNY"
     """Currency of a material whose currency column is empty."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from inventory.ingest import ingest
 from rules.loader import parse_policy
@@ -99,3 +100,51 @@ def test_preview_counts_and_values_on_a_hand_built_case(loaded: Engine, tmp_path
 def test_preview_without_an_active_policy_adds_everything(loaded: Engine) -> None:
     result = preview(loaded, parse_policy(ACTIVE, "a.yaml"))
     assert (result.added.count, result.removed.count, result.kept.count) == (7, 0, 0)
+
+
+@pytest.fixture
+def demo(engine: Engine, tmp_path: Path) -> Engine:
+    from inventory.demo import write_company
+
+    write_company(tmp_path / "demo", lots=1_500, as_of=AS_OF)
+    ingest(engine, tmp_path / "demo", as_of=AS_OF)
+    activate(engine, Path(__file__).resolve().parents[1] / "policies" / "default.yaml", actor="test")
+    return engine
+
+
+def _stored(engine: Engine, scan_id: int) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return sorted((f.rule, f.sku, f.site, f.lot, f.serial, f.severity, f.value, json.dumps(f.metrics),
+                       json.dumps(f.reasons)) for f in stored_findings(connection, scan_id))
+
+
+def test_a_scan_in_child_processes_stores_what_one_process_stores(demo: Engine) -> None:
+    one = scan(demo)
+    many = scan(demo, processes=2, processes_from_lots=0)
+    assert many.scan_id != one.scan_id and many.finding_count == one.finding_count > 100
+    assert _stored(demo, many.scan_id) == _stored(demo, one.scan_id)
+    with demo.connect() as connection:
+        assert latest_scan(connection).id == many.scan_id  # type: ignore[union-attr]
+
+
+def _store_then_fail(url: str, scan_id: int, *args: object) -> int:
+    """Runs in a child: stores its range's findings (committed), then fails."""
+    import rules.scan
+
+    rules.scan._store_range_in_child(url, scan_id, *args)  # type: ignore[arg-type]
+    raise RuntimeError(f"range of scan {scan_id} failed")
+
+
+def test_a_scan_whose_child_fails_leaves_neither_the_scan_nor_its_findings(demo: Engine,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import rules.scan
+    from rules.models import FindingRow, Scan
+
+    before = scan(demo)
+    monkeypatch.setattr(rules.scan, "_store_range_in_child", _store_then_fail)
+    with pytest.raises(RuntimeError, match=r"range of scan \d+ failed"):
+        scan(demo, processes=2, processes_from_lots=0)
+    with demo.connect() as connection:
+        assert [s.id for s in connection.execute(select(Scan)).all()] == [before.scan_id]
+        assert {r.scan_id for r in connection.execute(select(FindingRow.scan_id))} == {before.scan_id}  # type: ignore[call-overload]
+        assert latest_scan(connection).id == before.scan_id  # type: ignore[union-attr]
