@@ -39,6 +39,7 @@ from inventory.models import (
     Storage,
     UomConversion,
 )
+from inventory.positions import record_latest_movements
 from inventory.sources import RawTable, read_export
 from inventory.udi import UdiError, parse_udi
 
@@ -429,6 +430,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 step(export.tables[name])
         if load.errors:
             raise IngestFailed(load.errors)  # leaving the block rolls the whole snapshot back
+        record_latest_movements(connection, snapshot_id)
         load.register_sites()
         connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
     refresh_statistics(engine, [model.__tablename__ for model in _LOADED_MODELS])  # type: ignore[attr-defined]

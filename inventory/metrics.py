@@ -141,23 +141,14 @@ def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selectio
 
 
 def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) -> Any:
-    """The lot positions with their material and last movement, in the column order _lot_fact unpacks."""
+    """The lot positions with their material, in the column order _lot_fact unpacks."""
     lp = LotPosition.__table__.c  # type: ignore[attr-defined]
     mt = Material.__table__.c  # type: ignore[attr-defined]
-    mv = Movement.__table__.c  # type: ignore[attr-defined]
-    last_moves = (
-        select(mv.sku, mv.site, mv.lot, mv.serial, type_coerce(func.max(mv.moved_on), Date).label("last_moved"))
-        .where(mv.snapshot_id == snapshot.id, *selection.clauses(mv.sku, mv.site))
-        .group_by(mv.sku, mv.site, mv.lot, mv.serial)
-        .subquery()
-    )
     query = (
         select(lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.received_on, lp.manufactured_on, lp.expires_on,
                lp.last_movement_on, lp.qc_status, mt.category, mt.risk_class, mt.lifecycle, mt.storage,
-               mt.currency, mt.unit_cost, last_moves.c.last_moved)
+               mt.currency, mt.unit_cost, lp.latest_movement_on)
         .join(Material.__table__, and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))  # type: ignore[attr-defined]
-        .outerjoin(last_moves, and_(last_moves.c.sku == lp.sku, last_moves.c.site == lp.site,
-                                    last_moves.c.lot == lp.lot, last_moves.c.serial == lp.serial))
         .where(lp.snapshot_id == snapshot.id, *selection.clauses(lp.sku, lp.site))
         .order_by(lp.sku, lp.site)
     )
@@ -168,12 +159,12 @@ def _lot_fact(row: Any, as_of: date) -> LotFact:
     """Unpacked by position and built positionally: by name, this function was a sixth of a scan
     (benchmarks/rules_scan.py; 12 µs a lot against 2 µs)."""
     (sku, site, lot, serial, qty, received_on, manufactured_on, expires_on, last_movement_on, qc_status,
-     category, risk_class, lifecycle, storage, currency, unit_cost, last_moved) = row
+     category, risk_class, lifecycle, storage, currency, unit_cost, latest_movement_on) = row
     last = received_on
     if last_movement_on is not None and last_movement_on > last:
         last = last_movement_on
-    if last_moved is not None and last_moved > last:
-        last = last_moved
+    if latest_movement_on is not None and latest_movement_on > last:
+        last = latest_movement_on
     days_to_expiry = shelf_life_left = None
     if expires_on is not None:
         days_to_expiry = (expires_on - as_of).days

@@ -130,8 +130,12 @@ class LotPosition(SQLModel, table=True):
     manufactured_on: date | None = None
     expires_on: date | None = None
     last_movement_on: date | None = None
+    """As the ERP exported it (optional)."""
     qc_status: str = Field(default=QcStatus.RELEASED, max_length=20)
     udi: str = Field(default="", max_length=200)
+    latest_movement_on: date | None = None
+    """The latest of this lot's rows in the movement table, kept by ingest and by applied movements
+    (inventory.positions.record_latest_movements), so that scans need not group the movements."""
 
 
 class Movement(SQLModel, table=True):

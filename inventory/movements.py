@@ -19,10 +19,10 @@ from sqlalchemy import Connection, insert, select, tuple_, update
 from inventory.fields import RowError
 from inventory.ingest import IngestFailed, Loader
 from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
+from inventory.positions import LotKey, record_latest_movements
 from inventory.sources import read_table
 
 TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
-LotKey = tuple[str, str, str, str]
 
 
 class AlreadyApplied(Exception):
@@ -93,6 +93,7 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
         raise IngestFailed(sorted(errors, key=lambda e: e.line))
     if new_positions:
         connection.execute(insert(LotPosition), new_positions)
+    record_latest_movements(connection, snapshot.id, deltas)  # type: ignore[arg-type]
     load.register_sites()
     rows = len(load.checked_movements or [])
     connection.execute(insert(MovementBatch).values(

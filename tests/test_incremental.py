@@ -94,3 +94,22 @@ def test_bad_movements_change_nothing_and_a_file_applies_once(scanned: Engine, t
     assert reevaluate(scanned, good, actor="erp").movements == 1
     with pytest.raises(AlreadyApplied):
         reevaluate(scanned, good, actor="erp")
+
+
+def test_a_database_from_before_0010_gets_each_positions_latest_movement_from_its_movements(
+        scanned: Engine) -> None:
+    """Migration 0010 fills latest_movement_on of the positions already stored; scans read nothing else."""
+    from alembic import command
+
+    from inventory.db import alembic_config
+
+    stored = findings_of_latest_scan(scanned)
+    with scanned.connect() as connection:
+        kept = sorted(connection.execute(select(LotPosition.lot, LotPosition.latest_movement_on)).all())  # type: ignore[call-overload]
+    assert sum(1 for _, latest in kept if latest is not None) >= 3
+    command.downgrade(alembic_config(scanned), "0009")
+    command.upgrade(alembic_config(scanned), "head")
+    with scanned.connect() as connection:
+        assert sorted(connection.execute(select(LotPosition.lot, LotPosition.latest_movement_on)).all()) == kept  # type: ignore[call-overload]
+    scan(scanned)
+    assert findings_of_latest_scan(scanned) == stored
