@@ -138,7 +138,7 @@ def _scan_in_processes(engine: Engine, snapshot: Snapshot, policy: Policy, versi
     what was stored of it are removed again."""
     with engine.begin() as connection:
         scan_id = _begin(connection, snapshot, policy, version_id)
-        ranges = partition_skus(connection, snapshot, processes * 4)  # several per child: even finishing times
+        ranges = partition_skus(connection, snapshot, processes * 8)  # several per child: even finishing times
     url = engine.url.render_as_string(hide_password=False)
     try:
         in_processes(_store_range_in_child, [(url, scan_id, snapshot, policy, r) for r in ranges], processes)
