@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import suppress
 from datetime import date
@@ -115,39 +114,49 @@ def incremental_latencies(url: str, folder: Path, samples: int) -> list[float]:
     return latencies
 
 
-class TreeMemory:
-    """The largest sum of resident memory over this process and its descendants (the scan's children
-    are the fork server's, so getrusage does not see them), sampled every 100 ms in a thread."""
+_SAMPLER = """
+import os, sys, time
+from pathlib import Path
+root, peak = int(sys.argv[1]), 0.0
+while not Path(sys.argv[2]).exists():
+    parents, resident = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            parents[int(status.parent.name)] = int(fields["PPid"])
+            resident[int(status.parent.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        except (OSError, ValueError, KeyError):
+            pass
+    tree, grown = {root}, True
+    while grown:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grown = bool(found)
+    tree.discard(os.getpid())
+    peak = max(peak, sum(resident.get(pid, 0.0) for pid in tree))
+    time.sleep(0.1)
+print(peak)
+"""
 
-    def __init__(self) -> None:
+
+class TreeMemory:
+    """The largest sum of resident memory over this process and its descendants (children of a fork
+    server are not this process's, so getrusage does not see them), sampled every 100 ms by another
+    process: a thread here would keep the scan from forking its children (rules/processes.py)."""
+
+    def __init__(self, folder: Path) -> None:
         self.peak_mib = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._done = folder / "memory-sampler.done"
 
     def __enter__(self) -> TreeMemory:
-        self._thread.start()
+        self._sampler = subprocess.Popen([sys.executable, "-c", _SAMPLER, str(os.getpid()), str(self._done)],
+                                         stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # its first sample is taken before the scan starts
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            parents: dict[int, int] = {}
-            resident: dict[int, float] = {}
-            for status in Path("/proc").glob("[0-9]*/status"):
-                with suppress(OSError, ValueError):
-                    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-                    pid = int(status.parent.name)
-                    parents[pid] = int(fields["PPid"])
-                    resident[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-            tree, grown = {os.getpid()}, True
-            while grown:
-                found = {pid for pid, parent in parents.items() if parent in tree} - tree
-                tree |= found
-                grown = bool(found)
-            self.peak_mib = max(self.peak_mib, sum(resident.get(pid, 0.0) for pid in tree))
+        self._done.touch()
+        self.peak_mib = float(self._sampler.communicate(timeout=30)[0])
 
 
 def _peak_rss_of(pid: int) -> float:
@@ -219,7 +228,7 @@ def main() -> None:
             if args.workers:
                 scan_s, finding_count, scan_rss = scan_via_temporal(url, args.workers, args.partitions, folder)
             else:
-                with TreeMemory() as memory:
+                with TreeMemory(folder) as memory:
                     started = time.perf_counter()
                     finding_count = scan(engine, processes=args.processes).finding_count
                     scan_s = time.perf_counter() - started

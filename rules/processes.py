@@ -1,10 +1,11 @@
 """Scanning on every core: SKU ranges of one scan evaluated by child processes.
 
 The rule engine and the facts around it are Python, so a scan in one process uses one core however
-many the machine has (threads share one interpreter lock). Children come from a fork server that has
-imported the scan's modules once, so starting one costs milliseconds, not the half second of importing
-SQLAlchemy, pydantic and durable-rules again; and they are never forked from the caller, which may run
-threads (a Temporal worker, the API) that a fork would copy mid-step.
+many the machine has (threads share one interpreter lock). A caller with a single thread (the
+`stockwarden scan` command) is forked: children start at once with the policy already compiled. A
+caller with other threads (a Temporal worker, the API, a client's Rust runtime) is never forked, since
+a fork copies their locks mid-step; its children come from a fork server that imported the scan's
+modules once, which costs that half second only on the first scan.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -22,13 +24,25 @@ from sqlalchemy import Engine
 from inventory.db import make_engine
 
 
+def _only_thread() -> bool:
+    """Whether this process runs one thread, counting threads Python did not start (Linux)."""
+    tasks = Path("/proc/self/task")
+    return tasks.is_dir() and sum(1 for _ in tasks.iterdir()) == 1
+
+
 @lru_cache(maxsize=1)
-def _context() -> BaseContext:
+def _fork_server() -> BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["rules.scan"])
     return context
+
+
+def _context() -> BaseContext:
+    if "fork" in multiprocessing.get_all_start_methods() and _only_thread():
+        return multiprocessing.get_context("fork")
+    return _fork_server()
 
 
 def cores(wanted: int) -> int:
@@ -40,7 +54,8 @@ def cores(wanted: int) -> int:
 
 @lru_cache(maxsize=4)
 def child_engine(url: str) -> Engine:
-    """The database engine of a child process, made once per URL and reused for every range it takes."""
+    """The database engine of a child process, made once per URL and reused for every range it takes
+    (a forked child never touches the connections it inherited)."""
     return make_engine(url)
 
 

@@ -118,7 +118,13 @@ def _stored(engine: Engine, scan_id: int) -> list[tuple[object, ...]]:
                        json.dumps(f.reasons)) for f in stored_findings(connection, scan_id))
 
 
-def test_a_scan_in_child_processes_stores_what_one_process_stores(demo: Engine) -> None:
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "fork-server"])
+def test_a_scan_in_child_processes_stores_what_one_process_stores(demo: Engine, forked: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Children are forked from a caller with one thread, else they come from the fork server."""
+    import rules.processes
+
+    monkeypatch.setattr(rules.processes, "_only_thread", lambda: forked)
     one = scan(demo)
     many = scan(demo, processes=2, processes_from_lots=0)
     assert many.scan_id != one.scan_id and many.finding_count == one.finding_count > 100
@@ -130,14 +136,19 @@ def test_a_scan_in_child_processes_stores_what_one_process_stores(demo: Engine) 
 def _store_then_fail(url: str, scan_id: int, *args: object) -> int:
     """Runs in a child: stores its range's findings (committed), then fails."""
     import rules.scan
+    from rules.processes import child_engine
 
-    rules.scan._store_range_in_child(url, scan_id, *args)  # type: ignore[arg-type]
+    rules.scan._store_range(child_engine(url), scan_id, *args)  # type: ignore[arg-type]
     raise RuntimeError(f"range of scan {scan_id} failed")
 
 
-def test_a_scan_whose_child_fails_leaves_neither_the_scan_nor_its_findings(demo: Engine,
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "fork-server"])
+def test_a_scan_whose_child_fails_leaves_neither_the_scan_nor_its_findings(demo: Engine, forked: bool,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import rules.processes
     import rules.scan
+
+    monkeypatch.setattr(rules.processes, "_only_thread", lambda: forked)
     from rules.models import FindingRow, Scan
 
     before = scan(demo)
