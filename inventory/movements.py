@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, tuple_, update
 from inventory.fields import RowError
 from inventory.ingest import IngestFailed, Loader
 from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
-from inventory.positions import LotKey, record_latest_movements
+from inventory.positions import LotKey
 from inventory.sources import read_table
 
 TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
@@ -43,11 +43,12 @@ def _signed(kind: str, qty: Decimal) -> Decimal:
     return -qty if kind in TAKES else qty
 
 
-def _positions(connection: Connection, snapshot_id: int, keys: Iterable[LotKey]) -> dict[LotKey, tuple[int, Decimal]]:
+def _positions(connection: Connection, snapshot_id: int,
+               keys: Iterable[LotKey]) -> dict[LotKey, tuple[int, Decimal, date | None]]:
     lp = LotPosition.__table__.c  # type: ignore[attr-defined]
-    query = select(lp.id, lp.sku, lp.site, lp.lot, lp.serial, lp.qty).where(
+    query = select(lp.id, lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.latest_movement_on).where(
         lp.snapshot_id == snapshot_id, tuple_(lp.sku, lp.site, lp.lot, lp.serial).in_(list(keys)))
-    return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty) for r in connection.execute(query)}
+    return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty, r.latest_movement_on) for r in connection.execute(query)}
 
 
 def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, actor: str) -> AppliedMovements:
@@ -66,10 +67,12 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
     deltas: dict[LotKey, Decimal] = {}
     last_line: dict[LotKey, int] = {}
     first_receipt: dict[LotKey, date] = {}
+    latest: dict[LotKey, date] = {}
     for line, (sku, site, lot, serial, kind, qty, moved_on, _reference) in load.checked_movements or []:
         key = (sku, site, lot, serial)
         deltas[key] = deltas.get(key, Decimal(0)) + _signed(kind, qty)
         last_line[key] = line
+        latest[key] = max(latest.get(key, moved_on), moved_on)
         if kind in (MovementType.RECEIPT, MovementType.TRANSFER_IN):
             first_receipt[key] = min(first_receipt.get(key, moved_on), moved_on)
     existing = _positions(connection, snapshot.id, deltas)  # type: ignore[arg-type]
@@ -78,22 +81,22 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
     for key, delta in deltas.items():
         where = f"lot {key[2] or '(none)'}" + (f", serial {key[3]}" if key[3] else "") + f" at {key[1]}"
         if key in existing:
-            position_id, qty = existing[key]
+            position_id, qty, stored_latest = existing[key]
             if qty + delta < 0:
                 errors.append(RowError(table.label, last_line[key], "qty",
                                        f"takes {_plain(-delta)} from {where}, which holds {_plain(qty)}"))
-            connection.execute(update(LotPosition).where(LotPosition.id == position_id).values(qty=qty + delta))  # type: ignore[arg-type]
+            connection.execute(update(LotPosition).where(LotPosition.id == position_id).values(  # type: ignore[arg-type]
+                qty=qty + delta, latest_movement_on=max(latest[key], stored_latest or latest[key])))
         elif delta < 0 or key not in first_receipt:
             errors.append(RowError(table.label, last_line[key], "lot", f"no stock of {key[0]} {where} to take from"))
         else:
             new_positions.append({"snapshot_id": snapshot.id, "sku": key[0], "site": key[1], "lot": key[2],
                                   "serial": key[3], "qty": delta, "received_on": first_receipt[key],
-                                  "qc_status": QcStatus.RELEASED.value, "udi": ""})
+                                  "qc_status": QcStatus.RELEASED.value, "udi": "", "latest_movement_on": latest[key]})
     if errors:
         raise IngestFailed(sorted(errors, key=lambda e: e.line))
     if new_positions:
         connection.execute(insert(LotPosition), new_positions)
-    record_latest_movements(connection, snapshot.id, deltas)  # type: ignore[arg-type]
     load.register_sites()
     rows = len(load.checked_movements or [])
     connection.execute(insert(MovementBatch).values(

@@ -101,8 +101,7 @@ def _engine_form(kind: Any) -> Callable[[Any], Any] | None:
 
 class _Projection:
     """Some fields of one kind of fact (LotFact or SkuSiteFact), read at once and converted by their
-    declared type: per fact, no isinstance chain and no lookup by name (a third of building the
-    engine's facts before)."""
+    declared type, worked out once per policy rather than asked of every value of every fact."""
 
     def __init__(self, kind: type, names: Iterable[str]):
         hints = get_type_hints(kind)
