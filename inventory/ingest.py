@@ -39,7 +39,6 @@ from inventory.models import (
     Storage,
     UomConversion,
 )
-from inventory.positions import record_latest_movements
 from inventory.sources import RawTable, read_export
 from inventory.udi import UdiError, parse_udi
 
@@ -62,6 +61,9 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 _LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, DemandRecord, PurchaseOrderLine)
+LOAD_ORDER = ("materials", "uom_conversions", "movements", "lots", "demand", "purchase_orders")
+"""Movements before lots: each lot position is stored with its latest movement already known, rather
+than updated afterwards (rewriting 200,000 rows took PostgreSQL 9 s)."""
 
 
 class IngestFailed(Exception):
@@ -127,6 +129,8 @@ class Loader:
         self.row_counts: dict[str, int] = {}
         self.checked_movements: list[tuple[int, tuple[Any, ...]]] | None = None
         """When a list: (line, stored values) of every good movement row, to apply them to lot positions."""
+        self.latest_movements: dict[tuple[str, str, str, str], date] = {}
+        """The latest moved_on of each (sku, site, lot, serial) the movements name: the lots' latest_movement_on."""
 
     @classmethod
     def for_snapshot(cls, connection: Connection, snapshot_id: int, as_of: date,
@@ -283,8 +287,8 @@ class Loader:
         writer.flush()
 
     def lots_table(self, table: RawTable) -> None:
-        writer = self.writer(LotPosition, ("sku", "site", "lot", "serial", "qty", "received_on",
-                                           "manufactured_on", "expires_on", "last_movement_on", "qc_status", "udi"))
+        writer = self.writer(LotPosition, ("sku", "site", "lot", "serial", "qty", "received_on", "manufactured_on",
+                                           "expires_on", "last_movement_on", "qc_status", "udi", "latest_movement_on"))
         seen: dict[tuple[str, str, str, str], int] = {}
         for row in self.iter_rows(table):
             info = self.sku(row)
@@ -312,7 +316,7 @@ class Loader:
                 else:
                     seen[key] = row.line
             self.store(writer, row, (*key, qty, received_on, manufactured_on, expires_on, last_movement_on,
-                                     qc_status, udi))
+                                     qc_status, udi, self.latest_movements.get(key)))
         writer.flush()
 
     def movements_table(self, table: RawTable) -> None:
@@ -327,8 +331,13 @@ class Loader:
             moved_on = row.date("moved_on", required=True)
             self.not_after_as_of(row, "moved_on", moved_on)
             values = (row.raw("sku"), site, lot, serial, kind, qty, moved_on, row.text("reference", max_length=120))
-            if row.ok and self.checked_movements is not None:
-                self.checked_movements.append((row.line, values))
+            if row.ok:
+                key = (str(values[0]), site, lot, serial)
+                latest = self.latest_movements.get(key)
+                if moved_on is not None and (latest is None or moved_on > latest):
+                    self.latest_movements[key] = moved_on
+                if self.checked_movements is not None:
+                    self.checked_movements.append((row.line, values))
             self.store(writer, row, values)
         writer.flush()
 
@@ -422,15 +431,17 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
             )
         ).inserted_primary_key[0]
         load = Loader(connection, snapshot_id, as_of, progress, default_currency)
-        steps = (("materials", load.materials_table), ("uom_conversions", load.conversions_table),
-                 ("lots", load.lots_table), ("movements", load.movements_table),
-                 ("demand", load.demand_table), ("purchase_orders", load.purchase_orders_table))
-        for name, step in steps:
+        steps = {"materials": load.materials_table, "uom_conversions": load.conversions_table,
+                 "lots": load.lots_table, "movements": load.movements_table,
+                 "demand": load.demand_table, "purchase_orders": load.purchase_orders_table}
+        errors: dict[str, list[RowError]] = {}
+        for name in LOAD_ORDER:
             if name in export.tables:
-                step(export.tables[name])
-        if load.errors:
-            raise IngestFailed(load.errors)  # leaving the block rolls the whole snapshot back
-        record_latest_movements(connection, snapshot_id)
+                before = len(load.errors)
+                steps[name](export.tables[name])
+                errors[name] = load.errors[before:]
+        if load.errors:  # reported file by file in the export's order; leaving the block rolls it all back
+            raise IngestFailed([error for name in steps for error in errors.get(name, [])])
         load.register_sites()
         connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
     refresh_statistics(engine, [model.__tablename__ for model in _LOADED_MODELS])  # type: ignore[attr-defined]

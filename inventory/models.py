@@ -135,7 +135,7 @@ class LotPosition(SQLModel, table=True):
     udi: str = Field(default="", max_length=200)
     latest_movement_on: date | None = None
     """The latest of this lot's rows in the movement table, kept by ingest and by applied movements
-    (inventory.positions, inventory.movements), so that scans need not group the movements."""
+    (inventory.ingest, inventory.movements), so that scans need not group the movements."""
 
 
 class Movement(SQLModel, table=True):

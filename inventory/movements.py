@@ -19,9 +19,9 @@ from sqlalchemy import Connection, insert, select, tuple_, update
 from inventory.fields import RowError
 from inventory.ingest import IngestFailed, Loader
 from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
-from inventory.positions import LotKey
 from inventory.sources import read_table
 
+LotKey = tuple[str, str, str, str]
 TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
 
 
