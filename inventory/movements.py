@@ -21,8 +21,8 @@ from inventory.ingest import IngestFailed, Loader
 from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
 from inventory.sources import read_table
 
-LotKey = tuple[str, str, str, str]
 TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
+LotKey = tuple[str, str, str, str]
 
 
 class AlreadyApplied(Exception):

@@ -617,8 +617,12 @@ def worker_command() -> None:
                 await stop.wait()
             _say("Stopping: activities in flight finish first.")
 
-    with _reported("no worker runs"):
-        asyncio.run(serve())
+    try:
+        with _reported("no worker runs"):
+            asyncio.run(serve())
+    except KeyboardInterrupt:  # before the worker ran; afterwards Ctrl-C stops it in order (stopping.py)
+        _say("Interrupted before the worker ran.")
+        raise typer.Exit(130) from None
     _say("Worker stopped.")
 
 
@@ -639,8 +643,12 @@ def serve_command(
              f"Temporal {settings.temporal_address}")
         await _serve_until_stopped(_api_server(engine, client, host, port))
 
-    with _reported("the API is not served"):
-        asyncio.run(serve())
+    try:
+        with _reported("the API is not served"):
+            asyncio.run(serve())
+    except KeyboardInterrupt:  # before uvicorn took over the signals
+        _say("Interrupted before the API was served.")
+        raise typer.Exit(130) from None
     _say("API stopped.")
 
 
