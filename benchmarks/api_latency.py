@@ -25,13 +25,10 @@ from pathlib import Path
 import httpx
 
 from api.auth import Role, create_token
-from benchmarks.pack import AS_OF, ROOT, add_cases
-from benchmarks.scratch import scratch_database
-from inventory.db import make_engine, migrate
-from inventory.demo import write_company
-from inventory.ingest import ingest
+from benchmarks.pack import AS_OF, add_cases
+from benchmarks.scratch import governed_demo, scratch_database
+from inventory.db import make_engine
 from rules.scan import scan
-from rules.versions import activate
 from stockwarden.temporal import free_port
 
 
@@ -95,12 +92,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sw-api-") as tmp, \
             scratch_database(args.database, Path(tmp), args.pg_admin_url) as url:
-        engine = make_engine(url)
-        migrate(engine)
-        write_company(Path(tmp) / "export", lots=2_000, seed=11, as_of=AS_OF,
-                      progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
-        ingest(engine, Path(tmp) / "export", as_of=AS_OF)
-        activate(engine, ROOT / "policies" / "default.yaml", actor="benchmark")
+        engine = governed_demo(url, Path(tmp), 2_000, AS_OF,
+                               progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
         scan(engine)
         started = time.perf_counter()
         add_cases(url, args.cases)

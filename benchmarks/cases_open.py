@@ -27,18 +27,14 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from benchmarks.scratch import scratch_database
+from benchmarks.scratch import governed_demo, scratch_database
 from benchmarks.trivial_workflow import TrivialWorkflow
 from governance.models import CaseRow
-from inventory.db import make_engine, migrate
-from inventory.demo import write_company
-from inventory.ingest import ingest
-from rules.versions import activate
+from inventory.db import make_engine
 from stockwarden.temporal import build_worker, dev_server, free_port
 from workflows.scan import ScanRequest, ScanWorkflow
 
 AS_OF = date(2026, 11, 25)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def trivial_rate(client: Client, count: int) -> float:
@@ -120,12 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sw-cases-") as tmp, \
             scratch_database(args.database, Path(tmp), args.pg_admin_url) as url:
-        engine = make_engine(url)
-        migrate(engine)
-        write_company(Path(tmp) / "export", lots=args.lots, seed=11, as_of=AS_OF)
-        ingest(engine, Path(tmp) / "export", as_of=AS_OF)
-        activate(engine, ROOT / "policies" / "default.yaml", actor="benchmark")
-        engine.dispose()
+        governed_demo(url, Path(tmp), args.lots, AS_OF).dispose()
         print(f"prepared {args.lots:,} lots on {args.database}", flush=True)
         asyncio.run(main_async(args, url))
     sys.stdout.flush()

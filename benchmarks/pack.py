@@ -20,16 +20,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.scratch import scratch_database
+from benchmarks.scratch import governed_demo, scratch_database
 from governance.service import record_event
-from inventory.db import make_engine, migrate
-from inventory.demo import write_company
-from inventory.ingest import ingest
+from inventory.db import make_engine
 from rules.scan import scan
-from rules.versions import activate
 
 AS_OF = date(2026, 11, 25)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def add_cases(url: str, count: int) -> None:
@@ -64,12 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sw-pack-") as tmp, \
             scratch_database(args.database, Path(tmp), args.pg_admin_url) as url:
-        engine = make_engine(url)
-        migrate(engine)
-        write_company(Path(tmp) / "export", lots=args.lots, seed=11, as_of=AS_OF,
-                      progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
-        ingest(engine, Path(tmp) / "export", as_of=AS_OF)
-        activate(engine, ROOT / "policies" / "default.yaml", actor="benchmark")
+        engine = governed_demo(url, Path(tmp), args.lots, AS_OF,
+                               progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
         findings = scan(engine).finding_count
         engine.dispose()
         add_cases(url, args.cases)

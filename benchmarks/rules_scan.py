@@ -32,6 +32,7 @@ from pathlib import Path
 from durable.engine import MessageNotHandledException
 
 from benchmarks.scratch import scratch_database
+from benchmarks.tree_memory import TreeMemory
 from inventory.db import make_engine
 from inventory.metrics import iter_facts, latest_snapshot
 from rules.engine import Evaluator, engine_facts
@@ -112,51 +113,6 @@ def incremental_latencies(url: str, folder: Path, samples: int) -> list[float]:
             latencies.append((time.perf_counter() - started) * 1000)
     engine.dispose()
     return latencies
-
-
-_SAMPLER = """
-import os, sys, time
-from pathlib import Path
-root, peak = int(sys.argv[1]), 0.0
-while not Path(sys.argv[2]).exists():
-    parents, resident = {}, {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            parents[int(status.parent.name)] = int(fields["PPid"])
-            resident[int(status.parent.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-        except (OSError, ValueError, KeyError):
-            pass
-    tree, grown = {root}, True
-    while grown:
-        found = {pid for pid, parent in parents.items() if parent in tree} - tree
-        tree |= found
-        grown = bool(found)
-    tree.discard(os.getpid())
-    peak = max(peak, sum(resident.get(pid, 0.0) for pid in tree))
-    time.sleep(0.1)
-print(peak)
-"""
-
-
-class TreeMemory:
-    """The largest sum of resident memory over this process and its descendants (children of a fork
-    server are not this process's, so getrusage does not see them), sampled every 100 ms by another
-    process: a thread here would keep the scan from forking its children (rules/processes.py)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.peak_mib = 0.0
-        self._done = folder / "memory-sampler.done"
-
-    def __enter__(self) -> TreeMemory:
-        self._sampler = subprocess.Popen([sys.executable, "-c", _SAMPLER, str(os.getpid()), str(self._done)],
-                                         stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)  # its first sample is taken before the scan starts
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.touch()
-        self.peak_mib = float(self._sampler.communicate(timeout=30)[0])
 
 
 def _peak_rss_of(pid: int) -> float:

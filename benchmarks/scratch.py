@@ -1,14 +1,21 @@
 """A throw-away database for one benchmark run: a SQLite file in a temporary folder, or a new
-PostgreSQL database dropped afterwards."""
+PostgreSQL database dropped afterwards; and the demo company loaded into it."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Engine
+
+from inventory.db import make_engine, migrate
+from inventory.demo import write_company
+from inventory.ingest import ingest
+from rules.versions import activate
 
 
 @contextmanager
@@ -24,3 +31,15 @@ def scratch_database(kind: str, folder: Path, pg_admin_url: str) -> Iterator[str
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def governed_demo(url: str, folder: Path, lots: int, as_of: date,
+                  progress: Callable[[str], None] = lambda _message: None) -> Engine:
+    """An engine on the scratch database `url`, migrated, holding the demo company (seed 11, its export
+    written under `folder`) as of `as_of`, with policies/default.yaml active: where most benchmarks start."""
+    engine = make_engine(url)
+    migrate(engine)
+    write_company(folder / "export", lots=lots, seed=11, as_of=as_of, progress=progress)
+    ingest(engine, folder / "export", as_of=as_of)
+    activate(engine, Path(__file__).resolve().parents[1] / "policies" / "default.yaml", actor="benchmark")
+    return engine
