@@ -19,7 +19,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, get_args, get_type_hints
 
-from durable.engine import Host, MessageNotHandledException
+from durable.engine import Host, MessageNotHandledException, Promise
 
 from inventory.metrics import LotFact, SkuSiteFact, SkuSiteFacts
 from rules.compiler import CompiledPolicy, compile_policy, policy_hash
@@ -152,12 +152,11 @@ def collected_per_chunk() -> Iterator[Callable[[], None]]:
     """Python's cyclic garbage collector off while facts are evaluated, and one young-generation pass
     per chunk instead (call what this yields after each chunk).
 
-    durable-rules leaves about twenty objects in reference cycles per fired rule (its action closures),
-    so the garbage is real and must be collected; but the automatic collector, started every 700
-    allocations, also walked the scan's own short-lived facts again and again: a sixth of a scan
-    (benchmarks/rules_scan.py). A chunk's cycles are all young, so generation 0 finds them. The
-    collector is process-wide: with scans on several threads, it comes back (if it was on) when the
-    last one ends."""
+    The automatic collector, started every 700 allocations, walked the scan's own facts and findings
+    again and again: a sixth of a scan (benchmarks/rules_scan.py). The evaluation itself leaves no
+    cycles (see _Record), but other code on other threads may, so each chunk still ends with a young
+    generation pass, which finds any cycle made meanwhile. The collector is process-wide: with scans
+    on several threads, it comes back (if it was on) when the last one ends."""
     global _collector_pauses, _collector_was_enabled
     with _collector_lock:
         if _collector_pauses == 0:
@@ -184,10 +183,27 @@ class _RuleHost(Host):
         self.chunks = 0
         self.lock = threading.Lock()
 
-    def get_action(self, action_name: str) -> Any:
-        def record(closure: Any) -> None:
-            self.fired.append((action_name, closure.m["id"]))
-        return record
+
+class _Record(Promise):
+    """The action of every compiled rule: note (durable rule, fact id) on the host, nothing else.
+
+    durable-rules wraps an action named by string in its own Promise, whose `run` defines a `timeout`
+    function that refers to itself on every call: a reference cycle that keeps the action's closure,
+    state and message (24 objects per fired rule) until the cyclic collector finds them, a seventh of
+    a scan at 200,000 lots (benchmarks/rules_scan.py). This action runs synchronously and cannot fail,
+    so it needs no timer: once it has run, reference counting frees all of it."""
+
+    def __init__(self, host: _RuleHost, durable_rule: str):
+        super().__init__(self._record)
+        self._host = host
+        self._durable_rule = durable_rule
+
+    def _record(self, closure: Any) -> None:
+        self._host.fired.append((self._durable_rule, closure.m["id"]))
+
+    def run(self, c: Any, complete: Callable[[Any], None]) -> None:
+        self._record(c)
+        complete(None)
 
 
 _host: _RuleHost | None = None
@@ -215,7 +231,10 @@ class Evaluator:
         self.host = _get_host()
         with self.host.lock:
             if self.compiled.name not in self.host.registered:
-                self.host.set_rulesets({self.compiled.name: copy.deepcopy(self.compiled.ruleset)})
+                ruleset = copy.deepcopy(self.compiled.ruleset)
+                for durable_rule, definition in ruleset.items():
+                    definition["run"] = _Record(self.host, durable_rule)
+                self.host.set_rulesets({self.compiled.name: ruleset})
                 self.host.registered.add(self.compiled.name)
 
     def fire(self, facts: list[dict[str, Any]]) -> list[tuple[str, str]]:
