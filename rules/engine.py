@@ -183,6 +183,12 @@ class _RuleHost(Host):
         self.chunks = 0
         self.lock = threading.Lock()
 
+    def _run(self) -> None:
+        """Start no threads. durable-rules' Host starts two here that poll every 0.2 s, for ever, for
+        actions left to run later and for timers. Every action of ours runs inside assert_fact and no
+        rule sets a timer, so all a poll could do is take the action of a fact being asserted, past
+        the lock that keeps chunks apart, and record it on its own thread."""
+
 
 class _Record(Promise):
     """The action of every compiled rule: note (durable rule, fact id) on the host, nothing else.

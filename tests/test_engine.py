@@ -167,6 +167,18 @@ print("survived")
     assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
 
 
+def test_the_rule_host_starts_no_polling_threads() -> None:
+    """durable-rules' Host polls for deferred actions and timers on two threads of its own; ours has
+    neither, and a poll could run an action of a chunk in flight beside the evaluator's lock."""
+    import threading
+
+    from rules.engine import _RuleHost
+
+    before = threading.active_count()
+    _RuleHost()
+    assert threading.active_count() == before
+
+
 def test_a_fired_rule_leaves_no_garbage_for_the_cyclic_collector() -> None:
     """durable-rules' own action wrapper leaves a reference cycle per fired rule; the evaluator's action
     (rules.engine._Record) leaves none, so reference counting frees each action as it ends."""
