@@ -12,7 +12,7 @@ import copy
 import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
@@ -255,11 +255,14 @@ class Evaluator:
             self.host.chunks += 1
             sid = str(self.host.chunks)
             matched = False
+            assert_fact = self.host.assert_fact
             for fact in facts:
                 fact["sid"] = sid
-                with suppress(MessageNotHandledException):  # no rule matched this fact: not a finding
-                    self.host.assert_fact(name, fact)
+                try:
+                    assert_fact(name, fact)
                     matched = True
+                except MessageNotHandledException:  # no rule matched this fact: not a finding
+                    pass
             if matched:  # a session no fact matched has no state, and deleting it crashes the process (SIGSEGV)
                 self.host.delete_state(name, sid)
             return self.host.fired

@@ -6,7 +6,6 @@ Facts are read on one connection and findings written on another, both streaming
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from inventory.bulk import BulkWriter
@@ -42,12 +42,15 @@ class ScanResult:
     finding_count: int
 
 
+def _to_json(value: Any) -> str:
+    """Findings' metrics and reasons as stored: orjson, since json.dumps was a fifteenth of a scan's CPU
+    at 200,000 lots (about 280,000 small documents)."""
+    return orjson.dumps(value).decode()
+
+
 @lru_cache(maxsize=256)
 def _title_json(en: str, zh_cn: str) -> str:
-    return json.dumps({"en": en, "zh-CN": zh_cn}, ensure_ascii=False)
-
-
-_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds an encoder per call
+    return _to_json({"en": en, "zh-CN": zh_cn})
 
 
 def finding_values(scan_id: int, finding: Finding) -> tuple[Any, ...]:
