@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from inventory.bulk import BulkWriter
 from inventory.db import refresh_statistics
 from inventory.fields import LARGEST, Row, RowError
+from inventory.metrics import store_issue_totals
 from inventory.models import (
     DemandKind,
     DemandRecord,
@@ -35,6 +36,7 @@ from inventory.models import (
     QcStatus,
     RiskClass,
     Site,
+    SkuSiteIssues,
     Snapshot,
     Storage,
     UomConversion,
@@ -60,7 +62,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-_LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, DemandRecord, PurchaseOrderLine)
+_LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, SkuSiteIssues, DemandRecord, PurchaseOrderLine)
 LOAD_ORDER = ("materials", "uom_conversions", "movements", "lots", "demand", "purchase_orders")
 """Movements before lots: each lot position is stored with its latest movement already known, rather
 than updated afterwards (rewriting 200,000 rows took PostgreSQL 9 s)."""
@@ -449,6 +451,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 errors[name] = load.errors[before:]
         if load.errors:  # reported file by file in the export's order; leaving the block rolls it all back
             raise IngestFailed([error for name in steps for error in errors.get(name, [])])
+        store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
         connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
     refresh_statistics(engine, [model.__tablename__ for model in _LOADED_MODELS])  # type: ignore[attr-defined]

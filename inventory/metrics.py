@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Date, and_, case, func, select, tuple_, type_coerce
+from sqlalchemy import Connection, Select, and_, case, delete, func, insert, literal, select, tuple_
 
 from inventory.models import (
     LotPosition,
@@ -23,6 +23,7 @@ from inventory.models import (
     MovementType,
     PurchaseOrderLine,
     QcStatus,
+    SkuSiteIssues,
     Snapshot,
 )
 
@@ -116,18 +117,36 @@ class Selection:
 EVERYTHING = Selection()
 
 
-def _issue_totals(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, tuple[Decimal, date]]:
-    window_start = snapshot.as_of - timedelta(days=YEAR_DAYS)
+def issue_totals_query(snapshot_id: int, as_of: date, selection: Selection) -> Select[Any]:
+    """(sku, site, issued in the 365 days to the snapshot date, last issue) per SKU-site, grouped from
+    the movements: docs/metrics.md. Only SKU-sites that ever issued have a row."""
+    window_start = as_of - timedelta(days=YEAR_DAYS)
     m = Movement.__table__.c  # type: ignore[attr-defined]
-    query = (
+    return (
         select(m.sku, m.site,
-               func.sum(case((m.moved_on > window_start, m.qty), else_=0)),
-               type_coerce(func.max(m.moved_on), Date))
-        .where(m.snapshot_id == snapshot.id, m.type == MovementType.ISSUE.value, m.moved_on <= snapshot.as_of,
+               func.coalesce(func.sum(case((m.moved_on > window_start, m.qty), else_=0)), 0),
+               func.max(m.moved_on))
+        .where(m.snapshot_id == snapshot_id, m.type == MovementType.ISSUE.value, m.moved_on <= as_of,
                *selection.clauses(m.sku, m.site))
         .group_by(m.sku, m.site)
     )
-    return {(sku, site): (Decimal(issued or 0), last) for sku, site, issued, last in connection.execute(query)}
+
+
+def store_issue_totals(connection: Connection, snapshot_id: int, as_of: date, selection: Selection = EVERYTHING) -> None:
+    """Sum the issues of the selected SKU-sites again from their movements (after ingest, or after
+    movements were applied to them), in the caller's transaction."""
+    i = SkuSiteIssues.__table__.c  # type: ignore[attr-defined]
+    connection.execute(delete(SkuSiteIssues).where(i.snapshot_id == snapshot_id, *selection.clauses(i.sku, i.site)))
+    totals = issue_totals_query(snapshot_id, as_of, selection).add_columns(literal(snapshot_id))
+    connection.execute(insert(SkuSiteIssues).from_select(
+        ["sku", "site", "issued_365d", "last_issue_on", "snapshot_id"], totals))
+
+
+def _issue_totals(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, tuple[Decimal, date]]:
+    i = SkuSiteIssues.__table__.c  # type: ignore[attr-defined]
+    query = select(i.sku, i.site, i.issued_365d, i.last_issue_on).where(
+        i.snapshot_id == snapshot.id, *selection.clauses(i.sku, i.site))
+    return {(sku, site): (issued, last) for sku, site, issued, last in connection.execute(query)}
 
 
 def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, Decimal]:

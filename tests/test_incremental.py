@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from inventory.ingest import IngestFailed, ingest
-from inventory.models import LotPosition
+from inventory.metrics import EVERYTHING, issue_totals_query, latest_snapshot
+from inventory.models import LotPosition, SkuSiteIssues
 from inventory.movements import AlreadyApplied
 from rules.incremental import reevaluate
 from rules.scan import latest_scan, scan, stored_findings
@@ -111,5 +114,49 @@ def test_a_database_from_before_0010_gets_each_positions_latest_movement_from_it
     command.upgrade(alembic_config(scanned), "head")
     with scanned.connect() as connection:
         assert sorted(connection.execute(select(LotPosition.lot, LotPosition.latest_movement_on)).all()) == kept  # type: ignore[call-overload]
+    scan(scanned)
+    assert findings_of_latest_scan(scanned) == stored
+
+
+def stored_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return sorted(connection.execute(select(SkuSiteIssues.sku, SkuSiteIssues.site, SkuSiteIssues.issued_365d,  # type: ignore[call-overload]
+                                                SkuSiteIssues.last_issue_on)).all())
+
+
+def grouped_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        snapshot = latest_snapshot(connection)
+        assert snapshot is not None
+        return sorted((sku, site, Decimal(issued), date.fromisoformat(last) if isinstance(last, str) else last)
+                      for sku, site, issued, last in connection.execute(
+                          issue_totals_query(snapshot.id, snapshot.as_of, EVERYTHING)))  # type: ignore[arg-type]
+
+
+def test_applied_issues_are_summed_into_their_sku_sites_as_a_fresh_grouping_of_the_movements_would(
+        scanned: Engine, tmp_path: Path) -> None:
+    """Scans read each SKU-site's issues from sku_site_issues: ingest fills it, applied issues update it."""
+    before = stored_issue_totals(scanned)
+    assert before == grouped_issue_totals(scanned) and len(before) >= 2
+    path = tmp_path / "movements.csv"
+    path.write_text(NEW_MOVEMENTS, encoding="utf-8")
+    reevaluate(scanned, path, actor="erp")
+    after = stored_issue_totals(scanned)
+    assert after == grouped_issue_totals(scanned)
+    changed = {row[:2]: row[2:] for row in after}.items() - {row[:2]: row[2:] for row in before}.items()
+    assert changed == {(("CAT-1", "SH01"), ({row[:2]: row[2] for row in before}[("CAT-1", "SH01")] + 5,
+                                            date(2026, 11, 25)))}
+
+
+def test_a_database_from_before_0011_gets_each_sku_sites_issues_from_its_movements(scanned: Engine) -> None:
+    """Migration 0011 sums the issues of the snapshots already stored; scans read nothing else."""
+    from alembic import command
+
+    from inventory.db import alembic_config
+
+    stored, kept = findings_of_latest_scan(scanned), stored_issue_totals(scanned)
+    command.downgrade(alembic_config(scanned), "0010")
+    command.upgrade(alembic_config(scanned), "head")
+    assert stored_issue_totals(scanned) == kept
     scan(scanned)
     assert findings_of_latest_scan(scanned) == stored
