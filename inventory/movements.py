@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select, tuple_, update
 
 from inventory.fields import RowError
 from inventory.ingest import IngestFailed, Loader
-from inventory.metrics import Selection, store_issue_totals
+from inventory.metrics import add_issues
 from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
 from inventory.sources import read_table
 
@@ -98,10 +98,9 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
         raise IngestFailed(sorted(errors, key=lambda e: e.line))
     if new_positions:
         connection.execute(insert(LotPosition), new_positions)
-    issued = sorted({(sku, site) for _line, (sku, site, _lot, _serial, kind, *_rest) in load.checked_movements or []
-                     if kind == MovementType.ISSUE})
-    if issued:
-        store_issue_totals(connection, snapshot.id, snapshot.as_of, Selection(sku_sites=issued))  # type: ignore[arg-type]
+    add_issues(connection, snapshot.id, snapshot.as_of, [  # type: ignore[arg-type]
+        (sku, site, qty, moved_on) for _line, (sku, site, _lot, _serial, kind, qty, moved_on, _reference)
+        in load.checked_movements or [] if kind == MovementType.ISSUE])
     load.register_sites()
     rows = len(load.checked_movements or [])
     connection.execute(insert(MovementBatch).values(

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from inventory.ingest import IngestFailed, ingest
-from inventory.metrics import EVERYTHING, issue_totals_query, latest_snapshot
+from inventory.metrics import issue_totals_query, latest_snapshot
 from inventory.models import LotPosition, SkuSiteIssues
 from inventory.movements import AlreadyApplied
 from rules.incremental import reevaluate
@@ -130,7 +130,7 @@ def grouped_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
         assert snapshot is not None
         return sorted((sku, site, Decimal(issued), date.fromisoformat(last) if isinstance(last, str) else last)
                       for sku, site, issued, last in connection.execute(
-                          issue_totals_query(snapshot.id, snapshot.as_of, EVERYTHING)))  # type: ignore[arg-type]
+                          issue_totals_query(snapshot.id, snapshot.as_of)))  # type: ignore[arg-type]
 
 
 def test_applied_issues_are_summed_into_their_sku_sites_as_a_fresh_grouping_of_the_movements_would(
@@ -144,8 +144,19 @@ def test_applied_issues_are_summed_into_their_sku_sites_as_a_fresh_grouping_of_t
     after = stored_issue_totals(scanned)
     assert after == grouped_issue_totals(scanned)
     changed = {row[:2]: row[2:] for row in after}.items() - {row[:2]: row[2:] for row in before}.items()
-    assert changed == {(("CAT-1", "SH01"), ({row[:2]: row[2] for row in before}[("CAT-1", "SH01")] + 5,
-                                            date(2026, 11, 25)))}
+    issued_before = {row[:2]: row[2] for row in before}[("CAT-1", "SH01")]
+    assert changed == {(("CAT-1", "SH01"), (issued_before + 5, date(2026, 11, 25)))}
+
+    more = tmp_path / "more.csv"  # a first issue of a SKU-site, one before the window, part of a unit
+    more.write_text("sku,site,lot,serial,type,qty,moved_on,reference\n"
+                    "HIP-2,GZ03,X,,issue,2,2026-11-25,SO-20\n"
+                    "CAT-1,SH01,E,,issue,1,2025-06-01,SO-21\n"
+                    "CAT-1,SH01,A,,issue,0.5,2026-11-01,SO-22\n", encoding="utf-8")
+    reevaluate(scanned, more, actor="erp")
+    latest = {row[:2]: row[2:] for row in stored_issue_totals(scanned)}
+    assert stored_issue_totals(scanned) == grouped_issue_totals(scanned)
+    assert latest[("HIP-2", "GZ03")] == (2, date(2026, 11, 25))
+    assert latest[("CAT-1", "SH01")] == (issued_before + Decimal("5.5"), date(2026, 11, 25))
 
 
 def test_a_database_from_before_0011_gets_each_sku_sites_issues_from_its_movements(scanned: Engine) -> None:
