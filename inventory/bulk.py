@@ -1,4 +1,4 @@
-"""Fast, transactional bulk inserts: COPY on PostgreSQL, executemany on SQLite.
+"""Fast, transactional bulk inserts: COPY on PostgreSQL (INSERT for a few rows), executemany on SQLite.
 
 An ERP export carries a million movements; ORM objects would take minutes and gigabytes for that.
 Rows go in as plain tuples in bounded chunks, inside the caller's transaction, so a rollback still
@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, Date, Numeric, Table
 
 CHUNK_ROWS = 20_000
+COPY_FROM_ROWS = 100
+"""Fewer rows go to PostgreSQL as one INSERT: COPY's start and end cost round trips of their own, the
+larger part of writing the one movement or few findings of a re-evaluation."""
 
 
 def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
@@ -47,7 +50,7 @@ class BulkWriter:
         if not self._buffer:
             return
         rows, self._buffer = self._buffer, []
-        if self._postgres:
+        if self._postgres and len(rows) >= COPY_FROM_ROWS:
             self._copy(rows)
         else:
             self._executemany(rows)
@@ -71,7 +74,7 @@ class BulkWriter:
                 converted.append(values)
             rows = converted  # type: ignore[assignment]
         columns = ", ".join(f'"{name}"' for name in self._columns)
-        marks = ", ".join("?" for _ in self._columns)
+        marks = ", ".join(("%s" if self._postgres else "?") for _ in self._columns)
         self._connection.exec_driver_sql(
             f'INSERT INTO "{self._table.name}" ({columns}) VALUES ({marks})', [tuple(r) for r in rows]
         )

@@ -194,6 +194,8 @@ def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) 
         .where(lp.snapshot_id == snapshot.id, *selection.clauses(lp.sku, lp.site))
         .order_by(lp.sku, lp.site)
     )
+    if selection.sku_sites is not None:  # a few SKU-sites (applied movements): one round trip, not a
+        return connection.execute(query)  # server-side cursor's declare, fetches and close on PostgreSQL
     return connection.execute(query.execution_options(yield_per=10_000))
 
 

@@ -21,6 +21,7 @@ from typing import Any, get_args, get_type_hints
 
 from durable.engine import Host, MessageNotHandledException, Promise
 
+from inventory.facts_output import jsonable
 from inventory.metrics import LotFact, SkuSiteFact, SkuSiteFacts
 from rules.compiler import CompiledPolicy, compile_policy, policy_hash
 from rules.policy import Policy, Rule
@@ -50,14 +51,6 @@ class Finding:
     @property
     def key(self) -> tuple[str, str, str, str, str]:
         return (self.rule, self.sku, self.site, self.lot, self.serial)
-
-
-def _readable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 class Subject:
@@ -323,12 +316,12 @@ class _Why:
                    (("en", rule.title.en), ("zh-CN", rule.title.zh_cn)))
 
     def finding(self, subject: Subject) -> Finding:
-        metrics = {metric: _readable(subject.get(metric)) for metric in self.metrics}
+        metrics = {metric: jsonable(subject.get(metric)) for metric in self.metrics}
         reasons = [{"metric": metric, "operator": operator, "threshold": threshold, "value": metrics[metric]}
                    for metric, operator, threshold in self.tests]
         lot = subject.lot
         value = subject.sku_site.on_hand_value if lot is None else lot.value
-        metrics["on_hand_value" if lot is None else "value"] = _readable(value)
+        metrics["on_hand_value" if lot is None else "value"] = jsonable(value)
         rule = self.rule
         return Finding(
             rule=rule.id, level=rule.level.value, sku=subject.sku_site.sku, site=subject.sku_site.site,
