@@ -139,30 +139,33 @@ def store_issue_totals(connection: Connection, snapshot_id: int, as_of: date) ->
         ["sku", "site", "issued_365d", "last_issue_on", "snapshot_id"], totals))
 
 
+UPSERT_ROWS = 1_000
+"""SKU-sites per statement: five parameters each stay far below SQLite's 32,766 and PostgreSQL's 65,535."""
+
+
 def add_issues(connection: Connection, snapshot_id: int, as_of: date,
                issues: Iterable[tuple[str, str, Decimal, date]]) -> None:
     """Add issues applied after the load, (sku, site, qty, moved_on), to their SKU-sites' sums: the
     same result as grouping all the movements again (tests/test_incremental.py holds the two equal),
-    in one statement instead of a grouping per SKU-site (a millisecond of a one-movement re-evaluation
-    on PostgreSQL)."""
+    in one statement per thousand SKU-sites instead of a grouping per SKU-site (a millisecond of a
+    one-movement re-evaluation on PostgreSQL)."""
     window_start = as_of - timedelta(days=YEAR_DAYS)
     sums: dict[SkuSite, tuple[Decimal, date]] = {}
     for sku, site, qty, moved_on in issues:
         if moved_on <= as_of:
             issued, last = sums.get((sku, site), (Decimal(0), moved_on))
             sums[sku, site] = (issued + qty if moved_on > window_start else issued, max(last, moved_on))
-    if not sums:
-        return
     upsert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = upsert(SkuSiteIssues).values([
-        {"snapshot_id": snapshot_id, "sku": sku, "site": site, "issued_365d": issued, "last_issue_on": last}
-        for (sku, site), (issued, last) in sorted(sums.items())])
-    stored, added = SkuSiteIssues.__table__.c, statement.excluded  # type: ignore[attr-defined]
-    connection.execute(statement.on_conflict_do_update(
-        index_elements=["snapshot_id", "sku", "site"],
-        set_={"issued_365d": stored.issued_365d + added.issued_365d,
-              "last_issue_on": case((added.last_issue_on > stored.last_issue_on, added.last_issue_on),
-                                    else_=stored.last_issue_on)}))
+    rows = [{"snapshot_id": snapshot_id, "sku": sku, "site": site, "issued_365d": issued, "last_issue_on": last}
+            for (sku, site), (issued, last) in sorted(sums.items())]
+    for start in range(0, len(rows), UPSERT_ROWS):
+        statement = upsert(SkuSiteIssues).values(rows[start:start + UPSERT_ROWS])
+        stored, added = SkuSiteIssues.__table__.c, statement.excluded  # type: ignore[attr-defined]
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=["snapshot_id", "sku", "site"],
+            set_={"issued_365d": stored.issued_365d + added.issued_365d,
+                  "last_issue_on": case((added.last_issue_on > stored.last_issue_on, added.last_issue_on),
+                                        else_=stored.last_issue_on)}))
 
 
 def _issue_totals(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, tuple[Decimal, date]]:

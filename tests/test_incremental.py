@@ -134,8 +134,10 @@ def grouped_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
 
 
 def test_applied_issues_are_summed_into_their_sku_sites_as_a_fresh_grouping_of_the_movements_would(
-        scanned: Engine, tmp_path: Path) -> None:
-    """Scans read each SKU-site's issues from sku_site_issues: ingest fills it, applied issues update it."""
+        scanned: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans read each SKU-site's issues from sku_site_issues: ingest fills it, applied issues update it
+    (one SKU-site per statement here, so that a file of many takes several)."""
+    monkeypatch.setattr("inventory.metrics.UPSERT_ROWS", 1)
     before = stored_issue_totals(scanned)
     assert before == grouped_issue_totals(scanned) and len(before) >= 2
     path = tmp_path / "movements.csv"
