@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from inventory.bulk import BulkWriter
 from inventory.db import refresh_statistics
@@ -102,15 +102,18 @@ class _StoredMaterials(dict[str, MaterialInfo]):
         self._snapshot_id = snapshot_id
 
     def get(self, sku: str, default: MaterialInfo | None = None) -> MaterialInfo | None:  # type: ignore[override]
-        if sku not in self:
-            base_uom = self._connection.execute(select(Material.base_uom).where(
-                Material.snapshot_id == self._snapshot_id, Material.sku == sku)).scalar()  # type: ignore[arg-type]
-            if base_uom is None:
+        if sku not in self:  # the material with its unit conversions, in one round trip
+            m, u = Material.__table__.c, UomConversion.__table__.c  # type: ignore[attr-defined]
+            rows = self._connection.execute(
+                select(m.base_uom, u.uom, u.factor)
+                .outerjoin(UomConversion.__table__, and_(u.snapshot_id == m.snapshot_id, u.sku == m.sku))  # type: ignore[attr-defined]
+                .where(m.snapshot_id == self._snapshot_id, m.sku == sku)).all()
+            if not rows:
                 return default
-            info = MaterialInfo(sku, 0, base_uom)
-            for uom, factor in self._connection.execute(select(UomConversion.uom, UomConversion.factor).where(
-                    UomConversion.snapshot_id == self._snapshot_id, UomConversion.sku == sku)):  # type: ignore[arg-type]
-                info.units[uom] = factor
+            info = MaterialInfo(sku, 0, rows[0].base_uom)
+            for _base_uom, uom, factor in rows:
+                if uom is not None:
+                    info.units[uom] = factor
             self[sku] = info
         return self[sku]
 

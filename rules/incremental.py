@@ -70,6 +70,7 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
                 value=bindparam("new_value"), metrics=bindparam("new_metrics"), reasons=bindparam("new_reasons")),
                 changed)
         refreshed = len(changed)
-        connection.execute(update(Scan).where(Scan.id == scan.id).values(  # type: ignore[arg-type]
-            finding_count=Scan.finding_count + len(opened) - len(cleared)))
+        if len(opened) != len(cleared):  # most movements open and clear nothing: no round trip for that
+            connection.execute(update(Scan).where(Scan.id == scan.id).values(  # type: ignore[arg-type]
+                finding_count=Scan.finding_count + len(opened) - len(cleared)))
     return Reevaluation(applied.rows, len(applied.sku_sites), opened, cleared, refreshed)
