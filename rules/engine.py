@@ -2,8 +2,8 @@
 
 durable-rules keeps every asserted fact in memory (about 8 KB each) and never gives it back, so facts
 go in a chunk at a time and are retracted before the next chunk: memory stays flat however large the
-snapshot. Actions only record (rule, fact id); an exception inside an action would be swallowed by
-the engine, so nothing that can fail runs there.
+snapshot. Actions only record (rule, fact id), in an action of our own (_Record), so nothing that can
+fail runs inside the engine.
 """
 
 from __future__ import annotations
