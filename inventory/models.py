@@ -157,8 +157,9 @@ class Movement(SQLModel, table=True):
 
 class SkuSiteIssues(SQLModel, table=True):
     """What a SKU-site issued in the year to the snapshot date and when it last issued, summed when its
-    movements are stored (ingest, applied movements: inventory.metrics.store_issue_totals) rather than
-    regrouped from every movement of the snapshot at each scan (a million rows at 200,000 lots)."""
+    movements are stored (ingest: inventory.metrics.store_issue_totals; applied issues: add_issues)
+    rather than regrouped from every movement of the snapshot at each scan (a million rows at 200,000
+    lots)."""
 
     __tablename__ = "sku_site_issues"
 

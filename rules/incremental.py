@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, select, tuple_, update
 
@@ -61,10 +62,12 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
         for finding in opened:
             writer.add(finding_values(scan.id, finding))  # type: ignore[arg-type]
         writer.flush()
-        changed = [{"row_id": old.id, "new_value": new.value, "new_metrics": new.metrics, "new_reasons": new.reasons}
-                   for key in sorted(fresh.keys() & stored.keys())
-                   for new, old in [(fresh[key], stored[key])]
-                   if (new.value, new.metrics, new.reasons) != (old.value, old.metrics, old.reasons)]
+        changed: list[dict[str, Any]] = []
+        for key in sorted(fresh.keys() & stored.keys()):
+            new, old = fresh[key], stored[key]
+            if (new.value, new.metrics, new.reasons) != (old.value, old.metrics, old.reasons):
+                changed.append({"row_id": old.id, "new_value": new.value, "new_metrics": new.metrics,
+                                "new_reasons": new.reasons})
         if changed:  # one statement for all of them
             connection.execute(update(FindingRow).where(FindingRow.id == bindparam("row_id")).values(  # type: ignore[arg-type]
                 value=bindparam("new_value"), metrics=bindparam("new_metrics"), reasons=bindparam("new_reasons")),

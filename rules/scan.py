@@ -43,8 +43,8 @@ class ScanResult:
 
 
 def _to_json(value: Any) -> str:
-    """Findings' metrics and reasons as stored: orjson, since json.dumps was a fifteenth of a scan's CPU
-    at 200,000 lots (about 280,000 small documents)."""
+    """Findings' metrics and reasons as stored: orjson, since json.dumps took 0.77 of a scan's 14
+    CPU-seconds at 200,000 lots (about 280,000 small documents; orjson 0.15)."""
     return orjson.dumps(value).decode()
 
 

@@ -198,8 +198,8 @@ def test_a_fired_rule_leaves_no_garbage_for_the_cyclic_collector() -> None:
 
 def test_the_garbage_collector_is_paused_only_while_evaluating_and_the_engines_cycles_are_collected() -> None:
     """evaluate() turns Python's automatic collector off and collects each chunk itself (rules.engine
-    collected_per_chunk): afterwards the collector is as it was, and durable-rules' cyclic garbage
-    (its action closures) is gone, not left for later, even when the caller stops reading early."""
+    collected_per_chunk): afterwards the collector is as it was and no cyclic garbage is left for
+    later, even when the caller stops reading early."""
     import gc
 
     rules = rule("idle", "    when:\n      days_since_movement: {gte: 180}")
