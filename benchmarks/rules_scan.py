@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
@@ -70,11 +69,14 @@ def engine_alone(url: str) -> tuple[float, int]:
         chunk: list[dict] = []
 
         def run(facts: list[dict], sid: str) -> float:
+            """The same loop as Evaluator.fire, timed without the session's deletion."""
             started = time.perf_counter()
             for fact in facts:
                 fact["sid"] = sid
-                with suppress(MessageNotHandledException):
+                try:  # noqa: SIM105 - as in Evaluator.fire: no context manager per fact
                     host.assert_fact(name, fact)
+                except MessageNotHandledException:
+                    pass
             spent = time.perf_counter() - started
             host.delete_state(name, sid)
             return spent
