@@ -6,15 +6,48 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import POLICY_EDITORS, Principal, Role, require
-from api.problems import REFUSALS, YAML_BODY, answers, problems_response, yaml_text
+from api.problems import REFUSALS, ROW_ID_MAX, YAML_BODY, answers, problems_response, yaml_text
 from rules.loader import PolicyInvalid, parse_policy
+from rules.models import PolicyPending
 from rules.scan import NothingToScan, preview, preview_json
-from rules.versions import PolicyConflict, activate_text, diff_versions, history, known_values
+from rules.versions import (
+    Pending,
+    PolicyConflict,
+    SecondSignatureRefused,
+    activate_text,
+    approve_pending,
+    diff_versions,
+    history,
+    known_values,
+    pending_activations,
+    reject_pending,
+)
 
 READERS = (Role.COMPLIANCE, Role.ADMIN, Role.COMMITTEE, Role.VIEWER)
+
+
+class SecondSignature(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "owners checked against the org chart"}]})
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "qa must not name the proposer"}]})
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def _pending_json(row: PolicyPending) -> dict[str, Any]:
+    return {"pending": row.id, "policy": row.name, "version": row.version, "state": row.state,
+            "changes": row.changes, "proposed_by": row.proposed_by, "proposed_at": row.proposed_at.isoformat(),
+            "signed_by": row.signed_by, "signed_at": row.signed_at.isoformat() if row.signed_at else None,
+            "reason": row.reason, "text_hash": row.text_hash}
 VERSION = r"^([A-Za-z0-9][A-Za-z0-9_.-]*@)?[0-9]+$"
 
 
@@ -49,7 +82,9 @@ def router() -> APIRouter:
         except NothingToScan as nothing:
             raise HTTPException(409, str(nothing)) from None
 
-    @routes.post("/policies/activate", responses=answers(409), summary="Make a checked policy the one active version")
+    @routes.post("/policies/activate", responses={**answers(409), 202: {"description": "The policy changes "
+                 "owners, signers or approvals: stored as pending until a second person signs it"}},
+                 summary="Make a checked policy the one active version (or pending, when it moves duties)")
     async def activate(request: Request, who: Annotated[Principal, Depends(require(*POLICY_EDITORS))],
                        name: str = "policy.yaml", body: Annotated[str, YAML_BODY] = "") -> Any:
         text = await yaml_text(request)
@@ -59,8 +94,39 @@ def router() -> APIRouter:
             return problems_response(invalid)
         except PolicyConflict as conflict:
             raise HTTPException(409, str(conflict)) from None
+        if isinstance(activation, Pending):
+            return JSONResponse(status_code=202, content=_pending_json(activation.row))
         return {"policy": activation.version.name, "version": activation.version.version,
                 "changed": activation.changed}
+
+    @routes.get("/policies/pending", summary="Activations that change duties and wait for a second signature")
+    async def pending(request: Request, _: Annotated[Principal, Depends(require(*READERS))],
+                      everything: bool = False) -> list[dict[str, Any]]:
+        with request.app.state.engine.connect() as connection:
+            return [_pending_json(row) for row in pending_activations(connection, everything=everything)]
+
+    @routes.post("/policies/pending/{pending_id}/approve", responses=answers(409),
+                 summary="Sign a pending activation as the second person (never its proposer): it becomes active")
+    async def approve(request: Request, pending_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], body: SecondSignature,
+                      who: Annotated[Principal, Depends(require(*POLICY_EDITORS))]) -> dict[str, Any]:
+        try:
+            activation = await asyncio.to_thread(approve_pending, request.app.state.engine, pending_id,
+                                                 signer=who.person, reason=body.reason)
+        except SecondSignatureRefused as refused:
+            raise HTTPException(409, str(refused)) from None
+        return {"policy": activation.version.name, "version": activation.version.version, "changed": True,
+                "signed_by": who.person}
+
+    @routes.post("/policies/pending/{pending_id}/reject", responses=answers(409),
+                 summary="Reject a pending activation, with a reason; the active policy stays")
+    async def reject(request: Request, pending_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], body: Rejection,
+                     who: Annotated[Principal, Depends(require(*POLICY_EDITORS))]) -> dict[str, Any]:
+        try:
+            row = await asyncio.to_thread(reject_pending, request.app.state.engine, pending_id, signer=who.person,
+                                          reason=body.reason)
+        except SecondSignatureRefused as refused:
+            raise HTTPException(409, str(refused)) from None
+        return _pending_json(row)
 
     @routes.get("/policies", summary="Every activated version")
     async def versions(request: Request, _: Annotated[Principal, Depends(require(*READERS))]) -> list[dict[str, Any]]:

@@ -31,6 +31,29 @@ class PolicyVersion(SQLModel, table=True):
     active: bool = False
 
 
+class PolicyPending(SQLModel, table=True):
+    """A policy text that moves duties (owners, signers, approvals), waiting for a second person's
+    signature before it becomes a PolicyVersion; kept after it is signed or rejected, as the record."""
+
+    __tablename__ = "policy_pending"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60)
+    version: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    text_hash: str = Field(max_length=64)
+    path: str = Field(default="", max_length=500)
+    base_version_id: int | None = Field(default=None, foreign_key="policy_version.id")
+    """The version active when it was proposed: its changes were judged against that one."""
+    changes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    proposed_by: str = Field(max_length=200)
+    proposed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    state: str = Field(default="pending", max_length=10)
+    signed_by: str = Field(default="", max_length=200)
+    signed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    reason: str = Field(default="", max_length=2000)
+
+
 class Scan(SQLModel, table=True):
     """One evaluation of a snapshot against a policy; its findings are the ones that held then."""
 

@@ -59,7 +59,19 @@ from rules.scan import (
     stored_findings,
 )
 from rules.schema import policy_json_schema_text
-from rules.versions import PolicyConflict, activate, active_version, diff_versions, history, known_values
+from rules.versions import (
+    Pending,
+    PolicyConflict,
+    SecondSignatureRefused,
+    activate,
+    active_version,
+    approve_pending,
+    diff_versions,
+    history,
+    known_values,
+    pending_activations,
+    reject_pending,
+)
 from stockwarden.case_actions import UnknownInstruction, confirm_instruction
 from stockwarden.settings import get_settings
 from stockwarden.stopping import stopped_by_signals
@@ -99,7 +111,8 @@ def _reported(nothing_changed: str) -> Iterator[None]:
             typer.echo(str(error), err=True)
         _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
         raise typer.Exit(1) from None
-    except (SourceError, PolicyConflict, NothingToScan, AlreadyApplied, UnknownInstruction, NoSnapshotForPeriod) as exc:
+    except (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied, UnknownInstruction,
+            NoSnapshotForPeriod) as exc:
         _say(f"error: {exc}")
         raise typer.Exit(1) from None
     except WorkflowUpdateFailedError as exc:  # a case refused the action: its validator says why
@@ -219,7 +232,9 @@ def up_command(
         typer.echo(render_summary(summarise(iter_facts(connection, snapshot), snapshot.as_of)))
         active = active_version(connection)
     if active is None:
-        activated = activate(engine, settings.policy_file, actor="stockwarden up").version
+        activation = activate(engine, settings.policy_file, actor="stockwarden up")
+        assert not isinstance(activation, Pending)  # with nothing active, no duty moves (rules/duties.py)
+        activated = activation.version
         _say(f"No active policy: activated {activated.name} v{activated.version} from {settings.policy_file}")
         with engine.connect() as connection:
             active = active_version(connection)
@@ -539,9 +554,58 @@ def policy_activate_command(path: Annotated[Path, typer.Argument(help="The polic
     """Make a checked policy file the active version (audited). A bad file changes nothing."""
     with _reported("not activated, the active policy stays"):
         result = activate(_engine(), path, actor=_actor(by))
+    if isinstance(result, Pending):
+        pending = result.row
+        typer.echo(f"{pending.name} v{pending.version} changes duties, so it waits for a second signature "
+                   f"(pending activation {pending.id}); the active policy stays:")
+        for change in result.changes:
+            typer.echo(f"  {change}")
+        _say(f"An admin or another compliance officer signs it with `stockwarden policy approve {pending.id} "
+             f"--by NAME` (or rejects it with `policy reject {pending.id} --by NAME --reason TEXT`).")
+        return
     version = result.version
     state = "activated" if result.changed else "is already the active version"
     typer.echo(f"{version.name} v{version.version} {state} (sha256 {version.text_hash[:12]}).")
+
+
+@policy_app.command("pending")
+def policy_pending_command(
+    everything: Annotated[bool, typer.Option("--all", help="Also the signed and rejected ones.")] = False,
+) -> None:
+    """Policy activations that change owners, signers or approvals and wait for a second signature."""
+    with _engine().connect() as connection:
+        rows = pending_activations(connection, everything=everything)
+    if not rows:
+        typer.echo("No policy activation waits for a second signature.")
+    for row in rows:
+        signed = f"  {row.state} by {row.signed_by} {row.signed_at:%Y-%m-%d %H:%M} UTC" if row.signed_at else ""
+        typer.echo(f"{row.id:4} {row.name}@{row.version}  proposed {row.proposed_at:%Y-%m-%d %H:%M} UTC by "
+                   f"{row.proposed_by}  sha256 {row.text_hash[:12]}{signed}")
+        for change in row.changes:
+            typer.echo(f"       {change}")
+
+
+@policy_app.command("approve")
+def policy_approve_command(pending_id: Annotated[int, typer.Argument(help="The pending activation's number.", min=1)],
+                           by: By = None,
+                           reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "") -> None:
+    """Sign a pending activation as the second person: it becomes the active version. Nobody signs what
+    they proposed."""
+    with _reported("not activated, the active policy stays"):
+        result = approve_pending(_engine(), pending_id, signer=_actor(by), reason=reason)
+    version = result.version
+    typer.echo(f"{version.name} v{version.version} activated, signed by {version.activated_by} "
+               f"(sha256 {version.text_hash[:12]}).")
+
+
+@policy_app.command("reject")
+def policy_reject_command(pending_id: Annotated[int, typer.Argument(help="The pending activation's number.", min=1)],
+                          reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+                          by: By = None) -> None:
+    """Reject a pending activation, with a reason; the active policy stays."""
+    with _reported("nothing changed"):
+        row = reject_pending(_engine(), pending_id, signer=_actor(by), reason=reason)
+    typer.echo(f"Pending activation {row.id} ({row.name} v{row.version}) rejected; the active policy stays.")
 
 
 @policy_app.command("history")
