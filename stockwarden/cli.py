@@ -78,6 +78,7 @@ from stockwarden.stopping import stopped_by_signals
 from stockwarden.temporal import (
     build_worker,
     connect,
+    core_logs_to_python,
     embedded_temporal,
     ensure_dispatcher,
     ensure_scan_schedule,
@@ -831,6 +832,7 @@ def main() -> None:
     """The console script. It leaves without interpreter teardown once the command is done (output
     flushed, transactions committed): temporalio's Rust threads can abort a finalizing interpreter with
     "PyGILState_Release ... must be current" (temporalio/sdk-python#300), turning a success into SIGABRT."""
+    core_logs_to_python()
     try:
         app()
         code: object = 0

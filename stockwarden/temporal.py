@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 
 import workflows
@@ -37,6 +39,17 @@ from workflows.notifications import DISPATCHER_ID, NotificationDispatcher
 from workflows.scan import ScanRequest, ScanWorkflow
 
 WORKFLOWS = [ScanWorkflow, CaseWorkflow, NotificationDispatcher]
+
+
+def core_logs_to_python() -> None:
+    """Send the SDK core's own log lines (such as "Workflow task duration exceeded 5 seconds" on a busy
+    machine) to Python's logging, which writes warnings to stderr, instead of the console on stdout,
+    where they broke the output of `stockwarden up` that people and scripts read. Call once, before any
+    client connects."""
+    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))))
+    Runtime.set_default(runtime, error_if_already_set=False)
 
 
 def temporal_test_server() -> Path:
