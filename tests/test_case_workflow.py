@@ -145,7 +145,8 @@ async def test_owner_updates_are_validated_before_they_change_anything(dev: Work
                                           "case.resolved_by_itself"]
     # The recorded history replays on the current code: the workflow is deterministic.
     history = await handle.fetch_history()
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(history)
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -185,7 +186,8 @@ async def test_reassign_and_snooze_are_bounded_and_audited(dev: WorkflowEnvironm
     assert actions(engine, handle.id) == ["case.opened", "case.snoozed", "case.reassigned", "case.acknowledged",
                                           "case.resolved_by_itself"]
     assert mirror(engine, handle.id).assignees == ["wang.fang@example.com"]
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(await handle.fetch_history())
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -84,3 +84,103 @@ async def test_the_temporal_cli_can_neither_sign_nor_resolve_a_case_and_reads_no
         for address in (OWNER, QA_OFFICER, "qa.director@example.com", "cfo@example.com", "li.na@example.com"):
             assert address not in shown.stdout, f"{address} readable through `temporal workflow show`"
             assert address.encode() not in stored, f"{address} readable in Temporal's SQLite file"
+
+
+def test_a_payload_of_another_key_or_tampered_or_plain_decodes_to_a_refusal_and_a_rotation_keeps_old_ones() -> None:
+    from temporalio.api.common.v1 import Payload
+
+    from stockwarden.codec import REFUSED, codec
+    from stockwarden.secret import SecretRefused
+
+    old, new = "o" * 40, "n" * 40
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"actor": "qa.officer@example.com"}')
+    [sealed] = asyncio.run(codec(old).encode([plain]))
+    assert b"qa.officer" not in sealed.SerializeToString()
+    assert asyncio.run(codec(old).decode([sealed])) == [plain]
+    assert asyncio.run(codec(new, [old]).decode([sealed])) == [plain]  # after a rotation, running cases read on
+    tampered = Payload(metadata=sealed.metadata, data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    for foreign in (plain, tampered, sealed):
+        [decoded] = asyncio.run(codec(new).decode([foreign]))
+        assert decoded.metadata["encoding"] == REFUSED and not decoded.data, foreign
+    for bad in ("", "change-me", "short-secret"):
+        with pytest.raises(SecretRefused):
+            codec(bad)
+
+
+def test_connect_builds_a_tls_config_from_the_mtls_settings(tmp_path: Path) -> None:
+    from temporalio.service import TLSConfig
+
+    from stockwarden.settings import Settings
+    from stockwarden.temporal import tls_config
+
+    assert tls_config(Settings(secret_key="k" * 40)) is False
+    for name in ("cert.pem", "key.pem", "ca.pem"):
+        (tmp_path / name).write_bytes(f"-----BEGIN {name}-----\n".encode())
+    settings = Settings(secret_key="k" * 40, temporal_tls_cert=tmp_path / "cert.pem",
+                        temporal_tls_key=tmp_path / "key.pem", temporal_tls_ca=tmp_path / "ca.pem",
+                        temporal_tls_server_name="temporal.internal")
+    made = tls_config(settings)
+    assert made == TLSConfig(server_root_ca_cert=b"-----BEGIN ca.pem-----\n", client_cert=b"-----BEGIN cert.pem-----\n",
+                             client_private_key=b"-----BEGIN key.pem-----\n", domain="temporal.internal")
+    assert tls_config(Settings(secret_key="k" * 40, temporal_tls=True)) == TLSConfig()
+    with pytest.raises(ValueError, match="go together"):
+        tls_config(Settings(secret_key="k" * 40, temporal_tls_cert=tmp_path / "cert.pem"))
+
+
+@pytest.mark.parametrize("token", ["", "codec-token-for-this-test"])
+def test_the_codec_server_encodes_and_decodes_over_http_and_refuses_without_its_token(
+        token: str, tmp_path: Path) -> None:
+    """`stockwarden codec-server` as a process: a round trip the Temporal UI would make, its CORS answer
+    for the UI's origin only, and (with a token set) a request without the token refused."""
+    import base64
+    import os
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "STOCKWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'sw.db'}",
+           "STOCKWARDEN_CODEC_SERVER_TOKEN": token, "STOCKWARDEN_CODEC_SERVER_ORIGIN": "http://ui.example:8080"}
+    stockwarden = str(Path(sys.executable).parent / "stockwarden")
+    if not token:  # listening beyond localhost with no token is refused
+        outside = subprocess.run([stockwarden, "codec-server", "--host", "0.0.0.0", "--port", str(port)], env=env,
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert outside.returncode == 2 and "STOCKWARDEN_CODEC_SERVER_TOKEN" in outside.stderr, outside.stderr
+    server = subprocess.Popen([stockwarden, "codec-server", "--port", str(port)], env=env,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None and server.stderr.readline().startswith("Codec server on ")
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+                 "data": base64.b64encode(b'{"actor": "qa.officer@example.com"}').decode()}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(100):
+                try:
+                    encoded = http.post("/encode", json={"payloads": [plain]}, headers=auth)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert encoded.status_code == 200, encoded.text
+            [sealed] = encoded.json()["payloads"]
+            assert base64.b64decode(sealed["metadata"]["encoding"]) == b"binary/encrypted"
+            assert b"qa.officer" not in base64.b64decode(sealed["data"])
+            decoded = http.post("/decode", json={"payloads": [sealed]},
+                                headers={**auth, "Origin": "http://ui.example:8080", "X-Namespace": "default"})
+            assert decoded.json() == {"payloads": [plain]}
+            assert decoded.headers["access-control-allow-origin"] == "http://ui.example:8080"
+            preflight = http.options("/decode", headers={"Origin": "http://ui.example:8080",
+                                                         "Access-Control-Request-Method": "POST",
+                                                         "Access-Control-Request-Headers": "content-type,x-namespace"})
+            assert preflight.status_code == 200
+            other = http.options("/decode", headers={"Origin": "http://evil.example",
+                                                     "Access-Control-Request-Method": "POST"})
+            assert "access-control-allow-origin" not in other.headers
+            assert http.post("/decode", content=b"not json", headers=auth).status_code == 400
+            if token:
+                for wrong in ({}, {"Authorization": "Bearer nope"}, {"Authorization": token}):
+                    refused = http.post("/decode", json={"payloads": [sealed]}, headers=wrong)
+                    assert refused.status_code == 401 and "payloads" not in refused.json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
