@@ -65,6 +65,7 @@ from stockwarden.secret import SecretRefused, check, make_stored
 from stockwarden.settings import get_settings
 from stockwarden.stopping import stopped_by_signals
 from stockwarden.temporal import (
+    TLSSettingsInvalid,
     build_worker,
     connect,
     embedded_temporal,
@@ -93,6 +94,9 @@ def _reported(nothing_changed: str) -> Iterator[None]:
     except SecretRefused as exc:  # a command that talks to Temporal derives its payload key from the secret
         _say(f"error: {exc}")
         raise typer.Exit(2) from None
+    except TLSSettingsInvalid as exc:
+        _say(f"error: {exc}; {nothing_changed}.")
+        raise typer.Exit(1) from None
     except PolicyInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

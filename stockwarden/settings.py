@@ -26,11 +26,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_tls: bool = False
     """Talk TLS to the Temporal frontend (implied by any of the temporal_tls_* files below)."""
-    temporal_tls_cert: Path | None = None
-    """This service's client certificate (PEM) for mTLS; with temporal_tls_key."""
-    temporal_tls_key: Path | None = None
+    temporal_tls_cert: str = ""
+    """A file: this service's client certificate (PEM) for mTLS; with temporal_tls_key."""
+    temporal_tls_key: str = ""
     """The private key (PEM) of temporal_tls_cert."""
-    temporal_tls_ca: Path | None = None
+    temporal_tls_ca: str = ""
     """The CA (PEM) that signed the Temporal server's certificate; empty: the system's roots."""
     temporal_tls_server_name: str = ""
     """The name in the server's certificate, when it differs from temporal_address's host."""

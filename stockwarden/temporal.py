@@ -61,18 +61,30 @@ def converter(settings: Settings | None = None) -> DataConverter:
     return data_converter(settings.secret_key, settings.previous_secret_keys)
 
 
+class TLSSettingsInvalid(ValueError):
+    """The STOCKWARDEN_TEMPORAL_TLS_* settings cannot be used; the message names the setting and the file."""
+
+
 def tls_config(settings: Settings | None = None) -> TLSConfig | bool:
     """TLS to the Temporal frontend as the settings ask: False (plain), or a TLSConfig with the CA, the
-    client certificate and key for mTLS, and the server name. A file that cannot be read is an OSError
-    naming it."""
+    client certificate and key for mTLS, and the server name."""
     settings = settings or get_settings()
-    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
-    if not settings.temporal_tls and not any(files) and not settings.temporal_tls_server_name:
+    files = {"STOCKWARDEN_TEMPORAL_TLS_CERT": settings.temporal_tls_cert,
+             "STOCKWARDEN_TEMPORAL_TLS_KEY": settings.temporal_tls_key,
+             "STOCKWARDEN_TEMPORAL_TLS_CA": settings.temporal_tls_ca}
+    if not settings.temporal_tls and not any(files.values()) and not settings.temporal_tls_server_name:
         return False
-    if (settings.temporal_tls_cert is None) != (settings.temporal_tls_key is None):
-        raise ValueError("STOCKWARDEN_TEMPORAL_TLS_CERT and STOCKWARDEN_TEMPORAL_TLS_KEY go together (mTLS)")
-    cert, key, ca = (path.read_bytes() if path else None for path in files)
-    return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key,
+    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
+        raise TLSSettingsInvalid("STOCKWARDEN_TEMPORAL_TLS_CERT and STOCKWARDEN_TEMPORAL_TLS_KEY go together (mTLS)")
+    read: dict[str, bytes | None] = {}
+    for name, path in files.items():
+        try:
+            read[name] = Path(path).read_bytes() if path else None
+        except OSError as exc:
+            raise TLSSettingsInvalid(f"{name}: cannot read {path}: {exc.strerror}") from None
+    return TLSConfig(server_root_ca_cert=read["STOCKWARDEN_TEMPORAL_TLS_CA"],
+                     client_cert=read["STOCKWARDEN_TEMPORAL_TLS_CERT"],
+                     client_private_key=read["STOCKWARDEN_TEMPORAL_TLS_KEY"],
                      domain=settings.temporal_tls_server_name or None)
 
 

@@ -116,15 +116,17 @@ def test_connect_builds_a_tls_config_from_the_mtls_settings(tmp_path: Path) -> N
     assert tls_config(Settings(secret_key="k" * 40)) is False
     for name in ("cert.pem", "key.pem", "ca.pem"):
         (tmp_path / name).write_bytes(f"-----BEGIN {name}-----\n".encode())
-    settings = Settings(secret_key="k" * 40, temporal_tls_cert=tmp_path / "cert.pem",
-                        temporal_tls_key=tmp_path / "key.pem", temporal_tls_ca=tmp_path / "ca.pem",
+    settings = Settings(secret_key="k" * 40, temporal_tls_cert=str(tmp_path / "cert.pem"),
+                        temporal_tls_key=str(tmp_path / "key.pem"), temporal_tls_ca=str(tmp_path / "ca.pem"),
                         temporal_tls_server_name="temporal.internal")
     made = tls_config(settings)
     assert made == TLSConfig(server_root_ca_cert=b"-----BEGIN ca.pem-----\n", client_cert=b"-----BEGIN cert.pem-----\n",
                              client_private_key=b"-----BEGIN key.pem-----\n", domain="temporal.internal")
     assert tls_config(Settings(secret_key="k" * 40, temporal_tls=True)) == TLSConfig()
     with pytest.raises(ValueError, match="go together"):
-        tls_config(Settings(secret_key="k" * 40, temporal_tls_cert=tmp_path / "cert.pem"))
+        tls_config(Settings(secret_key="k" * 40, temporal_tls_cert=str(tmp_path / "cert.pem")))
+    with pytest.raises(ValueError, match=r"STOCKWARDEN_TEMPORAL_TLS_CA: cannot read .*nowhere\.pem"):
+        tls_config(Settings(secret_key="k" * 40, temporal_tls_ca=str(tmp_path / "nowhere.pem")))
 
 
 @pytest.mark.parametrize("token", ["", "codec-token-for-this-test"])
