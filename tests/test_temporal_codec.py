@@ -186,3 +186,20 @@ def test_the_codec_server_encodes_and_decodes_over_http_and_refuses_without_its_
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.asyncio
+async def test_connect_encrypts_and_talks_tls_when_the_settings_say_so() -> None:
+    """connect() as serve and worker call it: its client has the codec; with TLS asked for, it does not
+    talk plain to a plain server (the handshake fails), so the TLSConfig is really used."""
+    from stockwarden.codec import PayloadEncryption
+    from stockwarden.settings import Settings
+    from stockwarden.temporal import connect
+
+    port = free_port()
+    async with dev_server(port):
+        plain = Settings(secret_key="k" * 40, temporal_address=f"127.0.0.1:{port}")
+        client = await connect(plain)
+        assert isinstance(client.data_converter.payload_codec, PayloadEncryption)
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(connect(plain.model_copy(update={"temporal_tls": True})), timeout=30)
