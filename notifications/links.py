@@ -2,7 +2,8 @@
 the "my cases" link of every message: bound to one person, it expires but may be used again.
 
 Signing and expiry are itsdangerous's (HMAC-SHA1 over the payload and a timestamp, with the server's
-secret); "once" is the used_link table, whose primary key refuses a second use of the same link."""
+secret, never an empty one: stockwarden.secret.require); "once" is the used_link table, whose primary
+key refuses a second use of the same link."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Connection, insert, select
 
 from notifications.models import UsedLink
+from stockwarden.secret import require
 
 SALT = "stockwarden.action-link"
 MY_CASES_SALT = "stockwarden.my-cases"
@@ -36,7 +38,7 @@ class LinkRefused(Exception):
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=SALT)
+    return URLSafeTimedSerializer(require(secret), salt=SALT)
 
 
 def sign(secret: str, case_id: str, person: str, action: str) -> str:
@@ -55,12 +57,12 @@ def read(secret: str, token: str, max_age_seconds: int) -> ActionLink:
 
 def sign_my_cases(secret: str, person: str) -> str:
     """A reusable link that signs `person` in on the pages and opens their cases."""
-    return URLSafeTimedSerializer(secret, salt=MY_CASES_SALT).dumps(person)
+    return URLSafeTimedSerializer(require(secret), salt=MY_CASES_SALT).dumps(person)
 
 
 def read_my_cases(secret: str, token: str, max_age_seconds: int) -> str:
     try:
-        return str(URLSafeTimedSerializer(secret, salt=MY_CASES_SALT).loads(token, max_age=max_age_seconds))
+        return str(URLSafeTimedSerializer(require(secret), salt=MY_CASES_SALT).loads(token, max_age=max_age_seconds))
     except SignatureExpired:
         raise LinkRefused("expired", "this link has expired") from None
     except BadSignature:

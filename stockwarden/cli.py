@@ -73,9 +73,11 @@ from rules.versions import (
     reject_pending,
 )
 from stockwarden.case_actions import UnknownInstruction, confirm_instruction
+from stockwarden.secret import SecretRefused, check, make_stored
 from stockwarden.settings import get_settings
 from stockwarden.stopping import stopped_by_signals
 from stockwarden.temporal import (
+    TLSSettingsInvalid,
     build_worker,
     connect,
     core_logs_to_python,
@@ -102,6 +104,12 @@ def _reported(nothing_changed: str) -> Iterator[None]:
     means (say, "nothing was stored"). Anything else is a bug and keeps its traceback."""
     try:
         yield
+    except SecretRefused as exc:  # a command that talks to Temporal derives its payload key from the secret
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from None
+    except TLSSettingsInvalid as exc:
+        _say(f"error: {exc}; {nothing_changed}.")
+        raise typer.Exit(1) from None
     except PolicyInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -129,6 +137,23 @@ def _reported(nothing_changed: str) -> Iterator[None]:
             raise
         _say(f"error: cannot reach Temporal at {get_settings().temporal_address}: {exc}")
         raise typer.Exit(1) from None
+
+
+def _secret_checked(make_on_embedded: bool = False) -> None:
+    """Refuse (exit 2, one paragraph) a missing, empty, known-default or short STOCKWARDEN_SECRET_KEY before
+    anything starts. With `make_on_embedded` (`up`) and neither a secret nor a database set, the secret
+    kept in var/ is used, made now if there is none (said once)."""
+    settings = get_settings()
+    if make_on_embedded and not settings.secret_key and settings.embedded():
+        settings.secret_key, made = make_stored(settings.var_dir)
+        if made:
+            _say(f"Made a random secret key for this machine in {settings.var_dir.resolve() / 'secret_key'} "
+                 "(readable by you only); it is used from now on. Set STOCKWARDEN_SECRET_KEY to use another.")
+    try:
+        check(settings.secret_key)
+    except SecretRefused as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _engine() -> Engine:
@@ -215,7 +240,9 @@ def up_command(
 ) -> None:
     """Run the main job on the embedded default: demo company, ingest, policy, Temporal dev server and
     worker, a scan through Temporal that opens the cases, a summary and a governance pack; then serve the
-    API and pages (address and an admin token printed) until interrupted, unless --once."""
+    API and pages (address and an admin token printed) until interrupted, unless --once. On the embedded
+    default with no STOCKWARDEN_SECRET_KEY, it makes one in var/secret_key and keeps it."""
+    _secret_checked(make_on_embedded=True)
     settings = get_settings()
     engine = _engine()
     with engine.connect() as connection:
@@ -666,6 +693,7 @@ def policy_schema_command(
 @app.command("worker")
 def worker_command() -> None:
     """Run a Temporal worker for Stockwarden's workflows and activities until interrupted."""
+    _secret_checked()
     settings = get_settings()
     engine = _engine()
 
@@ -699,6 +727,7 @@ def serve_command(
 ) -> None:
     """Serve the API and the pages against the configured database and Temporal (production; workers run
     apart with `stockwarden worker`). Tokens come from `stockwarden token create`."""
+    _secret_checked()
     engine = _engine()
     settings = get_settings()
 
@@ -715,6 +744,37 @@ def serve_command(
         _say("Interrupted before the API was served.")
         raise typer.Exit(130) from None
     _say("API stopped.")
+
+
+@app.command("codec-server")
+def codec_server_command(
+    host: Annotated[str, typer.Option("--host", help="Listen here; beyond localhost only with "
+                                      "STOCKWARDEN_CODEC_SERVER_TOKEN set.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Listen on this port.")] = 8081,
+) -> None:
+    """Serve the codec endpoint for the Temporal UI and CLI (POST /encode, /decode): it shows cases' payloads
+    in clear to whoever may call it, so it needs a bearer token, or listens on localhost only."""
+    _secret_checked()
+    import uvicorn
+
+    from stockwarden.codec_server import LOOPBACK, create_codec_app
+    from stockwarden.temporal import converter
+
+    settings = get_settings()
+    if host not in LOOPBACK and not settings.codec_server_token:
+        _say(f"error: the codec server decrypts every payload; to listen on {host} set "
+             "STOCKWARDEN_CODEC_SERVER_TOKEN (its callers send it as 'Authorization: Bearer <token>'), or keep "
+             "the default --host 127.0.0.1.")
+        raise typer.Exit(2)
+    codec = converter(settings).payload_codec
+    assert codec is not None
+    app_ = create_codec_app(codec, settings.codec_server_token, settings.codec_server_origin)  # type: ignore[arg-type]
+    guard = "a bearer token" if settings.codec_server_token else "no token: localhost only"
+    _say(f"Codec server on http://{host}:{port} ({guard}; the UI's origin {settings.codec_server_origin}). "
+         f"Ctrl-C stops.")
+    server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, log_level="warning"))
+    asyncio.run(_serve_until_stopped(server))
+    _say("Codec server stopped.")
 
 
 def _scan_via_temporal(partitions: int) -> ScanSummary:

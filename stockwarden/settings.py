@@ -24,6 +24,16 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    """Talk TLS to the Temporal frontend (implied by any of the temporal_tls_* files below)."""
+    temporal_tls_cert: str = ""
+    """A file: this service's client certificate (PEM) for mTLS; with temporal_tls_key."""
+    temporal_tls_key: str = ""
+    """The private key (PEM) of temporal_tls_cert."""
+    temporal_tls_ca: str = ""
+    """The CA (PEM) that signed the Temporal server's certificate; empty: the system's roots."""
+    temporal_tls_server_name: str = ""
+    """The name in the server's certificate, when it differs from temporal_address's host."""
     task_queue: str = "stockwarden"
     scan_cron: str = "0 2 * * *"
     """When the scheduled scan runs (cron, UTC); the worker keeps the Temporal Schedule in step."""
@@ -51,8 +61,17 @@ class Settings(BaseSettings):
 
     public_url: str = "http://127.0.0.1:8000"
     """Where people's browsers reach the API; action links in messages start with it."""
-    secret_key: str = "change-me"
-    """Signs action links (HMAC). Set a long random value in production."""
+    secret_key: str = ""
+    """Signs action links and page sessions (HMAC) and keys Temporal's payload encryption (HKDF). No
+    default: serve, worker and up refuse a missing, known or short one (stockwarden/secret.py); on the
+    embedded default `up` makes one in var/secret_key."""
+    previous_secret_keys: str = ""
+    """Earlier secret keys, comma-separated, after a rotation: their payload keys still decrypt what running
+    cases hold in Temporal (nothing new is encrypted or signed with them)."""
+    codec_server_token: str = ""
+    """The bearer token `stockwarden codec-server` asks of every request; needed to listen beyond localhost."""
+    codec_server_origin: str = "http://localhost:8080"
+    """The Temporal UI's origin, the one the codec server answers cross-origin requests of."""
     link_days: int = 14
     """How long an action link works."""
     notify_interval_seconds: float = 30.0
@@ -63,7 +82,18 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'stockwarden.db'}"
 
+    def embedded(self) -> bool:
+        """The embedded default: no database named, the SQLite file under var_dir."""
+        return not self.database_url
+
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process. On the embedded default with no secret set, the secret `up` made in
+    var/ (if any), so every command of that machine signs and encrypts as `up` did."""
+    from stockwarden.secret import stored
+
+    settings = Settings()
+    if not settings.secret_key and settings.embedded():
+        settings.secret_key = stored(settings.var_dir)
+    return settings

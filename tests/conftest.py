@@ -19,6 +19,11 @@ from sqlalchemy import Engine
 
 from inventory.db import make_engine, migrate
 
+TEST_SECRET = "tests-only-secret-key-not-for-production-5f1c9a"
+os.environ.setdefault("STOCKWARDEN_SECRET_KEY", TEST_SECRET)
+"""Every test, and every command a test starts, signs and encrypts with this unless it says otherwise
+(serve, worker and up refuse to run without a secret; tests/test_secret.py runs them without)."""
+
 PG_ADMIN_URL = os.environ.get("STOCKWARDEN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

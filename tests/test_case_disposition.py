@@ -208,7 +208,8 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
         (signer, "approved", role) for signer, role in SIGNERS.get(disposition, [])]
     with stock.connect() as connection:
         assert verify(connection)[1] == []
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(await handle.fetch_history())
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -266,7 +267,8 @@ async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvi
         "case.rejected", "case.disposition_proposed", "case.approved", "case.executing", "instruction.issued",
         "instruction.issued", "case.instructions_issued", "instruction.confirmed", "instruction.confirmed",
         "case.instruction_confirmed", "case.resolved"]
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(await handle.fetch_history())
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -330,7 +332,8 @@ async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruc
     attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
                 if e.HasField("activity_task_started_event_attributes")]
     assert max(attempts) == 2 and attempts.count(2) == 1
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(history)
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -22,7 +22,7 @@ from audit.models import AuditEntry
 from audit.trail import entries, verify
 from governance.models import CaseRow
 from notifications.models import Notification
-from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
+from stockwarden.temporal import WORKFLOWS, build_worker, converter, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 
@@ -79,8 +79,10 @@ async def skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def dev() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server, its client encrypting payloads as the service's do (the commands tests start talk to
+    the same workers)."""
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
-                                                dev_server_extra_args=["--headless"])
+                                                dev_server_extra_args=["--headless"], data_converter=converter())
     yield env
     await env.shutdown()
 
@@ -143,7 +145,8 @@ async def test_owner_updates_are_validated_before_they_change_anything(dev: Work
                                           "case.resolved_by_itself"]
     # The recorded history replays on the current code: the workflow is deterministic.
     history = await handle.fetch_history()
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(history)
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -183,7 +186,8 @@ async def test_reassign_and_snooze_are_bounded_and_audited(dev: WorkflowEnvironm
     assert actions(engine, handle.id) == ["case.opened", "case.snoozed", "case.reassigned", "case.acknowledged",
                                           "case.resolved_by_itself"]
     assert mirror(engine, handle.id).assignees == ["wang.fang@example.com"]
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
+    await replayer.replay_workflow(await handle.fetch_history())
 
 
 @pytest.mark.asyncio(loop_scope="module")
