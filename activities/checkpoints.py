@@ -34,9 +34,9 @@ class CheckpointActivities:
 
 async def keep_in_temporal(client: Client, task_queue: str, checkpoint: Checkpoint) -> None:
     """Signal the checkpoint to the keeper, starting it if it does not run (signal-with-start)."""
-    from workflows.checkpoints import KEEPER_ID, SIGNALS_PER_RUN, CheckpointKeeper
+    from workflows.checkpoints import KEEPER_ID, CheckpointKeeper, KeeperInput
 
-    await client.start_workflow(CheckpointKeeper.run, args=[[], SIGNALS_PER_RUN], id=KEEPER_ID, task_queue=task_queue,
+    await client.start_workflow(CheckpointKeeper.run, KeeperInput(), id=KEEPER_ID, task_queue=task_queue,
                                 start_signal="record", start_signal_args=[checkpoint])
 
 

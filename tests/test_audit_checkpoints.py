@@ -40,7 +40,7 @@ from tests.conftest import PG_ADMIN_URL
 from tests.test_audit_attacks import SECRET, drop_trail_triggers, signed_trail
 from tests.test_kpis import company  # noqa: F401  (a fixture)
 from tests.test_pack import NOW, governed  # noqa: F401  (a fixture)
-from workflows.checkpoints import KEEPER_ID, CheckpointKeeper
+from workflows.checkpoints import KEEPER_ID, CheckpointKeeper, KeeperInput
 
 
 @pytest_asyncio.fixture
@@ -70,7 +70,7 @@ async def test_the_daily_schedule_writes_a_checkpoint_to_the_file_and_the_keeper
     queue = str(uuid.uuid4())
     client = temporal.client
     # A keeper that continues as new after every 2 checkpoints, to see the list survive it.
-    await client.start_workflow(CheckpointKeeper.run, args=[[], 2], id=KEEPER_ID, task_queue=queue)
+    await client.start_workflow(CheckpointKeeper.run, KeeperInput(per_run=2), id=KEEPER_ID, task_queue=queue)
     async with build_worker(client, engine, queue, checkpoints=anchor):
         await ensure_checkpoint_schedule(client, queue, "15 0 * * *")
         await ensure_checkpoint_schedule(client, queue, "45 1 * * *")  # a worker restarted with new settings

@@ -4,6 +4,7 @@ workflow the daily Schedule starts to write one. All I/O is in activities/checkp
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -19,11 +20,18 @@ SIGNALS_PER_RUN = 500
 stays short: at a checkpoint a day and one per pack, about a year."""
 
 
+@dataclass
+class KeeperInput:
+    kept: list[Checkpoint] = field(default_factory=list)
+    """What the previous run held (continue-as-new carries the whole list)."""
+    per_run: int = SIGNALS_PER_RUN
+
+
 @workflow.defn
 class CheckpointKeeper:
     @workflow.init
-    def __init__(self, kept: list[Checkpoint], per_run: int = SIGNALS_PER_RUN) -> None:
-        self.kept = list(kept)
+    def __init__(self, given: KeeperInput) -> None:
+        self.kept = list(given.kept)
         self.received = 0
 
     @workflow.signal
@@ -37,11 +45,11 @@ class CheckpointKeeper:
         return self.kept
 
     @workflow.run
-    async def run(self, kept: list[Checkpoint], per_run: int = SIGNALS_PER_RUN) -> None:
+    async def run(self, given: KeeperInput) -> None:
         await workflow.wait_condition(
-            lambda: self.received >= per_run or workflow.info().is_continue_as_new_suggested())
+            lambda: self.received >= given.per_run or workflow.info().is_continue_as_new_suggested())
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(args=[self.kept, per_run])
+        workflow.continue_as_new(KeeperInput(self.kept, given.per_run))
 
 
 @workflow.defn
