@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -46,11 +47,13 @@ def router() -> APIRouter:
         kept: list[Any] = list(Anchor.from_settings(request.app.state.settings).store.read())
         temporal = "not connected"
         if request.app.state.client is not None:
-            try:
-                kept += await kept_in_temporal(request.app.state.client)
+            try:  # bounded: a query waits for a worker, and none may be running
+                kept += await asyncio.wait_for(kept_in_temporal(request.app.state.client), timeout=10)
                 temporal = "checked"
             except RPCError as unreachable:
                 temporal = f"not read: {unreachable.message}"
+            except TimeoutError:
+                temporal = "not read: no answer within 10 s (is a worker running?)"
         try:
             with request.app.state.engine.connect() as connection:
                 verdict = verify_all(connection, kept, request.app.state.settings.secret_key)

@@ -73,8 +73,9 @@ class Checkpoint:
 def take(connection: Connection, key: bytes, reason: str, now: datetime | None = None) -> Checkpoint:
     """A signed checkpoint of the chain's head as this connection sees it."""
     last = connection.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
-    count = connection.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
     seq, head = (last.seq, last.hash) if last else (0, GENESIS)
+    # Counted up to the head, not the whole table: an entry appended meanwhile is not this checkpoint's.
+    count = connection.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq <= seq)).scalar_one()  # type: ignore[arg-type]
     at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     return Checkpoint(seq, head, count, at, reason).signed(key)
 

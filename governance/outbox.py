@@ -105,10 +105,12 @@ def altered(connection: Connection, rows: Iterable[ErpInstruction] | None = None
                             "audit trail")
             continue
         recorded = entry.after
-        now = _summary(row)
+        if recorded.get("content_hash") == content_hash(row):
+            continue
+        now = _summary(row)  # what differs, in words (and all there is for entries without a content hash)
         changed = [f"{name} was {recorded.get(name)!r}, now {now[name]!r}" for name in now
                    if not _same(name, recorded.get(name), now[name])]
-        if "content_hash" in recorded and recorded["content_hash"] != content_hash(row):
+        if "content_hash" in recorded:
             changed = changed or ["its content hash differs (case, proposal, value, postponement, approvers or "
                                   + "issue time)"]
         if changed:

@@ -187,3 +187,26 @@ def test_a_checkpoint_needs_the_secret_key(engine: Engine, tmp_path: Path) -> No
     with pytest.raises(CheckpointKeyMissing, match="STOCKWARDEN_SECRET_KEY is empty"):
         Anchor(CheckpointFile(tmp_path / "c.jsonl"), "").write(engine, "test", datetime.now(UTC))
     assert not (tmp_path / "c.jsonl").exists()
+
+
+@pytest.mark.asyncio
+async def test_get_outbox_refuses_while_an_instruction_no_longer_matches_its_audit_entry(
+        engine: Engine, tmp_path: Path) -> None:
+    from activities.cases import InstructionLine, InstructionRequest
+    from governance.outbox import issue
+
+    with engine.begin() as connection:
+        [first, second] = issue(connection, InstructionRequest(
+            "case/slow/SH01/HIP-1", 1, "move", "HIP-1", "SH01", "", "BJ01", "",
+            [InstructionLine("L2", "", "10", "100"), InstructionLine("L3", "", "1", "10")],
+            ["cfo@example.com"], "default v1", "2026-11-26T00:00:00+00:00"))
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var", secret_key=SECRET))  # type: ignore[arg-type]
+    erp = {"Authorization": f"Bearer {create_token(engine, 'erp-bot@example.com', [Role.ERP])}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        assert [i["id"] for i in (await client.get("/outbox", headers=erp)).json()] == [first, second]
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE erp_instruction SET target = 'SH99' WHERE id = :id"), {"id": second})
+        refused = await client.get("/outbox", headers=erp)
+    assert refused.status_code == 409
+    assert f"instruction {second} " in refused.json()["detail"] and "target was 'BJ01', now 'SH99'" in refused.json()["detail"]
+    assert f"instruction {first} " not in refused.json()["detail"]
