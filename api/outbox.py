@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.actions import perform
 from api.auth import Principal, Role, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
-from governance.outbox import unconfirmed
+from governance.outbox import altered, unconfirmed
 from stockwarden.case_actions import UnknownInstruction, case_of_instruction
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Confirm
@@ -29,12 +29,15 @@ class Confirmation(BaseModel):
 def router() -> APIRouter:
     routes = APIRouter(tags=["ERP outbox"], responses=REFUSALS)
 
-    @routes.get("/outbox", summary="ERP instructions not yet confirmed, oldest first")
+    @routes.get("/outbox", responses=answers(409), summary="ERP instructions not yet confirmed, oldest first")
     async def pending(request: Request, _: Annotated[Principal, Depends(require(*ERP, Role.VIEWER, Role.COMMITTEE))],
                       ) -> list[dict[str, Any]]:
         """`idempotency_key` (case, proposal, line) is stable: an ERP that imports one twice can tell."""
         with request.app.state.engine.connect() as connection:
             rows = unconfirmed(connection)
+            problems = altered(connection, rows)
+        if problems:  # as `outbox --export`: nothing goes to the ERP while any instruction was altered
+            raise HTTPException(409, "ERP instructions no longer match their audit entries: " + "; ".join(problems))
         return [{"id": r.id, "idempotency_key": r.idempotency_key, "case": r.case_id, "disposition": r.disposition,
                  "sku": r.sku, "site": r.site, "lot": r.lot, "serial": r.serial, "quantity": str(r.quantity),
                  "value": str(r.value), "target": r.target,

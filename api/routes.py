@@ -5,6 +5,7 @@ Each route states its roles (api/auth.py); the role-matrix test walks them all."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import uuid
@@ -16,9 +17,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
 
+from activities.checkpoints import keep_in_temporal
 from api.auth import KPI_READERS, Principal, Role, only_own, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
+from audit.checkpoints import Anchor, CheckpointKeyMissing
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
@@ -61,9 +65,15 @@ async def pack_file(request: Request, period: str, lang: str) -> FileResponse:
         raise HTTPException(422, f"lang must be one of {', '.join(LABELS)}")
     out = Path(request.app.state.settings.var_dir) / "packs" / f"governance-pack-{period}-{lang}.xlsx"
     try:
-        await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out)
+        pack = await asyncio.to_thread(write_pack, request.app.state.engine, period, lang, out,
+                                       anchor=Anchor.from_settings(request.app.state.settings))
     except NoSnapshotForPeriod as missing:
         raise HTTPException(404, str(missing)) from None
+    except CheckpointKeyMissing as missing:
+        raise HTTPException(503, str(missing)) from None
+    if request.app.state.client is not None:  # the checkpoint's second store; the file has it already
+        with contextlib.suppress(RPCError):
+            await keep_in_temporal(request.app.state.client, request.app.state.settings.task_queue, pack.checkpoint)
     return FileResponse(out, media_type=XLSX, filename=out.name)
 
 

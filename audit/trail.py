@@ -20,7 +20,7 @@ from audit.models import AuditEntry
 GENESIS = "0" * 64
 
 
-def _canonical_time(at: datetime) -> str:
+def canonical_time(at: datetime) -> str:
     if at.tzinfo is None:  # SQLite hands back naive datetimes; they were written as UTC
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).isoformat(timespec="microseconds")
@@ -28,7 +28,7 @@ def _canonical_time(at: datetime) -> str:
 
 def entry_hash(*, seq: int, at: datetime, actor: str, action: str, subject: str, before: Any, after: Any,
                reason: str, policy_version: str, workflow_id: str, prev_hash: str) -> str:
-    body = json.dumps([seq, _canonical_time(at), actor, action, subject, before, after, reason, policy_version,
+    body = json.dumps([seq, canonical_time(at), actor, action, subject, before, after, reason, policy_version,
                        workflow_id, prev_hash], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 

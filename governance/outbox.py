@@ -5,6 +5,8 @@ same transaction."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -13,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import Connection, select, update
 
 from activities.cases import Confirmation, InstructionRequest
-from audit.trail import append
+from audit.models import AuditEntry
+from audit.trail import append, canonical_time
 from governance.models import ErpInstruction
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
@@ -46,14 +49,83 @@ def issue(connection: Connection, request: InstructionRequest) -> list[int]:
             ErpInstruction.__table__.insert().values(**row.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
         ).inserted_primary_key[0]
         ids.append(new_id)
+        stored = instruction(connection, new_id)  # hashed as read back: the database rounds and re-types
+        assert stored is not None
         append(connection, actor="stockwarden", action="instruction.issued", subject=f"instruction:{new_id}",
-               after=_summary(row), policy_version=request.policy_version, workflow_id=request.case_id, at=at)
+               after={**_summary(row), "content_hash": content_hash(stored)}, policy_version=request.policy_version,
+               workflow_id=request.case_id, at=at)
     return ids
 
 
 def _summary(row: ErpInstruction) -> dict[str, object]:
     return {"key": row.idempotency_key, "disposition": row.disposition, "sku": row.sku, "site": row.site,
             "lot": row.lot, "serial": row.serial, "quantity": str(row.quantity), "target": row.target}
+
+
+def content_hash(row: ErpInstruction) -> str:
+    """SHA-256 of what the ERP is told to do, canonicalised (plain decimals, UTC times, sorted keys), so
+    the hash in the instruction's audit entry pins it: a changed quantity, lot or target no longer matches."""
+    fields = {"id": row.id, "idempotency_key": row.idempotency_key, "case_id": row.case_id,
+              "proposal_no": row.proposal_no, "disposition": row.disposition, "sku": row.sku, "site": row.site,
+              "lot": row.lot, "serial": row.serial, "quantity": _plain(Decimal(row.quantity)),
+              "value": _plain(Decimal(row.value)), "target": row.target,
+              "postpone_to": row.postpone_to.isoformat() if row.postpone_to else "",
+              "approved_by": list(row.approved_by), "issued_at": canonical_time(row.issued_at)}
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class InstructionsAltered(Exception):
+    """Instructions that no longer match their audit entries: none of the given ones may go to the ERP."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def altered(connection: Connection, rows: Iterable[ErpInstruction] | None = None) -> list[str]:
+    """Each instruction (of `rows`, or all) that differs from what its `instruction.issued` entry recorded,
+    or has no such entry, named with what differs. Entries written before content hashes were kept are
+    compared field by field with the summary they hold."""
+    rows = list(rows) if rows is not None else [
+        ErpInstruction.model_validate(r._mapping)
+        for r in connection.execute(select(ErpInstruction).order_by(ErpInstruction.id))]  # type: ignore[arg-type]
+    subjects = [f"instruction:{row.id}" for row in rows]
+    issued: dict[str, AuditEntry] = {}
+    for start in range(0, len(subjects), 1000):
+        for entry in connection.execute(select(AuditEntry).where(
+                AuditEntry.action == "instruction.issued", AuditEntry.subject.in_(subjects[start:start + 1000]))  # type: ignore[attr-defined,arg-type]
+                .order_by(AuditEntry.seq)):  # type: ignore[arg-type]
+            issued.setdefault(entry.subject, entry)  # the first one counts
+    problems = []
+    for row in rows:
+        entry = issued.get(f"instruction:{row.id}")
+        if entry is None or not isinstance(entry.after, dict):
+            problems.append(f"instruction {row.id} ({row.idempotency_key}) has no instruction.issued entry in the "
+                            "audit trail")
+            continue
+        recorded = entry.after
+        if recorded.get("content_hash") == content_hash(row):
+            continue
+        now = _summary(row)  # what differs, in words (and all there is for entries without a content hash)
+        changed = [f"{name} was {recorded.get(name)!r}, now {now[name]!r}" for name in now
+                   if not _same(name, recorded.get(name), now[name])]
+        if "content_hash" in recorded:
+            changed = changed or ["its content hash differs (case, proposal, value, postponement, approvers or "
+                                  + "issue time)"]
+        if changed:
+            problems.append(f"instruction {row.id} ({row.idempotency_key}) no longer matches audit entry "
+                            f"{entry.seq}: " + ", ".join(changed))
+    return problems
+
+
+def _same(name: str, recorded: object, now: object) -> bool:
+    if name == "quantity":
+        try:
+            return Decimal(str(recorded)) == Decimal(str(now))
+        except ArithmeticError:
+            return False
+    return recorded == now
 
 
 def confirm(connection: Connection, confirmation: Confirmation) -> int:
@@ -86,11 +158,15 @@ def instruction(connection: Connection, instruction_id: int) -> ErpInstruction |
 def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path, actor: str,
            now: datetime | None = None) -> Path:
     """Write `rows` as one CSV file (UTF-8 with BOM, which Excel and most ERP imports read as Unicode) and
-    mark them exported; the idempotency key lets the ERP skip a row it already imported."""
+    mark them exported; the idempotency key lets the ERP skip a row it already imported. Nothing is
+    written when any row no longer matches its audit entry (InstructionsAltered)."""
     now = now or datetime.now(UTC)
+    rows = list(rows)
+    problems = altered(connection, rows)
+    if problems:
+        raise InstructionsAltered(problems)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"stockwarden-instructions-{now:%Y%m%dT%H%M%S%f}.csv"
-    rows = list(rows)
     with path.open("w", newline="", encoding="utf-8-sig") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)

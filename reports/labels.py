@@ -18,6 +18,8 @@ LABELS: dict[str, dict[str, str]] = {
         "cut_qty": "Cut quantity", "postpone_to": "Postpone to", "issued_at": "Issued at (UTC)", "at": "At (UTC)",
         "actor": "Actor", "action": "Action", "subject": "Subject", "title": "Title", "level": "Level",
         "conditions": "Conditions", "dispositions": "Dispositions", "activated_by": "activated by",
+        "audit_checkpoint": "Audit checkpoint (signed)",
+        "checkpoint_line": "entry {seq} of {count}, head hash {head}, at {at} (UTC); `stockwarden audit verify` checks it",
     },
     "zh-CN": {
         "sheet_summary": "摘要", "sheet_aging": "库龄", "sheet_top_risks": "重点风险", "sheet_expiry": "效期展望",
@@ -33,6 +35,8 @@ LABELS: dict[str, dict[str, str]] = {
         "po_line": "采购单/行", "cut_qty": "削减数量", "postpone_to": "推迟至", "issued_at": "下发时间（UTC）",
         "at": "时间（UTC）", "actor": "操作人", "action": "操作", "subject": "对象", "title": "标题", "level": "层级",
         "conditions": "条件", "dispositions": "处置方式", "activated_by": "启用人",
+        "audit_checkpoint": "审计检查点（已签名）",
+        "checkpoint_line": "第 {seq} 条（共 {count} 条），链头哈希 {head}，时间 {at}（UTC）；`stockwarden audit verify` 核对",
     },
 }
 

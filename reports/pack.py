@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, Engine, select
 
+from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
@@ -50,6 +51,8 @@ class PackSummary:
     path: Path
     sheets: list[str]
     rows: dict[str, int]
+    checkpoint: Checkpoint
+    """The signed audit checkpoint written with the pack and printed on its summary sheet."""
 
 
 class _Sheet:
@@ -92,9 +95,13 @@ def _naive(moment: datetime | None) -> datetime | None:
     return (moment if moment.tzinfo is None else moment.astimezone(UTC)).replace(tzinfo=None)
 
 
-def write_pack(engine: Engine, period: str, language: str, out: Path, now: datetime | None = None) -> PackSummary:
+def write_pack(engine: Engine, period: str, language: str, out: Path, now: datetime | None = None, *,
+               anchor: Anchor) -> PackSummary:
+    """Every pack writes an audit checkpoint to `anchor` first and prints it on the summary sheet, so the
+    trail the committee was shown is pinned outside the database."""
     now = now or datetime.now(UTC)
     store(engine, period, now)
+    checkpoint = anchor.write(engine, f"pack {period}", now)
     labels = LABELS[language]
     workbook = Workbook(write_only=True)
     counts: dict[str, int] = {}
@@ -102,7 +109,7 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
         snapshot = snapshot_for(connection, period)
         scan_id = scan_of(connection, snapshot)
         values = stored_kpis(connection, period)
-        _summary(workbook, labels, language, kpi_summary(connection, period))
+        _summary(workbook, labels, language, kpi_summary(connection, period), checkpoint)
         sheets = [
             ("aging", _aging(workbook, labels, values)),
             ("top_risks", _top_risks(workbook, labels, connection, scan_id)),
@@ -116,10 +123,12 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
         counts = dict(sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(out)
-    return PackSummary(out, [labels["sheet_summary"]] + [labels[f"sheet_{name}"] for name, _ in sheets], counts)
+    return PackSummary(out, [labels["sheet_summary"]] + [labels[f"sheet_{name}"] for name, _ in sheets], counts,
+                       checkpoint)
 
 
-def _summary(workbook: Workbook, labels: dict[str, str], language: str, summary: KpiSummary) -> None:
+def _summary(workbook: Workbook, labels: dict[str, str], language: str, summary: KpiSummary,
+             checkpoint: Checkpoint) -> None:
     sheet = _Sheet(workbook, labels["sheet_summary"], [labels["kpi"], summary.period, labels["prior_month"], labels["trend"]],
                    [38, 18, 18, 8], [None, None, None, None])
     for row in summary.rows:
@@ -127,6 +136,9 @@ def _summary(workbook: Workbook, labels: dict[str, str], language: str, summary:
         sheet.ws.append([sheet._cell(kpi_label(row.name, language)), sheet._cell(row.value, number_format=fmt),
                          sheet._cell(row.prior, number_format=fmt), sheet._cell(row.trend)])
         sheet.rows += 1
+    sheet.ws.append([sheet._cell(labels["audit_checkpoint"], font=HEADER), sheet._cell(labels["checkpoint_line"].format(
+        seq=checkpoint.seq, count=checkpoint.count, head=checkpoint.head_hash, at=checkpoint.at))])
+    sheet.rows += 1
     # The charts' data, below the KPIs: aging, the obsolete ratio over twelve months, the expiry outlook.
     sheet.ws.append([])
     first_data = sheet.rows + 3

@@ -25,13 +25,16 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.checkpoints import keep_in_temporal, kept_in_temporal
 from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
 from api.auth import Role, create_token
-from audit.trail import entries, verify
+from audit.checkpoints import Anchor, Checkpoint, CheckpointKeyMissing
+from audit.trail import entries
+from audit.verification import verify_all
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES
-from governance.outbox import export, unconfirmed
+from governance.outbox import InstructionsAltered, export, unconfirmed
 from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
@@ -82,6 +85,7 @@ from stockwarden.temporal import (
     connect,
     core_logs_to_python,
     embedded_temporal,
+    ensure_checkpoint_schedule,
     ensure_dispatcher,
     ensure_scan_schedule,
 )
@@ -121,8 +125,13 @@ def _reported(nothing_changed: str) -> Iterator[None]:
         _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
         raise typer.Exit(1) from None
     except (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied, UnknownInstruction,
-            NoSnapshotForPeriod) as exc:
+            NoSnapshotForPeriod, CheckpointKeyMissing) as exc:
         _say(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except InstructionsAltered as exc:
+        for problem in exc.problems:
+            _say(f"refused: {problem}")
+        _say(f"{len(exc.problems)} ERP instruction(s) no longer match their audit entries; {nothing_changed}.")
         raise typer.Exit(1) from None
     except WorkflowUpdateFailedError as exc:  # a case refused the action: its validator says why
         _say(f"refused: {exc.cause.message if isinstance(exc.cause, ApplicationError) else exc.cause}; {nothing_changed}.")
@@ -271,8 +280,9 @@ def up_command(
                        snapshot.as_of.strftime("%Y-%m"), serve)
 
 
-def _up_report(engine: Engine, scan_id: int, policy_label: str, period: str) -> None:
-    """Findings per rule, open cases per owner, and the month's governance pack."""
+def _up_report(engine: Engine, scan_id: int, policy_label: str, period: str) -> Checkpoint | None:
+    """Findings per rule, open cases per owner, and the month's governance pack (its audit checkpoint is
+    returned, for the keeper in Temporal)."""
     settings = get_settings()
     with engine.connect() as connection:
         findings = list(stored_findings(connection, scan_id))
@@ -283,8 +293,10 @@ def _up_report(engine: Engine, scan_id: int, policy_label: str, period: str) -> 
     for owner, count in cases:
         typer.echo(f"  {owner:32} {count:6,}")
     with _reported("no pack was written"):
-        pack = write_pack(engine, period, "zh-CN", settings.var_dir / "packs" / f"governance-pack-{period}.xlsx")
+        pack = write_pack(engine, period, "zh-CN", settings.var_dir / "packs" / f"governance-pack-{period}.xlsx",
+                          anchor=Anchor.from_settings(settings))
     _say(f"Governance pack 治理报告 for {period}: {pack.path}")
+    return pack.checkpoint
 
 
 def _up_scan_and_cases(engine: Engine, var_dir: Path, policy_label: str, period: str, serve: bool) -> None:
@@ -300,10 +312,13 @@ def _up_scan_and_cases(engine: Engine, var_dir: Path, policy_label: str, period:
                 task_queue=settings.task_queue)
             await _cases_recorded(engine, summary.cases)
             await _deliver_now(engine)
-            await asyncio.to_thread(_up_report, engine, summary.scan_id, policy_label, period)
+            checkpoint = await asyncio.to_thread(_up_report, engine, summary.scan_id, policy_label, period)
+            if checkpoint is not None:
+                await keep_in_temporal(client, settings.task_queue, checkpoint)
             if serve:
                 await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds,
                                         settings.digest_hour)
+                await ensure_checkpoint_schedule(client, settings.task_queue, settings.audit_checkpoint_cron)
                 await _serve_api(engine, client)
 
     with _reported("nothing was scanned"), _local_mail(var_dir):
@@ -459,8 +474,27 @@ def pack_command(
         _say(f"error: --lang '{lang}' is not one of {', '.join(LABELS)}")
         raise typer.Exit(1)
     with _reported("no pack was written"):
-        summary = write_pack(_engine(), period, lang, out)
+        summary = write_pack(_engine(), period, lang, out, anchor=Anchor.from_settings(get_settings()))
     _say(f"Wrote {summary.path}: " + ", ".join(f"{name} {rows:,}" for name, rows in summary.rows.items()) + " rows.")
+    _keep_checkpoint(summary.checkpoint)
+
+
+def _keep_checkpoint(checkpoint: Checkpoint) -> None:
+    """Say where the checkpoint went: the file always; the keeper in Temporal when Temporal answers."""
+    settings = get_settings()
+    where = f"audit checkpoint at entry {checkpoint.seq} written to {settings.resolved_checkpoint_file()}"
+
+    async def keep() -> None:
+        await keep_in_temporal(await asyncio.wait_for(connect(), timeout=5), settings.task_queue, checkpoint)
+
+    try:
+        asyncio.run(keep())
+    except (RuntimeError, TimeoutError, RPCError) as unreachable:
+        reason = "no answer" if isinstance(unreachable, TimeoutError) else str(unreachable).split(":")[0]
+        _say(f"The {where}; not kept in Temporal (at {settings.temporal_address}: {reason}): the next daily "
+             "checkpoint, which covers every entry before it, will be.")
+        return
+    _say(f"The {where} and kept in Temporal (workflow audit-checkpoints).")
 
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -529,7 +563,8 @@ def outbox_command(
                        f"value {row.value:12,.2f}  {row.target or '-':14} {row.case_id}")
         _say(f"{len(rows):,} instruction(s) not yet confirmed.")
         if export_to is not None and rows:
-            path = export(connection, rows, export_to, actor=_actor(by))
+            with _reported("nothing was exported"):
+                path = export(connection, rows, export_to, actor=_actor(by))
             _say(f"Wrote {path} for the ERP's import.")
 
 
@@ -701,11 +736,13 @@ def worker_command() -> None:
         client = await connect()
         await ensure_scan_schedule(client, settings.task_queue, settings.scan_cron, settings.scan_partitions)
         await ensure_dispatcher(client, settings.task_queue, settings.notify_interval_seconds, settings.digest_hour)
+        await ensure_checkpoint_schedule(client, settings.task_queue, settings.audit_checkpoint_cron)
         stop = asyncio.Event()
         async with build_worker(client, engine, settings.task_queue):
             with stopped_by_signals(stop.set):
                 _say(f"Worker on {settings.temporal_address}, namespace {settings.temporal_namespace}, "
-                     f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}' (UTC). "
+                     f"task queue {settings.task_queue}; scans scheduled '{settings.scan_cron}', audit "
+                     f"checkpoints '{settings.audit_checkpoint_cron}' (UTC). "
                      f"Ctrl-C or SIGTERM stops.")
                 await stop.wait()
             _say("Stopping: activities in flight finish first.")
@@ -876,16 +913,39 @@ def audit_show_command(
 
 
 @audit_app.command("verify")
-def audit_verify_command() -> None:
-    """Walk the audit chain; exit 1 if any entry was changed, removed or reordered."""
-    with _engine().connect() as connection:
-        count, breaks = verify(connection)
-    for problem in breaks:
-        typer.echo(str(problem), err=True)
-    if breaks:
-        _say(f"The audit trail of {count} entries is broken in {len(breaks)} place(s).")
+def audit_verify_command(
+    temporal: Annotated[bool, typer.Option("--temporal", help="Also check the checkpoints the keeper workflow "
+                                           "holds in Temporal.")] = False,
+) -> None:
+    """Walk the audit chain and check it against the signed checkpoints (the checkpoint file, and with
+    --temporal the keeper in Temporal) and every ERP instruction against its audit entry; exit 1 if any
+    entry was changed, removed or truncated, a checkpoint is forged or an instruction altered."""
+    settings = get_settings()
+    kept = list(Anchor.from_settings(settings).store.read())
+    if temporal:
+        async def held() -> list:
+            return await kept_in_temporal(await connect())
+
+        with _reported("nothing was verified"):
+            kept += asyncio.run(held())
+    with _engine().connect() as connection, _reported("nothing was verified"):
+        verdict = verify_all(connection, kept, settings.secret_key)
+    for problem in verdict.problems:
+        typer.echo(problem, err=True)
+    if not verdict.intact:
+        _say(verdict.summary())
         raise typer.Exit(1)
-    typer.echo(f"The audit trail holds: {count} entries, every hash in its chain.")
+    typer.echo(verdict.summary())
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_command(by: By = None) -> None:
+    """Write a signed checkpoint of the audit trail's head now: to the checkpoint file and to the keeper
+    in Temporal (the worker writes one daily, and every pack writes one)."""
+    with _reported("no checkpoint was written"):
+        checkpoint = Anchor.from_settings(get_settings()).write(_engine(), f"asked by {_actor(by)}")
+    typer.echo(f"Checkpoint: entry {checkpoint.seq} of {checkpoint.count}, head {checkpoint.head_hash}, {checkpoint.at}")
+    _keep_checkpoint(checkpoint)
 
 
 def main() -> None:

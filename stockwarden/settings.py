@@ -79,12 +79,21 @@ class Settings(BaseSettings):
     digest_hour: int = 8
     """The hour (UTC) after which each day's digest goes out."""
 
+    audit_checkpoint_file: Path | None = None
+    """The append-only JSON-lines file of signed audit checkpoints; empty means var_dir/audit-checkpoints.jsonl.
+    Keep it off the database's machine (or on append-only storage): it anchors the trail."""
+    audit_checkpoint_cron: str = "15 0 * * *"
+    """When the daily audit checkpoint is written (cron, UTC); the worker keeps the Temporal Schedule in step."""
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'stockwarden.db'}"
 
     def embedded(self) -> bool:
         """The embedded default: no database named, the SQLite file under var_dir."""
         return not self.database_url
+
+    def resolved_checkpoint_file(self) -> Path:
+        return self.audit_checkpoint_file or self.var_dir / "audit-checkpoints.jsonl"
 
 
 @lru_cache

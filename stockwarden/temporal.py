@@ -35,16 +35,19 @@ from temporalio.worker import Worker
 
 import workflows
 from activities.cases import CaseActivities
+from activities.checkpoints import CheckpointActivities
 from activities.notifications import NotificationActivities
 from activities.opening import CaseOpening
 from activities.scan import ScanActivities
+from audit.checkpoints import Anchor
 from stockwarden.codec import data_converter
 from stockwarden.settings import Settings, get_settings
 from workflows.case import CaseWorkflow
+from workflows.checkpoints import CheckpointKeeper, DailyCheckpoint
 from workflows.notifications import DISPATCHER_ID, NotificationDispatcher
 from workflows.scan import ScanRequest, ScanWorkflow
 
-WORKFLOWS = [ScanWorkflow, CaseWorkflow, NotificationDispatcher]
+WORKFLOWS = [ScanWorkflow, CaseWorkflow, NotificationDispatcher, CheckpointKeeper, DailyCheckpoint]
 
 
 def core_logs_to_python() -> None:
@@ -109,14 +112,15 @@ async def connect(settings: Settings | None = None) -> Client:
 
 
 def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None,
-                 notifications: NotificationActivities | None = None) -> Worker:
+                 notifications: NotificationActivities | None = None, checkpoints: Anchor | None = None) -> Worker:
     """A worker for every Stockwarden workflow and activity; activities block, so they get threads.
     `cases` replaces the case activities (a test's, that fails on purpose after doing its work);
-    `notifications` the delivery activities (a test's, with its own SMTP server and directory)."""
+    `notifications` the delivery activities (a test's, with its own SMTP server and directory);
+    `checkpoints` where audit checkpoints go (a test's file and secret; default: the settings')."""
     cases = cases or CaseActivities(engine)
     notifications = notifications or NotificationActivities(engine, get_settings())
     activities = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases,
-                  *notifications.all()]
+                  *notifications.all(), CheckpointActivities(engine, client, checkpoints).write_checkpoint]
     _compile_workflow_modules()
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                   activity_executor=ThreadPoolExecutor(max_workers=8))
@@ -211,6 +215,22 @@ async def ensure_scan_schedule(client: Client, task_queue: str, cron: str, parti
         await client.create_schedule(SCAN_SCHEDULE_ID, schedule)
     except ScheduleAlreadyRunningError:
         await client.get_schedule_handle(SCAN_SCHEDULE_ID).update(lambda _input: ScheduleUpdate(schedule=schedule))
+
+
+CHECKPOINT_SCHEDULE_ID = "stockwarden-audit-checkpoint"
+
+
+async def ensure_checkpoint_schedule(client: Client, task_queue: str, cron: str) -> None:
+    """Create the Temporal Schedule that writes the daily audit checkpoint on `cron`, or bring it in step."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(DailyCheckpoint.run, id="audit-checkpoint-scheduled", task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(CHECKPOINT_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(CHECKPOINT_SCHEDULE_ID).update(lambda _input: ScheduleUpdate(schedule=schedule))
 
 
 async def ensure_dispatcher(client: Client, task_queue: str, interval_seconds: float, digest_hour: int) -> None:

@@ -13,12 +13,17 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
+from audit.checkpoints import Anchor, CheckpointFile
 from governance.service import record_event
 from reports.pack import write_pack
 from rules.scan import scan
 from tests.test_kpis import _event, company  # noqa: F401  (company is a fixture)
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def anchor_in(folder: Path) -> Anchor:
+    return Anchor(CheckpointFile(folder / "audit-checkpoints.jsonl"), "a-test-secret-of-forty-characters-or-so")
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def governed(company: Engine) -> Engine:  # noqa: F811
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
 def test_the_pack_has_every_sheet_chart_and_kpi(governed: Engine, tmp_path: Path, language: str) -> None:
-    summary = write_pack(governed, "2026-11", language, tmp_path / "pack.xlsx", now=NOW)
+    summary = write_pack(governed, "2026-11", language, tmp_path / "pack.xlsx", now=NOW, anchor=anchor_in(tmp_path))
     book = load_workbook(summary.path)
     expected = {"zh-CN": ["摘要", "库龄", "重点风险", "效期展望", "未结案件", "处置决定", "采购调整", "审计摘录", "策略"],
                 "en": ["Summary", "Aging", "Top risks", "Expiry outlook", "Open cases", "Decisions",
@@ -65,7 +70,7 @@ def test_the_pack_has_every_sheet_chart_and_kpi(governed: Engine, tmp_path: Path
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None,
                     reason="LibreOffice is not installed (.ci/run installs it)")
 def test_libreoffice_opens_the_pack(governed: Engine, tmp_path: Path) -> None:
-    pack = write_pack(governed, "2026-11", "zh-CN", tmp_path / "pack.xlsx", now=NOW).path
+    pack = write_pack(governed, "2026-11", "zh-CN", tmp_path / "pack.xlsx", now=NOW, anchor=anchor_in(tmp_path)).path
     office = shutil.which("soffice") or shutil.which("libreoffice")
     result = subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",  # type: ignore[list-item]
                              "--convert-to", "pdf", "--outdir", str(tmp_path), str(pack)],

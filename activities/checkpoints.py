@@ -1,0 +1,53 @@
+"""The audit checkpoint activity: take a signed checkpoint of the trail, append it to the checkpoint file
+and hand it to the keeper workflow, whose Temporal history is the second store outside the database."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from audit.checkpoints import Anchor, Checkpoint, Kept
+
+
+class CheckpointActivities:
+    def __init__(self, engine: Engine, client: Client, anchor: Anchor | None = None):
+        self.engine = engine
+        self.client = client
+        self.anchor = anchor
+        """None: the configured file and secret, read when a checkpoint is written."""
+
+    @activity.defn
+    async def write_checkpoint(self, reason: str) -> Checkpoint:
+        anchor = self.anchor
+        if anchor is None:
+            from stockwarden.settings import get_settings
+
+            anchor = Anchor.from_settings(get_settings())
+        checkpoint = await asyncio.to_thread(anchor.write, self.engine, reason)
+        await keep_in_temporal(self.client, activity.info().task_queue, checkpoint)
+        return checkpoint
+
+
+async def keep_in_temporal(client: Client, task_queue: str, checkpoint: Checkpoint) -> None:
+    """Signal the checkpoint to the keeper, starting it if it does not run (signal-with-start)."""
+    from workflows.checkpoints import KEEPER_ID, CheckpointKeeper, KeeperInput
+
+    await client.start_workflow(CheckpointKeeper.run, KeeperInput(), id=KEEPER_ID, task_queue=task_queue,
+                                start_signal="record", start_signal_args=[checkpoint])
+
+
+async def kept_in_temporal(client: Client) -> list[Kept]:
+    """The checkpoints the keeper holds (none when it never ran)."""
+    from workflows.checkpoints import KEEPER_ID, CheckpointKeeper
+
+    try:
+        held = await client.get_workflow_handle(KEEPER_ID).query(CheckpointKeeper.checkpoints)
+    except RPCError as missing:
+        if missing.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return []
+    return [Kept(checkpoint, f"Temporal workflow {KEEPER_ID}, checkpoint {n}") for n, checkpoint in enumerate(held, 1)]
