@@ -6,6 +6,7 @@ each expires, and its creation and revocation are audited in the name of the hum
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 """Who validates, previews and activates policies (the API and the preview page)."""
 KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
 """Who reads the month's KPIs (the API and the KPI page)."""
+PERSON = r"^[^\s@]+@[^\s@]+$"
+"""Whom a token is for: an email address (admin@localhost, as `up` makes, included)."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,16 @@ def _info(row: Any) -> TokenInfo:
 
 
 def issue_token(engine: Engine, person: str, roles: list[Role], *, by: str = "stockwarden",
-                expires_at: datetime | None = None) -> IssuedToken:
-    """A new token for `person`, made at the request of `by` (the audit entry's actor), working until
-    `expires_at` (default: STOCKWARDEN_TOKEN_DAYS from now)."""
+                days: float | None = None, expires_at: datetime | None = None) -> IssuedToken:
+    """A new token for `person`, made at the request of `by` (the audit entry's actor; "stockwarden" is
+    the service itself), working for `days` or until `expires_at` (default: STOCKWARDEN_TOKEN_DAYS)."""
+    if not re.fullmatch(PERSON, person) or len(person) > 200:
+        raise ValueError(f"'{person}' is not an email address (a token is for one person)")
+    if not roles:
+        raise ValueError("a token needs at least one role")
     token = "sw_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    expires_at = expires_at or now + timedelta(days=get_settings().token_days)
+    expires_at = expires_at or now + timedelta(days=days if days is not None else get_settings().token_days)
     values = [r.value for r in roles]
     with engine.begin() as connection:
         token_id = connection.execute(insert(ApiToken).values(
@@ -109,9 +116,9 @@ def issue_token(engine: Engine, person: str, roles: list[Role], *, by: str = "st
 
 
 def create_token(engine: Engine, person: str, roles: list[Role], *, by: str = "stockwarden",
-                 expires_at: datetime | None = None) -> str:
+                 days: float | None = None, expires_at: datetime | None = None) -> str:
     """issue_token's secret alone (tests and callers that need nothing else)."""
-    return issue_token(engine, person, roles, by=by, expires_at=expires_at).token
+    return issue_token(engine, person, roles, by=by, days=days, expires_at=expires_at).token
 
 
 def list_tokens(connection: Connection, person: str | None = None) -> list[TokenInfo]:
