@@ -42,4 +42,4 @@ class PageSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     ended_why: str = Field(default="", max_length=40)
-    """logout or token revoked."""
+    """logout, token revoked, or replaced (a new sign-in in the same browser)."""

@@ -81,7 +81,8 @@ def router() -> APIRouter:
 
     @routes.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request) -> HTMLResponse:
-        return render(request, "login.html.j2", language_of(request, None), principal=None, message="")
+        return render(request, "login.html.j2", language_of(request, None), principal=None, message="",
+                      signed_out=request.query_params.get("signed_out") == "1")
 
     @routes.post("/login")
     async def login(request: Request) -> Response:
@@ -101,7 +102,7 @@ def router() -> APIRouter:
     @routes.post("/logout")
     async def logout(request: Request) -> Response:
         """Ends the session on the server, so its cookie, kept or copied, opens nothing afterwards."""
-        response = RedirectResponse("/pages/login", status_code=303)
+        response = RedirectResponse("/pages/login?signed_out=1", status_code=303)
         if person := end_session_of(request, response):
             with request.app.state.engine.begin() as connection:
                 append(connection, actor=person, action="page.signed_out", subject=f"person:{person}")

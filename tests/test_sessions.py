@@ -68,7 +68,8 @@ async def test_a_session_id_is_refused_after_logout(engine: Engine, tmp_path: Pa
         kept = await _signed_in(client, token)
         assert (await client.get(PREVIEW)).status_code == 200
         out = await client.post("/pages/logout")
-        assert out.status_code == 303 and out.headers["location"] == "/pages/login"
+        assert out.status_code == 303 and out.headers["location"] == "/pages/login?signed_out=1"
+        assert "You are signed out" in (await client.get(out.headers["location"] + "&lang=en")).text
         client.cookies.set("sw_session", kept)  # the cookie copied before logout, sent again
         assert (await client.get(PREVIEW)).status_code == 401
 
