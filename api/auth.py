@@ -38,8 +38,9 @@ POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 """Who validates, previews and activates policies (the API and the preview page)."""
 KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
 """Who reads the month's KPIs (the API and the KPI page)."""
-PERSON = r"^[^\s@]+@[^\s@]+$"
-"""Whom a token is for: an email address (admin@localhost, as `up` makes, included)."""
+PERSON = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$"
+"""Whom a token is for: an email address (admin@localhost, as `up` makes, included). Control characters
+are named, not left to \\s, which Python's re and pydantic's (Rust) regex draw differently."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def issue_token(engine: Engine, person: str, roles: list[Role], *, by: str = "st
     token = "sw_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     expires_at = expires_at or now + timedelta(days=days if days is not None else get_settings().token_days)
-    values = [r.value for r in roles]
+    values = list(dict.fromkeys(Role(r).value for r in roles))  # each role once, in the order given
     with engine.begin() as connection:
         token_id = connection.execute(insert(ApiToken).values(
             token_hash=_hash(token), person=person, roles=values, created_at=now, created_by=by,

@@ -75,8 +75,11 @@ def router() -> APIRouter:
     @routes.post("/tokens", status_code=201, summary="Create a token; its secret is in this answer only")
     async def create(request: Request, body: TokenCreate,
                      who: Annotated[Principal, Depends(require(Role.ADMIN))]) -> TokenIssued:
-        issued = await asyncio.to_thread(issue_token, request.app.state.engine, body.person, body.roles, by=who.person,
-                                         days=body.days or request.app.state.settings.token_days)
+        try:
+            issued = await asyncio.to_thread(issue_token, request.app.state.engine, body.person, body.roles,
+                                             by=who.person, days=body.days or request.app.state.settings.token_days)
+        except ValueError as bad:
+            raise HTTPException(422, str(bad)) from None
         return TokenIssued(**_out(issued.info).model_dump(), token=issued.token)
 
     @routes.post("/tokens/{token_id}/revoke", responses=answers(404),
