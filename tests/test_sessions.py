@@ -30,10 +30,10 @@ PREVIEW = "/pages/policy-preview"
 """A page for compliance officers and admins only."""
 
 
-def _client(engine: Engine, tmp_path: Path) -> tuple[httpx.AsyncClient, Settings]:
+def _client(engine: Engine, tmp_path: Path, **more: object) -> tuple[httpx.AsyncClient, Settings]:
     people = tmp_path / "people.yaml"
     people.write_text(PEOPLE, encoding="utf-8")
-    settings = Settings(var_dir=tmp_path / "var", secret_key=SECRET, people_file=people)
+    settings = Settings(var_dir=tmp_path / "var", secret_key=SECRET, people_file=people, **more)  # type: ignore[arg-type]
     app = create_app(engine, None, settings)  # type: ignore[arg-type]  # no Temporal: pages that only read
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pages"), settings
 
@@ -99,12 +99,20 @@ async def test_a_session_is_refused_once_its_token_is_revoked(engine: Engine, tm
 async def test_an_expired_session_and_a_session_whose_token_expired_are_refused(engine: Engine, tmp_path: Path) -> None:
     from api.models import ApiToken, PageSession
 
-    client, _ = _client(engine, tmp_path)
+    from sqlalchemy import select
+
+    from inventory.db import as_utc
+
+    client, _ = _client(engine, tmp_path, session_hours=2)
     token = create_token(engine, "li.na@example.com", [Role.COMPLIANCE])
     past = datetime.now(UTC) - timedelta(seconds=1)
     async with client:
         await _signed_in(client, token)
         assert (await client.get(PREVIEW)).status_code == 200
+        with engine.connect() as connection:
+            [row] = connection.execute(select(PageSession)).all()
+        assert (row.person, row.began_with, row.token_id) == ("li.na@example.com", "token", 1)
+        assert as_utc(row.expires_at) - as_utc(row.created_at) == timedelta(hours=2)  # STOCKWARDEN_SESSION_HOURS
         with engine.begin() as connection:  # as twelve hours passing would leave it
             connection.execute(update(PageSession).values(expires_at=past))
         assert (await client.get(PREVIEW)).status_code == 401
