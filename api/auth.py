@@ -138,7 +138,8 @@ def _revoke(connection: Connection, rows: list[TokenInfo], by: str) -> list[Toke
         if row.revoked_at is not None:
             done.append(row)
             continue
-        connection.execute(update(ApiToken).where(ApiToken.id == row.id).values(revoked_at=now))  # type: ignore[arg-type]
+        connection.execute(update(ApiToken).where(ApiToken.id == row.id, ApiToken.revoked_at.is_(None))  # type: ignore[arg-type, union-attr]
+                           .values(revoked_at=now))
         ended = end_sessions_of_tokens(connection, [row.id], "token revoked")
         append(connection, actor=by, action="api.token_revoked", subject=f"person:{row.person}",
                after={"token": row.id, "roles": row.roles, "sessions_ended": ended})
