@@ -19,6 +19,7 @@ from api.pages import router as page_router
 from api.people import router as people_router
 from api.policies import router as policy_router
 from api.routes import router as api_router
+from api.tokens import router as token_router
 from api.web import PageRefused, refused_page
 from notifications.people import Directory
 from stockwarden.settings import Settings
@@ -43,6 +44,7 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.include_router(audit_router())
     app.include_router(outbox_router())
     app.include_router(people_router())
+    app.include_router(token_router())
     app.include_router(page_router())
     app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """The pages behind signed action links: GET shows what the link will do (a form where the action needs
 input), POST does it through the case workflow's Update. A forged, expired, reused or someone else's
-link is refused with a page that says why, and nothing changes. A used link signs its person in, so the
-case page and their other cases are one tap away."""
+link is refused with a page that says why, and nothing changes. A used link signs its person in (a
+session on the server, in the roles people.yaml gives them at each request), so the case page and their
+other cases are one tap away."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api.auth import Principal
 from api.forms import propose_from_form, sign_from_form
 from api.texts import LINK_TEXT, STATE_NAMES, page_text
-from api.web import PAGES, language_of, roles_of_person, session_of, start_session
+from api.web import PAGES, language_of, session_of, start_session
 from governance.models import CaseRow
 from notifications.links import ActionLink, LinkRefused, check_unused, mark_used, read
 from notifications.messages import DISPOSITIONS
@@ -112,7 +112,7 @@ def router() -> APIRouter:
         with request.app.state.engine.begin() as connection:
             mark_used(connection, link)
         response = _page(context.lang, "done", message=t[done].format(state=STATE_NAMES[context.lang].get(state, state)), case_url=f"/pages/cases/{link.case_id}")
-        start_session(response, request.app.state.settings, Principal(link.person, roles_of_person(request, link.person)))
+        start_session(request, response, link.person, began_with="action_link", link_id=link.jti)
         return response
 
     return routes

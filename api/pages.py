@@ -17,13 +17,13 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from api.actions import PAGE_ACTION_ROLES, perform
-from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, only_own, principal_of, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, live_token, only_own, refused
 from api.charts import bar_chart, line_chart, show
 from api.forms import propose_from_form, sign_from_form
 from api.routes import READERS, check_period, pack_file
 from api.texts import STATE_NAMES, page_text
 from api.web import (
-    SESSION_COOKIE,
+    end_session_of,
     language_of,
     page_guard,
     person_of,
@@ -76,32 +76,36 @@ def router() -> APIRouter:
             append(connection, actor=person, action="page.signed_in", subject=f"person:{person}",
                    after={"by": "my-cases link", "roles": sorted(principal.roles)})
         response = RedirectResponse("/pages/cases", status_code=303)
-        start_session(response, settings, principal)
+        start_session(request, response, person, began_with="my_cases_link")
         return response
 
     @routes.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request) -> HTMLResponse:
-        return render(request, "login.html.j2", language_of(request, None), principal=None, message="")
+        return render(request, "login.html.j2", language_of(request, None), principal=None, message="",
+                      signed_out=request.query_params.get("signed_out") == "1")
 
     @routes.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
-        principal = principal_of(request.app.state.engine, str(form.get("token", "")).strip())
+        token = live_token(request.app.state.engine, str(form.get("token", "")).strip())
         lang = language_of(request, None)
-        if principal is None:
+        if token is None:
             return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "token_invalid"))
         with request.app.state.engine.begin() as connection:
-            append(connection, actor=principal.person, action="page.signed_in", subject=f"person:{principal.person}",
-                   after={"by": "api token", "roles": sorted(principal.roles)})
+            append(connection, actor=token.person, action="page.signed_in", subject=f"person:{token.person}",
+                   after={"by": "api token", "token": token.id, "roles": sorted(token.roles)})
         target = str(form.get("next", "/pages/cases"))
         response = RedirectResponse(target if target.startswith("/pages/") else "/pages/cases", status_code=303)
-        start_session(response, request.app.state.settings, principal)
+        start_session(request, response, token.person, began_with="token", token_id=token.id)
         return response
 
     @routes.post("/logout")
-    async def logout() -> Response:
-        response = RedirectResponse("/pages/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE)
+    async def logout(request: Request) -> Response:
+        """Ends the session on the server, so its cookie, kept or copied, opens nothing afterwards."""
+        response = RedirectResponse("/pages/login?signed_out=1", status_code=303)
+        if person := end_session_of(request, response):
+            with request.app.state.engine.begin() as connection:
+                append(connection, actor=person, action="page.signed_out", subject=f"person:{person}")
         return response
 
     @routes.get("/cases", response_class=HTMLResponse)

@@ -49,7 +49,8 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
            "expiry_outlook": "Value expiring, next 12 months", "as_of": "Snapshot of", "download_pack": "Download the pack (.xlsx)",
            "not_signed_in": "Please sign in.", "forbidden": "This page is not for your roles ({roles}).",
            "commented": "Your comment was recorded.", "language": "中文", "reason_required": "Reason",
-           "meaning_rejected": "Rejected", "token_invalid": "This token is not valid (unknown or revoked)."},
+           "meaning_rejected": "Rejected", "token_invalid": "This token is not valid (unknown, expired or revoked).",
+           "signed_out": "You are signed out: the session of this browser has ended."},
     "zh-CN": {"my_cases": "我的案件", "all_cases": "案件", "kpis": "指标", "preview": "策略预览",
               "sign_in": "登录", "token": "API 令牌", "signed_in_as": "当前用户", "sign_out": "退出",
               "sign_in_help": "请打开 Stockwarden 消息中的“我的案件”链接，或粘贴 API 令牌。",
@@ -68,7 +69,8 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
               "expiry_outlook": "未来12个月到期金额", "as_of": "快照日期", "download_pack": "下载治理报告（.xlsx）",
               "not_signed_in": "请先登录。", "forbidden": "此页面不适用于您的角色（{roles}）。",
               "commented": "您的评论已记录。", "language": "English", "reason_required": "理由",
-              "meaning_rejected": "驳回", "token_invalid": "此令牌无效（不存在或已吊销）。"},
+              "meaning_rejected": "驳回", "token_invalid": "此令牌无效（不存在、已过期或已吊销）。",
+              "signed_out": "您已退出：此浏览器的会话已结束。"},
 }
 
 

@@ -1,8 +1,9 @@
 """What every page shares: the templates, the reader's language, and who is reading.
 
 People reach pages through a signed link from a message (the action links, and a "my cases" link that
-signs them in) or by pasting an API token once; either starts a signed session cookie. There is no
-password store. The cookie is HttpOnly and SameSite=Lax, so another site cannot post a form with it.
+signs them in) or by pasting an API token once; either starts a session on the server (api/sessions.py)
+whose random id is the cookie's only content. There is no password store. The cookie is HttpOnly and
+SameSite=Lax, so another site cannot post a form with it (and Secure when the public URL is https).
 """
 
 from __future__ import annotations
@@ -13,21 +14,18 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, bearer, only_own, principal_of, refused
+from api.sessions import begin_session, end_session, find_session
 from api.texts import STATE_NAMES, page_text
 from notifications.links import LinkRefused, read_my_cases
 from notifications.people import Directory, Language, Person, load_people
 from notifications.people import Role as PersonRole
-from stockwarden.secret import require
 from stockwarden.settings import Settings
 
 SESSION_COOKIE = "sw_session"
-SESSION_HOURS = 12
 LANGUAGES = ("zh-CN", "en")
-_SESSION_SALT = "stockwarden.page-session"
 ROLE_OF_PERSON = {PersonRole.OWNER: Role.OWNER, PersonRole.MANAGER: Role.OWNER, PersonRole.COMMITTEE: Role.COMMITTEE,
                   PersonRole.QA: Role.QA, PersonRole.COMPLIANCE: Role.COMPLIANCE, PersonRole.ADMIN: Role.ADMIN,
                   PersonRole.VIEWER: Role.VIEWER}
@@ -79,24 +77,40 @@ def language_of(request: Request, person: str | None) -> str:
     return person_of(request, person).language.value
 
 
-def _sessions(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(require(settings.secret_key), salt=_SESSION_SALT)
-
-
-def start_session(response: Response, settings: Settings, principal: Principal) -> None:
-    value = _sessions(settings).dumps({"p": principal.person, "r": sorted(principal.roles)})
-    response.set_cookie(SESSION_COOKIE, value, httponly=True, samesite="lax", max_age=SESSION_HOURS * 3600)
+def start_session(request: Request, response: Response, person: str, *, began_with: str,
+                  token_id: int | None = None, link_id: str | None = None) -> None:
+    """A new session for `person` (the browser's previous one ends), its id set as the cookie."""
+    settings: Settings = request.app.state.settings
+    with request.app.state.engine.begin() as connection:
+        if previous := request.cookies.get(SESSION_COOKIE):
+            end_session(connection, previous, "replaced")
+        session_id = begin_session(connection, person, began_with=began_with, hours=settings.session_hours,
+                                   token_id=token_id, link_id=link_id)
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax", path="/",
+                        max_age=int(settings.session_hours * 3600), secure=settings.public_url.startswith("https://"))
 
 
 def session_of(request: Request) -> Principal | None:
+    """The signed-in person, in the roles they hold now: their token's while it lives, else people.yaml's."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    try:
-        data = _sessions(request.app.state.settings).loads(cookie, max_age=SESSION_HOURS * 3600)
-    except BadSignature:  # SignatureExpired included
+    with request.app.state.engine.connect() as connection:
+        found = find_session(connection, cookie)
+    if found is None:
         return None
-    return Principal(str(data["p"]), frozenset(data["r"]))
+    roles = found.token_roles if found.token_roles is not None else roles_of_person(request, found.person)
+    return Principal(found.person, roles)
+
+
+def end_session_of(request: Request, response: Response) -> str | None:
+    """Logout: the session ends on the server and the cookie goes; the person it was, if any."""
+    person = None
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        with request.app.state.engine.begin() as connection:
+            person = end_session(connection, cookie, "logout")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return person
 
 
 def person_of_link(settings: Settings, token: str) -> str | None:

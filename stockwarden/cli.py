@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.checkpoints import keep_in_temporal, kept_in_temporal
 from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
-from api.auth import Role, create_token
+from api.auth import Role, TokenInfo, UnknownToken, create_token, issue_token, list_tokens, revoke_token, revoke_tokens_of
 from audit.checkpoints import Anchor, Checkpoint, CheckpointKeyMissing
 from audit.trail import entries
 from audit.verification import verify_all
@@ -371,17 +371,25 @@ def _api_server(engine: Engine, client: Client, host: str | None = None, port: i
                                          port=port or int(public_port.split("/")[0] or 8000), log_level="warning"))
 
 
+UP_TOKEN_DAYS = 1
+"""The admin token `up` prints is revoked when that `up` stops, and expires within a day if it never
+gets to (the process killed)."""
+
+
 async def _serve_api(engine: Engine, client: Client) -> None:
     server = _api_server(engine, client)
-    token = create_token(engine, "admin@localhost", [Role.ADMIN])
+    issued = issue_token(engine, "admin@localhost", [Role.ADMIN], by=_actor(None), days=UP_TOKEN_DAYS)
     base = get_settings().public_url.rstrip("/")
     _say(f"Serving: the worker runs the cases' timers and actions.\n"
          f"  API:   {base} (OpenAPI at {base}/docs)\n"
          f"  Pages: {base}/pages/login (sign in with the token below; messages carry each person's own link)\n"
-         f"  Admin token for this run: {token}\n"
+         f"  Admin token for this run: {issued.token} (revoked when this run stops)\n"
          f"Ctrl-C stops.")
-    await _serve_until_stopped(server)
-    _say("Stopping: the API, then the worker and Temporal.")
+    try:
+        await _serve_until_stopped(server)
+    finally:  # also when serving failed: the printed token must not outlive this run
+        await asyncio.to_thread(revoke_token, engine, issued.info.id, by=_actor(None))
+    _say("Stopping: the API (its admin token revoked), then the worker and Temporal.")
 
 
 async def _serve_until_stopped(server: uvicorn.Server) -> None:
@@ -505,11 +513,78 @@ app.add_typer(token_app, name="token")
 def token_create_command(
     person: Annotated[str, typer.Option("--person", help="Whose token (email).")],
     roles: Annotated[list[Role], typer.Option("--role", help="A role; repeat for several.")],
+    days: Annotated[int | None, typer.Option("--days", min=1, max=3650,
+                                             help="How long it works (default: STOCKWARDEN_TOKEN_DAYS, 90).")] = None,
+    by: By = None,
 ) -> None:
-    """Create an API token; it is printed once and only its hash is kept."""
-    token = create_token(_engine(), person, list(roles))
-    typer.echo(token)
-    _say(f"Token for {person} with roles {', '.join(r.value for r in roles)}; keep it: it is not shown again.")
+    """Create an API token; it is printed once and only its hash is kept. Audited in the name of --by."""
+    try:
+        issued = issue_token(_engine(), person, list(roles), by=_actor(by), days=days or get_settings().token_days)
+    except ValueError as bad:
+        _say(f"error: {bad}; no token was made.")
+        raise typer.Exit(1) from None
+    typer.echo(issued.token)
+    _say(f"Token {issued.info.id} for {person} with roles {', '.join(r.value for r in roles)}, until "
+         f"{issued.info.expires_at:%Y-%m-%d %H:%M} UTC; keep it: it is not shown again.")
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _token_line(t: TokenInfo) -> str:
+    return (f"{t.id:5} {t.state():8} {t.person:30} {','.join(t.roles):20} {_when(t.created_at):16}  "
+            f"{_when(t.expires_at):16}  {t.created_by:20} {_when(t.revoked_at)}")
+
+
+@token_app.command("list")
+def token_list_command(
+    person: Annotated[str | None, typer.Option("--person", help="Only this person's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every token: id, state, person, roles, created, expires, created by, revoked (UTC); never the secret."""
+    with _engine().connect() as connection:
+        rows = list_tokens(connection, person)
+    if as_json:
+        typer.echo(json.dumps([{"id": t.id, "state": t.state(), "person": t.person, "roles": t.roles,
+                                "created_at": t.created_at.isoformat(), "expires_at": t.expires_at.isoformat(),
+                                "created_by": t.created_by, "revoked_at": t.revoked_at and t.revoked_at.isoformat()}
+                               for t in rows], ensure_ascii=False, indent=1))
+        return
+    typer.echo(f"{'id':>5} {'state':8} {'person':30} {'roles':20} {'created':16}  {'expires':16}  {'created by':20} revoked")
+    for t in rows:
+        typer.echo(_token_line(t))
+    _say(f"{len(rows):,} token(s), {sum(t.state() == 'live' for t in rows):,} live.")
+
+
+@token_app.command("revoke")
+def token_revoke_command(
+    token_id: Annotated[int | None, typer.Argument(metavar="ID", help="The token's id (see `token list`).")] = None,
+    person: Annotated[str | None, typer.Option("--person", help="Revoke every token of this person instead.")] = None,
+    by: By = None,
+) -> None:
+    """Revoke a token (or all of one person's); the page sessions begun with it end. Audited."""
+    if (token_id is None) == (person is None):
+        raise typer.BadParameter("give a token's ID or --person EMAIL (one of them)", param_hint="ID / --person")
+    engine = _engine()
+    if person is not None:
+        revoked = revoke_tokens_of(engine, person, by=_actor(by))
+        if not revoked:
+            _say(f"error: {person} has no token that is not revoked already; nothing was revoked.")
+            raise typer.Exit(1)
+    else:
+        asked = datetime.now(UTC)
+        try:
+            revoked = [revoke_token(engine, token_id, by=_actor(by))]  # type: ignore[arg-type]
+        except UnknownToken as missing:
+            _say(f"error: {missing}; nothing was revoked.")
+            raise typer.Exit(1) from None
+        if revoked[0].revoked_at < asked:  # type: ignore[operator]
+            _say(f"Token {token_id} was already revoked at {_when(revoked[0].revoked_at)} UTC; nothing changed.")
+            return
+    for t in revoked:
+        typer.echo(_token_line(t))
+    _say(f"{len(revoked):,} token(s) revoked; a request or page session with them is refused from now on.")
 
 
 @app.command("notifications")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     """The Temporal UI's origin, the one the codec server answers cross-origin requests of."""
     link_days: int = 14
     """How long an action link works."""
+    token_days: int = Field(default=90, ge=1)
+    """How long a new API token works; `token create --days N` and POST /tokens' `days` choose otherwise."""
+    session_hours: float = Field(default=12, gt=0)
+    """How long a page session lasts after sign-in (logout, or revoking its token, ends it sooner)."""
     notify_interval_seconds: float = 30.0
     """How often the dispatcher looks for messages to send (urgent ones also wake it at once)."""
     digest_hour: int = 8

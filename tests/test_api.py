@@ -26,6 +26,7 @@ ROUTES = {  # route -> the roles that may call it
     "/cases/case/idle/SH01/HIP-1": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
     "/kpis/2026-11": {"admin", "committee", "viewer", "compliance"},
     "/packs/2026-11": {"admin", "committee"},
+    "/tokens": {"admin"},
 }
 
 
@@ -192,7 +193,8 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: object, 
             guards = [d.call for d in route.dependant.dependencies if hasattr(d.call, "roles")]
             assert len(guards) == 1, f"{route.path} states no roles"
             allowed = guards[0].roles
-            path = route.path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11")
+            path = route.path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11") \
+                .replace("{token_id}", "999999")
             for method in route.methods:
                 for role, token in tokens.items():
                     answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
@@ -391,6 +393,53 @@ async def test_pages_take_a_token_for_any_name(api: tuple[Engine, httpx.AsyncCli
         stranger = {"Authorization": f"Bearer {create_token(engine, 'someone@example.com', [Role.OWNER])}"}
         hidden = await client.post("/pages/cases/case/idle/SH01/HIP-1/act", data={"action": "comment"}, headers=stranger)
         assert hidden.status_code == 404  # not his case: nothing is sent to it
+
+
+@pytest.mark.asyncio
+async def test_admins_list_create_and_revoke_tokens_and_an_expired_token_is_refused(engine: Engine, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
+    admin = {"Authorization": f"Bearer {create_token(engine, 'admin@example.com', [Role.ADMIN], by='ops')}"}
+    compliance = {"Authorization": f"Bearer {create_token(engine, 'li.na@example.com', [Role.COMPLIANCE])}"}
+    expired = create_token(engine, "old@example.com", [Role.VIEWER], expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        # An expired token is refused like an unknown one: on the API and on the pages' sign-in.
+        assert (await client.get("/cases", headers={"Authorization": f"Bearer {expired}"})).status_code == 401
+        assert (await client.post("/pages/login", data={"token": expired})).status_code == 401
+        for method, path in (("GET", "/tokens"), ("POST", "/tokens"), ("POST", "/tokens/1/revoke")):
+            assert (await client.request(method, path, headers=compliance)).status_code == 403, path
+        made = await client.post("/tokens", json={"person": "wang.fang@example.com", "roles": ["qa"], "days": 7},
+                                 headers=admin)
+        assert made.status_code == 201, made.text
+        issued = made.json()
+        assert (issued["person"], issued["roles"], issued["created_by"], issued["state"]) == (
+            "wang.fang@example.com", ["qa"], "admin@example.com", "live")
+        lasts = datetime.fromisoformat(issued["expires_at"]) - datetime.fromisoformat(issued["created_at"])
+        assert lasts == timedelta(days=7)
+        as_her = {"Authorization": f"Bearer {issued['token']}"}
+        assert (await client.get("/cases", headers=as_her)).status_code == 200
+        listed = await client.get("/tokens", headers=admin)
+        assert issued["token"] not in listed.text and "hash" not in listed.text  # never the secret, nor its hash
+        states = {t["person"]: (t["state"], t["created_by"]) for t in listed.json()}
+        assert states == {"admin@example.com": ("live", "ops"), "li.na@example.com": ("live", "stockwarden"),
+                          "old@example.com": ("expired", "stockwarden"), "wang.fang@example.com": ("live", "admin@example.com")}
+        assert [t["person"] for t in (await client.get("/tokens", params={"person": "old@example.com"}, headers=admin)).json()] \
+            == ["old@example.com"]
+        revoked = await client.post(f"/tokens/{issued['id']}/revoke", headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+        assert (await client.get("/cases", headers=as_her)).status_code == 401
+        again = await client.post(f"/tokens/{issued['id']}/revoke", headers=admin)
+        assert again.json()["revoked_at"] == revoked.json()["revoked_at"]  # stays as it was
+        assert (await client.post("/tokens/999999/revoke", headers=admin)).status_code == 404
+        for bad in ({"person": "nobody", "roles": ["qa"]}, {"person": "a@b", "roles": []},
+                    {"person": "a@b", "roles": ["qa"], "days": 0}, {"person": "a@b", "roles": ["root"]}):
+            assert (await client.post("/tokens", json=bad, headers=admin)).status_code == 422, bad
+    with engine.connect() as connection:
+        trail = [(e.actor, e.action, e.after.get("token")) for e in entries(connection)
+                 if e.action in ("api.token_created", "api.token_revoked") and e.subject == "person:wang.fang@example.com"]
+    assert trail == [("admin@example.com", "api.token_created", issued["id"]),
+                     ("admin@example.com", "api.token_revoked", issued["id"])]  # the second revocation changed nothing
 
 
 @pytest.mark.asyncio

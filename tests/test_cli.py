@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,30 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
+from api.auth import Role, create_token, list_tokens
+from inventory.db import make_engine
 from inventory.demo import BAD_LOTS
+from inventory.ingest import current_user
+from stockwarden.settings import Settings
 from stockwarden.temporal import free_port
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 
 AS_OF = "2026-11-25"
+
+
+def answer_to(engine: Engine, token: str) -> int:
+    """The status the API (the app `serve` runs, on this database) answers GET /cases with this token."""
+    import asyncio
+
+    import httpx
+
+    async def ask() -> int:
+        app = create_app(engine, None, Settings())  # type: ignore[arg-type]  # no Temporal needed to read cases
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            return (await client.get("/cases", headers={"Authorization": f"Bearer {token}"})).status_code
+
+    return asyncio.run(ask())
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -68,7 +88,16 @@ def test_up_goes_on_to_serve_the_api_and_pages_and_prints_their_address_and_an_a
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=60) == 0
         said += child.stderr.read()  # type: ignore[union-attr]
-        assert "Stopping: the API, then the worker and Temporal." in said and "Traceback" not in said, said[-3000:]
+        assert "Stopping: the API (its admin token revoked), then the worker and Temporal." in said \
+            and "Traceback" not in said, said[-3000:]
+        # The printed admin token dies with the run: refused by the same app on the same database.
+        engine = make_engine(env["STOCKWARDEN_DATABASE_URL"])
+        assert answer_to(engine, token[1]) == 401
+        with engine.connect() as connection:
+            [printed] = list_tokens(connection, "admin@localhost")
+        engine.dispose()
+        assert printed.state() == "revoked" and printed.created_by == current_user()
+        assert printed.expires_at - printed.created_at == timedelta(days=1)  # had it been killed instead
         with socket.socket() as probe:  # the dev server it started is gone with it
             assert probe.connect_ex(("127.0.0.1", int(env["STOCKWARDEN_TEMPORAL_ADDRESS"].rpartition(":")[2]))) != 0
     finally:
@@ -245,3 +274,64 @@ def test_policy_scan_and_movements_commands(env: dict[str, str], tmp_path: Path)
     shown = json.loads(run("audit", "show", "--actor", "li.na", "--json", env=env, cwd=tmp_path).stdout)
     assert [(e["action"], e["subject"]) for e in shown] == [("policy.activate", "policy:default")]
     assert json.loads(run("audit", "show", "--actor", "nobody", "--json", env=env, cwd=tmp_path).stdout) == []
+
+
+def test_tokens_are_created_by_someone_listed_revoked_and_expire(env: dict[str, str], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual path as a person runs it (real processes); the rest in this process through typer's
+    CliRunner, against the same database (each run here costs seconds on a loaded machine)."""
+    from typer.testing import CliRunner
+
+    from audit.trail import entries
+    from stockwarden.cli import app
+    from stockwarden.settings import get_settings
+
+    made = run("token", "create", "--person", "li.na@example.com", "--role", "compliance", "--role", "viewer",
+               "--days", "30", "--by", "alice", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("sw_") and "Token 1 for li.na@example.com" in made.stderr
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    monkeypatch.chdir(tmp_path)
+
+    def cli(*args: str) -> object:
+        return CliRunner().invoke(app, list(args))
+
+    assert cli("token", "create", "--person", "li.na@example.com", "--role", "qa").exit_code == 0  # type: ignore[attr-defined]
+    engine = make_engine(env["STOCKWARDEN_DATABASE_URL"])
+    create_token(engine, "old@example.com", [Role.VIEWER], by="carol", expires_at=datetime.now(UTC) - timedelta(days=1))
+    listed = run("token", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and secret not in listed.stdout and "3 token(s), 2 live." in listed.stderr
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    assert rows["1"][1:4] == ["live", "li.na@example.com", "compliance,viewer"] and rows["1"][8] == "alice"
+    assert rows["2"][8] == current_user()  # --by defaults to the login name
+    assert rows["3"][1] == "expired"
+    as_json = {t["id"]: t for t in json.loads(cli("token", "list", "--json").stdout)}  # type: ignore[attr-defined]
+    assert datetime.fromisoformat(as_json[1]["expires_at"]) - datetime.fromisoformat(as_json[1]["created_at"]) \
+        == timedelta(days=30)
+    assert not {"token", "token_hash"} & set(as_json[1])
+    assert answer_to(engine, secret) == 200
+    revoked = run("token", "revoke", "1", "--by", "bob", env=env, cwd=tmp_path)
+    assert revoked.returncode == 0 and "1 token(s) revoked" in revoked.stderr, revoked.stderr
+    assert answer_to(engine, secret) == 401
+    again = cli("token", "revoke", "1")
+    assert again.exit_code == 0 and "already revoked" in again.stderr  # type: ignore[attr-defined]
+    assert cli("token", "revoke", "99").exit_code == 1  # type: ignore[attr-defined]
+    assert cli("token", "revoke").exit_code == 2  # type: ignore[attr-defined]  # neither an ID nor --person
+    everyone = run("token", "revoke", "--person", "li.na@example.com", env=env, cwd=tmp_path)
+    assert everyone.returncode == 0 and "1 token(s) revoked" in everyone.stderr  # token 2; token 1 was already
+    nobody = cli("token", "revoke", "--person", "li.na@example.com")
+    assert nobody.exit_code == 1 and "nothing was revoked" in nobody.stderr  # type: ignore[attr-defined]
+    bad = cli("token", "create", "--person", "li.na", "--role", "qa")
+    assert bad.exit_code == 1 and "not an email address" in bad.stderr  # type: ignore[attr-defined]
+    assert cli("token", "create", "--person", "a@b", "--role", "qa", "--days", "0").exit_code == 2  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        trail = [(e.actor, e.action, e.after["token"]) for e in entries(connection)
+                 if e.action in ("api.token_created", "api.token_revoked")]
+    engine.dispose()
+    get_settings.cache_clear()
+    assert trail == [("alice", "api.token_created", 1), (current_user(), "api.token_created", 2),
+                     ("carol", "api.token_created", 3), ("bob", "api.token_revoked", 1),
+                     (current_user(), "api.token_revoked", 2)]
