@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.checkpoints import keep_in_temporal, kept_in_temporal
 from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
-from api.auth import Role, TokenInfo, UnknownToken, create_token, issue_token, list_tokens, revoke_token, revoke_tokens_of
+from api.auth import Role, TokenInfo, UnknownToken, issue_token, list_tokens, revoke_token, revoke_tokens_of
 from audit.checkpoints import Anchor, Checkpoint, CheckpointKeyMissing
 from audit.trail import entries
 from audit.verification import verify_all
