@@ -59,7 +59,8 @@ class MovementRecords(BaseModel):
 
 
 def _row_errors(failed: IngestFailed) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"errors": [
+    """The first problems (inventory.fields.REPORTED) and how many there are in all."""
+    return JSONResponse(status_code=422, content={"total": failed.total, "errors": [
         {"file": e.file, "row": e.line, "column": e.column, "message": e.message} for e in failed.errors]})
 
 
