@@ -48,6 +48,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
            "aging": "Aging (days since movement)", "obsolete_trend": "Obsolete-stock ratio, 12 months",
            "expiry_outlook": "Value expiring, next 12 months", "as_of": "Snapshot of", "download_pack": "Download the pack (.xlsx)",
            "not_signed_in": "Please sign in.", "forbidden": "This page is not for your roles ({roles}).",
+           "too_large": "What you sent is larger than this page takes.",
            "commented": "Your comment was recorded.", "language": "中文", "reason_required": "Reason",
            "meaning_rejected": "Rejected", "token_invalid": "This token is not valid (unknown or revoked)."},
     "zh-CN": {"my_cases": "我的案件", "all_cases": "案件", "kpis": "指标", "preview": "策略预览",
@@ -67,6 +68,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
               "aging": "库龄（距上次移动天数）", "obsolete_trend": "呆滞料占比（近12个月）",
               "expiry_outlook": "未来12个月到期金额", "as_of": "快照日期", "download_pack": "下载治理报告（.xlsx）",
               "not_signed_in": "请先登录。", "forbidden": "此页面不适用于您的角色（{roles}）。",
+              "too_large": "提交的内容超过此页面允许的大小。",
               "commented": "您的评论已记录。", "language": "English", "reason_required": "理由",
               "meaning_rejected": "驳回", "token_invalid": "此令牌无效（不存在或已吊销）。"},
 }

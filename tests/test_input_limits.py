@@ -221,3 +221,100 @@ def test_a_demand_month_in_other_digits_is_a_row_problem(engine: Engine, tmp_pat
         ingest(engine, folder, as_of=AS_OF)
     assert [str(e) for e in failed.value.errors] == [
         f"demand.csv:2: period: '{ARABIC_MONTH}' is not a month (expected YYYY-MM)"]
+
+
+# --- bodies: credentials before a byte is read, and a size limit per route ------------------------
+
+async def _call_unread(app: object, method: str, path: str, headers: dict[str, str]) -> tuple[int, int]:
+    """Call the ASGI app with a 16 MB body and no credential; the status and how many body chunks it read."""
+    read = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": b"x" * (1 << 20), "more_body": read < 16}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in {**headers, "content-length": str(16 << 20)}.items()]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": raw,
+             "client": ("127.0.0.1", 5000), "server": ("api", 80)}
+    await app(scope, receive, send)  # type: ignore[operator]
+    return int(sent[0]["status"]), read  # type: ignore[call-overload]
+
+
+@pytest.mark.asyncio
+async def test_a_body_without_a_credential_is_refused_before_a_byte_is_read(engine: Engine, tmp_path: Path) -> None:
+    from audit.trail import entries
+
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var", body_max_kb=32 << 10))  # type: ignore[arg-type]
+    for method, path, kind in [("POST", "/policies/validate", "application/yaml"),
+                               ("POST", "/snapshots/records", "application/json"),
+                               ("POST", "/snapshots", "multipart/form-data; boundary=b"),
+                               ("POST", "/cases/case/idle/SH01/HIP-1/comment", "application/json"),
+                               ("PUT", "/people", "application/yaml"),
+                               ("POST", "/pages/policy-preview", "application/x-www-form-urlencoded")]:
+        for headers in ({}, {"authorization": "Bearer sw_not-a-token"}, {"cookie": "sw_session=forged"}):
+            status, read = await _call_unread(app, method, path, {"content-type": kind, **headers})
+            assert (status, read) == (401, 0), (method, path, headers)
+    with engine.connect() as connection:
+        refusals = [e for e in entries(connection, limit=1_000) if e.action == "api.refused"]
+    assert len(refusals) == 18 and all("refused before the body was read" in (e.reason or "") for e in refusals)
+
+
+@pytest.mark.asyncio
+async def test_a_body_beyond_its_routes_limit_is_413_by_length_and_while_streaming(engine: Engine, tmp_path: Path) -> None:
+    token = create_token(engine, "compliance@example.com", [Role.COMPLIANCE, Role.ERP])
+    settings = Settings(var_dir=tmp_path / "var", body_max_kb=64, upload_max_mb=1, records_max_mb=1)
+    app = create_app(engine, None, settings)  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/yaml"}
+    policy = (ROOT / "policies" / "default.yaml").read_bytes()
+    async with _client(app) as client:
+        fits = await client.post("/policies/validate", content=policy, headers=headers)
+        assert fits.status_code == 200, fits.text
+        long = await client.post("/policies/validate", content=policy + b"#" * (64 << 10), headers=headers)
+        assert long.status_code == 413
+        assert long.json()["detail"] == ("the request body is larger than this route takes (65,536 bytes; "
+                                         "STOCKWARDEN_BODY_MAX_KB)")
+
+        sent = 0
+
+        async def chunks() -> object:  # no Content-Length: Transfer-Encoding chunked
+            nonlocal sent
+            for _ in range(64):
+                sent += 1
+                yield b"# " + b"x" * 8190
+
+        streamed = await client.post("/policies/validate", content=chunks(), headers=headers)  # type: ignore[arg-type]
+        assert streamed.status_code == 413 and "STOCKWARDEN_BODY_MAX_KB" in streamed.json()["detail"]
+        assert sent < 64  # it stopped reading at the limit
+
+        upload = [("files", ("lots.csv", LOT_HEADER.encode() + b"x" * (1 << 20)))]
+        too_big = await client.post("/snapshots", files=upload, headers={"Authorization": f"Bearer {token}"})
+        assert too_big.status_code == 413 and "STOCKWARDEN_UPLOAD_MAX_MB" in too_big.json()["detail"]
+        records = await client.post("/movements/records", json={"movements": [{"sku": "x" * 1000}] * 1100},
+                                    headers={"Authorization": f"Bearer {token}"})
+        assert records.status_code == 413 and "STOCKWARDEN_RECORDS_MAX_MB" in records.json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_sign_in_forms_and_pages_keep_working_and_say_413_in_the_readers_language(engine: Engine,
+                                                                                      tmp_path: Path) -> None:
+    token = create_token(engine, "compliance@example.com", [Role.COMPLIANCE])
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var", body_max_kb=16))  # type: ignore[arg-type]
+    async with _client(app) as client:
+        signed = await client.post("/pages/login", data={"token": token, "next": "/pages/policy-preview"})
+        assert signed.status_code == 303  # the sign-in form carries its own credential
+        preview = await client.post("/pages/policy-preview", data={"draft": "policy: x"})  # the session cookie
+        assert preview.status_code == 422 and "is required" in preview.text  # the draft was read and checked
+        big = await client.post("/pages/policy-preview", data={"draft": "x" * (16 << 10)})
+        assert big.status_code == 413 and "提交的内容超过此页面允许的大小。" in big.text
+        client.cookies.clear()
+        anonymous = await client.post("/pages/policy-preview", data={"draft": "policy: x"})
+        assert anonymous.status_code == 401 and "请先登录。" in anonymous.text  # the sign-in page, as before
+        link = await client.post("/act/not-a-link", data={"reason": "x"})
+        assert link.status_code != 401  # the link route judges its own token
