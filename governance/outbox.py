@@ -4,7 +4,6 @@ same transaction."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,6 +14,7 @@ from sqlalchemy import Connection, select, update
 from activities.cases import Confirmation, InstructionRequest
 from audit.trail import append
 from governance.models import ErpInstruction
+from reports.cells import CsvWriter
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
 COLUMNS = ("id", "idempotency_key", "disposition", "sku", "site", "lot", "serial", "quantity", "value", "target",
@@ -92,13 +92,12 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
     path = folder / f"stockwarden-instructions-{now:%Y%m%dT%H%M%S%f}.csv"
     rows = list(rows)
     with path.open("w", newline="", encoding="utf-8-sig") as out:
-        writer = csv.writer(out)
+        writer = CsvWriter(out)  # text that begins with = + - @ is quoted; quantities stay numbers
         writer.writerow(COLUMNS)
         for row in rows:
             writer.writerow([row.id, row.idempotency_key, row.disposition, row.sku, row.site, row.lot, row.serial,
-                             _plain(row.quantity), _plain(row.value), row.target,
-                             row.postpone_to.isoformat() if row.postpone_to else "", row.case_id,
-                             " ".join(row.approved_by), row.issued_at.isoformat()])
+                             row.quantity, row.value, row.target, row.postpone_to, row.case_id,
+                             " ".join(row.approved_by), row.issued_at])
     ids = [row.id for row in rows]
     if ids:
         connection.execute(update(ErpInstruction).where(ErpInstruction.id.in_(ids), ErpInstruction.state == PENDING)  # type: ignore[union-attr,arg-type]
@@ -106,8 +105,3 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
         append(connection, actor=actor, action="instructions.exported", subject="outbox", after=ids,
                reason=path.name, at=now)
     return path
-
-
-def _plain(number: Decimal) -> str:
-    """10, not 1E+1: an ERP import reads plain decimals."""
-    return format(number.normalize(), "f")
