@@ -28,8 +28,9 @@ from stockwarden.settings import Settings
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOADS = frozenset({"/snapshots", "/movements"})
 RECORDS = frozenset({"/snapshots/records", "/movements/records"})
-CARRIES_ITS_CREDENTIAL = ("/act/", "/pages/login")
-"""Paths whose credential is inside the request (the link token in the path, the sign-in form's token)."""
+CARRIES_ITS_CREDENTIAL = ("/act/", "/pages/login", "/pages/logout")
+"""Paths whose credential is inside the request (the link token in the path, the sign-in form's token), and
+signing out, which reads no body and needs none."""
 
 
 @dataclass(frozen=True)

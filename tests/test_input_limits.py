@@ -318,3 +318,12 @@ async def test_sign_in_forms_and_pages_keep_working_and_say_413_in_the_readers_l
         assert anonymous.status_code == 401 and "请先登录。" in anonymous.text  # the sign-in page, as before
         link = await client.post("/act/not-a-link", data={"reason": "x"})
         assert link.status_code != 401  # the link route judges its own token
+
+
+def test_a_policy_version_in_other_digits_is_a_plain_refusal(engine: Engine) -> None:
+    from rules.versions import PolicyConflict, version_text
+
+    with engine.connect() as connection:
+        for reference in ("default@³", "default@٣"):  # str.isdigit() took both; int() raised on the first
+            with pytest.raises(PolicyConflict):
+                version_text(connection, reference, files=False)
