@@ -58,7 +58,7 @@ class SnoozeBody(BaseModel):
 class LineBody(BaseModel):
     lot: str = ""
     serial: str = ""
-    quantity: str = Field(pattern=r"^\d+(\.\d+)?$")
+    quantity: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$")
 
 
 class ProposeBody(BaseModel):

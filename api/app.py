@@ -13,6 +13,7 @@ from temporalio.client import Client
 from api.actions import router as action_router
 from api.audit import router as audit_router
 from api.feeds import router as feed_router
+from api.limits import BodyGuard
 from api.links import router as link_router
 from api.outbox import router as outbox_router
 from api.pages import router as page_router
@@ -48,6 +49,7 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.include_router(page_router())
     app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]
+    app.add_middleware(BodyGuard)  # credentials and size limits before any body is read (api/limits.py)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -59,7 +59,8 @@ class MovementRecords(BaseModel):
 
 
 def _row_errors(failed: IngestFailed) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"errors": [
+    """The first problems (inventory.fields.REPORTED) and how many there are in all."""
+    return JSONResponse(status_code=422, content={"total": failed.total, "errors": [
         {"file": e.file, "row": e.line, "column": e.column, "message": e.message} for e in failed.errors]})
 
 
@@ -77,7 +78,8 @@ async def _save(request: Request, files: list[UploadFile]) -> Path:
         if not name or not name.lower().endswith((".csv", ".xlsx")):
             shutil.rmtree(folder)
             raise HTTPException(422, f"'{upload.filename}' is not a .csv or .xlsx file")
-        (folder / name).write_bytes(await upload.read())
+        with (folder / name).open("wb") as out:  # in chunks: an upload may be STOCKWARDEN_UPLOAD_MAX_MB
+            await asyncio.to_thread(shutil.copyfileobj, upload.file, out, 1 << 20)
     return folder
 
 

@@ -33,6 +33,8 @@ class Problem(BaseModel):
     detail: str | list[dict[str, Any]] | None = None
     problems: list[PolicyProblemOut] | None = None
     errors: list[RowErrorOut] | None = None
+    total: int | None = None
+    """With `errors`: how many problems the feed has; `errors` holds the first 1,000."""
 
 
 ROW_ID_MAX = 2**31 - 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.models import CaseRow
 from inventory.db import as_utc
+from inventory.kpis import is_period
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
 from reports.models import KpiValue
@@ -38,7 +38,6 @@ from workflows.scan import ScanRequest, ScanWorkflow
 READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA, Role.OWNER)
 """Who may read cases; an owner (and nobody else among these) sees only their own."""
 FINDING_READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA)
-PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -54,7 +53,7 @@ def _case_json(row: Any) -> dict[str, Any]:
 
 
 def check_period(period: str) -> None:
-    if not re.fullmatch(PERIOD, period):
+    if not is_period(period):
         raise HTTPException(422, f"'{period}' is not a month (YYYY-MM)")
 
 

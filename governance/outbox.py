@@ -4,7 +4,6 @@ same transaction."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from activities.cases import Confirmation, InstructionRequest
 from audit.models import AuditEntry
 from audit.trail import append, canonical_time
 from governance.models import ErpInstruction
+from reports.cells import CsvWriter
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
 COLUMNS = ("id", "idempotency_key", "disposition", "sku", "site", "lot", "serial", "quantity", "value", "target",
@@ -168,13 +168,12 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"stockwarden-instructions-{now:%Y%m%dT%H%M%S%f}.csv"
     with path.open("w", newline="", encoding="utf-8-sig") as out:
-        writer = csv.writer(out)
+        writer = CsvWriter(out)  # text that begins with = + - @ is quoted; quantities stay numbers
         writer.writerow(COLUMNS)
         for row in rows:
             writer.writerow([row.id, row.idempotency_key, row.disposition, row.sku, row.site, row.lot, row.serial,
-                             _plain(row.quantity), _plain(row.value), row.target,
-                             row.postpone_to.isoformat() if row.postpone_to else "", row.case_id,
-                             " ".join(row.approved_by), row.issued_at.isoformat()])
+                             row.quantity, row.value, row.target, row.postpone_to, row.case_id,
+                             " ".join(row.approved_by), row.issued_at])
     ids = [row.id for row in rows]
     if ids:
         connection.execute(update(ErpInstruction).where(ErpInstruction.id.in_(ids), ErpInstruction.state == PENDING)  # type: ignore[union-attr,arg-type]
@@ -185,5 +184,5 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
 
 
 def _plain(number: Decimal) -> str:
-    """10, not 1E+1: an ERP import reads plain decimals."""
+    """10, not 1E+1: the content hash of an instruction reads quantities as plain decimals."""
     return format(number.normalize(), "f")

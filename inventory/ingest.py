@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from inventory.bulk import BulkWriter
 from inventory.db import refresh_statistics
-from inventory.fields import LARGEST, Row, RowError
+from inventory.fields import LARGEST, REPORTED, Problems, Row, RowError
+from inventory.kpis import is_period
 from inventory.metrics import store_issue_totals
 from inventory.models import (
     DemandKind,
@@ -45,7 +46,6 @@ from inventory.sources import RawTable, read_export
 from inventory.udi import UdiError, parse_udi
 
 QTY_QUANTUM = Decimal("0.0001")
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # table: (required columns, optional columns)
@@ -69,11 +69,13 @@ than updated afterwards (rewriting 200,000 rows took PostgreSQL 9 s)."""
 
 
 class IngestFailed(Exception):
-    """The export has bad rows; nothing was stored. `errors` lists every one of them."""
+    """The export has bad rows; nothing was stored. `errors` lists the first REPORTED of them, `total` counts
+    them all."""
 
-    def __init__(self, errors: list[RowError]):
-        super().__init__(f"{len(errors)} problem(s) in the export; nothing was stored")
-        self.errors = errors
+    def __init__(self, errors: list[RowError], total: int | None = None):
+        self.total = len(errors) if total is None else total
+        super().__init__(f"{self.total} problem(s) in the export; nothing was stored")
+        self.errors = errors[:REPORTED]
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class Loader:
         self.snapshot_id = snapshot_id
         self.as_of = as_of
         self.progress = progress
-        self.errors: list[RowError] = []
+        self.errors = Problems()
         self.materials: dict[str, MaterialInfo] = {}
         self.sites: set[str] = set()
         self.row_counts: dict[str, int] = {}
@@ -360,7 +362,7 @@ class Loader:
             info = self.sku(row)
             site = self.site(row)
             period = row.text("period", required=True, max_length=20)
-            if period and not _PERIOD.match(period):
+            if period and not is_period(period):
                 row.error("period", f"'{period}' is not a month (expected YYYY-MM)")
             qty = row.decimal("qty", required=True)
             kind = row.choice("kind", DemandKind, default=DemandKind.ACTUAL)
@@ -449,11 +451,11 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         errors: dict[str, list[RowError]] = {}
         for name in LOAD_ORDER:
             if name in export.tables:
-                before = len(load.errors)
+                before = len(load.errors.kept)
                 steps[name](export.tables[name])
-                errors[name] = load.errors[before:]
+                errors[name] = load.errors.kept[before:]
         if load.errors:  # reported file by file in the export's order; leaving the block rolls it all back
-            raise IngestFailed([error for name in steps for error in errors.get(name, [])])
+            raise IngestFailed([error for name in steps for error in errors.get(name, [])], load.errors.count)
         store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
         connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ the definitions here are the ones the governance pack prints.
 from __future__ import annotations
 
 import calendar
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,8 +60,19 @@ class StockKpis:
         return (self.obsolete_value / self.on_hand_value).quantize(Decimal("0.0001"), ROUND_HALF_UP) if self.on_hand_value else None
 
 
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+"""A month, `YYYY-MM`, in ASCII digits only: `\\d` and int() also take other scripts' digits (Arabic-Indic
+`٢٠٢٦-١١` is 2026-11 to int()), which stored a second pack and second KPI rows for the same month."""
+
+
+def is_period(text: str) -> bool:
+    return PERIOD.fullmatch(text) is not None
+
+
 def month_bounds(period: str) -> tuple[date, date]:
     """First and last day of `YYYY-MM`."""
+    if not is_period(period):
+        raise ValueError(f"'{period}' is not a month (YYYY-MM)")
     year, month = (int(part) for part in period.split("-"))
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 

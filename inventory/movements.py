@@ -63,7 +63,7 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
     load = Loader.for_snapshot(connection, snapshot.id, snapshot.as_of)  # type: ignore[arg-type]
     load.movements_table(table)
     if load.errors:
-        raise IngestFailed(load.errors)
+        raise IngestFailed(load.errors.kept, load.errors.count)
 
     deltas: dict[LotKey, Decimal] = {}
     last_line: dict[LotKey, int] = {}

@@ -12,12 +12,21 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+
+WORKBOOK_MEMBERS = 10_000
+WORKBOOK_UNCOMPRESSED = 1 << 30
+WORKBOOK_RATIO = 100
+"""A workbook is a zip: before openpyxl opens one, its members' declared sizes must stay within these (at most
+this many members, 1 GiB unpacked, 100 times the file's size). A 311 KB "zip bomb" workbook that unpacks to
+gigabytes cost 527 MiB; real exports compress 5 to 20 times (100,000 identical lot rows: 15). zipfile never inflates a member past the size
+its header declares, so checking the declared sizes bounds what openpyxl can read."""
 
 TABLES = ("materials", "uom_conversions", "lots", "movements", "demand", "purchase_orders")
 REQUIRED_TABLES = ("materials", "lots")
@@ -112,8 +121,26 @@ def _sheet_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
             yield line, list(values)
 
 
+def _check_unpacked_size(path: Path, data: bytes) -> None:
+    """Refuse a workbook whose members would unpack beyond the WORKBOOK_* bounds, before anything is inflated."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+    unpacked = sum(member.file_size for member in members)
+    if len(members) > WORKBOOK_MEMBERS:
+        raise SourceError(f"{path.name}: the workbook holds {len(members):,} parts (at most {WORKBOOK_MEMBERS:,}); "
+                          "refused unread")
+    if unpacked > WORKBOOK_UNCOMPRESSED or unpacked > WORKBOOK_RATIO * max(len(data), 1):
+        raise SourceError(f"{path.name}: the workbook would unpack to {unpacked:,} bytes from {len(data):,} "
+                          f"(at most {WORKBOOK_UNCOMPRESSED:,} bytes and {WORKBOOK_RATIO} times its size); refused "
+                          "unread as a zip bomb. Send the tables as CSV files if this is a real export")
+
+
 def _read_workbook(path: Path) -> Export:
     data = path.read_bytes()
+    _check_unpacked_size(path, data)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken or foreign file

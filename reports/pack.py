@@ -4,7 +4,8 @@ stream to the file, so 200,000 positions and 20,000 cases do not sit in memory a
 Sheets: summary (KPIs with the prior month and trend, charts of aging, obsolete ratio over twelve months
 and expiry outlook), aging by site and category, top risks, expiry outlook, cases, decisions, purchase
 adjustments, audit extract, policy. Headers frozen, filters on, number and date formats set, overdue
-rows highlighted.
+rows highlighted. Every cell is made by _Sheet._cell, so every text is a string cell, never a formula
+(reports/cells.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
 from inventory.db import as_utc
 from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds
+from reports.cells import string_cell
 from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
 from reports.summary import KpiSummary, kpi_summary, stored_kpis
@@ -70,7 +72,7 @@ class _Sheet:
 
     def _cell(self, value: Any, *, number_format: str | None = None, font: Font | None = None,
               fill: PatternFill | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.ws, value=float(value) if isinstance(value, Decimal) else value)
+        cell = string_cell(WriteOnlyCell(self.ws, value=float(value) if isinstance(value, Decimal) else value))
         if number_format:
             cell.number_format = number_format
         if font:
@@ -144,15 +146,15 @@ def _summary(workbook: Workbook, labels: dict[str, str], language: str, summary:
     first_data = sheet.rows + 3
     sheet.ws.append([sheet._cell(labels["aging"], font=HEADER), sheet._cell(labels["value"], font=HEADER)])
     for bucket, value in summary.aging:
-        sheet.ws.append([bucket, sheet._cell(value, number_format=MONEY)])
+        sheet.ws.append([sheet._cell(bucket), sheet._cell(value, number_format=MONEY)])
     trend_row = first_data + len(summary.aging) + 1
     sheet.ws.append([sheet._cell(labels["month"], font=HEADER), sheet._cell(kpi_label("obsolete_ratio", language), font=HEADER)])
     for month, value in summary.obsolete_trend:
-        sheet.ws.append([month, sheet._cell(value, number_format=RATIO)])
+        sheet.ws.append([sheet._cell(month), sheet._cell(value, number_format=RATIO)])
     expiry_row = trend_row + len(summary.obsolete_trend) + 1
     sheet.ws.append([sheet._cell(labels["month"], font=HEADER), sheet._cell(labels["expiring_value"], font=HEADER)])
     for month, value in summary.expiry:
-        sheet.ws.append([month, sheet._cell(value, number_format=MONEY)])
+        sheet.ws.append([sheet._cell(month), sheet._cell(value, number_format=MONEY)])
     ws = sheet.ws
     aging = BarChart()
     aging.title, aging.y_axis.title = labels["aging"], labels["value"]

@@ -16,7 +16,7 @@ from pydantic.networks import validate_email
 
 from rules.vocabulary import COMMITTEE, Disposition, Level, Severity
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwh])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([dwh])\s*$")
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
 
 

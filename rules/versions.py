@@ -228,7 +228,7 @@ def version_text(connection: Connection, reference: str, *, files: bool = True) 
     if files and Path(reference).is_file():
         return reference, Path(reference).read_text(encoding="utf-8")
     name, _, number = reference.rpartition("@")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):  # str.isdigit() also takes "³", which int() refuses
         raise PolicyConflict(f"'{reference}' is neither a policy file nor a version such as 3 or default@3")
     if int(number) > MAX_VERSION:  # no version is stored that high, and the database's integer would overflow
         raise PolicyConflict(f"no activated version '{reference}' (see `stockwarden policy history`)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 import uuid
 from collections import Counter
@@ -39,6 +38,7 @@ from inventory.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
 from inventory.ingest import IngestFailed, current_user, ingest
+from inventory.kpis import is_period
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError
@@ -122,7 +122,8 @@ def _reported(nothing_changed: str) -> Iterator[None]:
     except IngestFailed as exc:
         for error in exc.errors:
             typer.echo(str(error), err=True)
-        _say(f"{len(exc.errors):,} problem(s); {nothing_changed}.")
+        shown = f" (the first {len(exc.errors):,} shown)" if exc.total > len(exc.errors) else ""
+        _say(f"{exc.total:,} problem(s){shown}; {nothing_changed}.")
         raise typer.Exit(1) from None
     except (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied, UnknownInstruction,
             NoSnapshotForPeriod, CheckpointKeyMissing) as exc:
@@ -448,7 +449,7 @@ def kpis_command(
 ) -> None:
     """Compute and store the committee's KPIs for a month (docs/metrics.md), and print the company's."""
     period = period or datetime.now(UTC).strftime("%Y-%m")
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+    if not is_period(period):
         _say(f"error: --period '{period}' is not a month (YYYY-MM)")
         raise typer.Exit(1)
     engine = _engine()
@@ -475,7 +476,7 @@ def pack_command(
 ) -> None:
     """Write the committee's Excel governance pack for a month (its KPIs are computed and stored too)."""
     period = period or datetime.now(UTC).strftime("%Y-%m")
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+    if not is_period(period):
         _say(f"error: --period '{period}' is not a month (YYYY-MM)")
         raise typer.Exit(1)
     if lang not in LABELS:

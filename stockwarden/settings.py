@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     Keep it off the database's machine (or on append-only storage): it anchors the trail."""
     audit_checkpoint_cron: str = "15 0 * * *"
     """When the daily audit checkpoint is written (cron, UTC); the worker keeps the Temporal Schedule in step."""
+    upload_max_mb: int = 200
+    """The largest snapshot or movement upload (POST /snapshots, /movements), in MiB; beyond it 413."""
+    records_max_mb: int = 20
+    """The largest JSON records body (POST /snapshots/records, /movements/records: 100,000 movements are
+    about 15 MiB), in MiB."""
+    body_max_kb: int = 1024
+    """The largest body of every other request (case actions, policies, people.yaml, page forms), in KiB."""
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'stockwarden.db'}"
