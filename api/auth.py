@@ -1,5 +1,6 @@
 """Who is calling: a bearer token names a person and the roles they act in. Every route states the roles
-it allows; a refusal is answered 401 (no or unknown token) or 403 (a role missing) and audited."""
+it allows; a refusal is answered 401 (no or unknown token) or 403 (a role missing). A refusal of a known
+person is audited; one that names nobody is counted per address instead (api/refusals.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Engine, insert, select
 
 from api.models import ApiToken
+from api.refusals import count
 from audit.trail import append
 
 
@@ -94,5 +96,9 @@ def require(*roles: Role) -> Callable[[Request], Principal]:
 
 
 def refused(engine: Engine, request: Request, actor: str, why: str) -> None:
+    """Audit a refusal of `actor`; an anonymous one is counted, not chained (anyone can cause any number)."""
+    if actor == "anonymous":
+        count(engine, request, why)
+        return
     with engine.begin() as connection:
         append(connection, actor=actor, action="api.refused", subject=f"{request.method} {request.url.path}", reason=why)

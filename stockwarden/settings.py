@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     """Signs action links (HMAC). Set a long random value in production."""
     link_days: int = 14
     """How long an action link works."""
+    pin_attempts: int = 5
+    """Wrong signing PINs within pin_lock_minutes after which that person's signing is locked."""
+    pin_lock_minutes: int = 15
+    """How long signing stays locked after pin_attempts wrong PINs (and the window they are counted in)."""
+    failures_per_minute: int = 10
+    """Failed sign-ins and refused links one client address may cause in a minute; more are answered 429."""
     notify_interval_seconds: float = 30.0
     """How often the dispatcher looks for messages to send (urgent ones also wake it at once)."""
     digest_hour: int = 8
