@@ -342,3 +342,31 @@ async def test_a_case_signed_before_pins_were_asked_for_replays_unchanged() -> N
     assert [e["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["name"] for e in updates] \
         == ["propose", "sign"]
     await Replayer(workflows=WORKFLOWS).replay_workflow(WorkflowHistory.from_json("case-before-pins", recorded))
+
+
+@pytest.mark.asyncio
+async def test_every_answer_forbids_framing_and_link_pages_leak_nothing(engine: Engine, tmp_path: Path) -> None:
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var", secret_key=SECRET))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        link = await client.get(f"/act/{sign(SECRET, CASE, QA, 'approve')}")  # no such case here: refused, still a link page
+        assert link.headers["referrer-policy"] == "no-referrer" and link.headers["cache-control"] == "no-store"
+        enter = await client.get("/pages/enter/forged")
+        assert enter.headers["referrer-policy"] == "no-referrer" and enter.headers["cache-control"] == "no-store"
+        for answer in (link, enter, await client.get("/pages/login"), await client.get("/pages/cases"),
+                       await client.get("/cases"), await client.get("/health"), await client.get("/openapi.json"),
+                       await client.get("/static/pages.css")):
+            _headers_of_a_page(answer)
+            assert answer.headers["x-content-type-options"] == "nosniff"
+        login = await client.get("/pages/login")
+        assert "<style" not in login.text and " style=" not in login.text and "<script" not in login.text
+        # The API docs start Swagger UI with an inline script: allowed by its hash, not by 'unsafe-inline'.
+        import base64
+        import hashlib
+        import re
+
+        docs = await client.get("/docs")
+        [script] = re.findall(r"<script>(.*?)</script>", docs.text, re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        policy = docs.headers["content-security-policy"]
+        assert f"'sha256-{digest}'" in policy and "script-src 'self' https://cdn.jsdelivr.net 'sha256-" in policy
+        assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
