@@ -24,6 +24,7 @@ from tests.test_notifications import SECRET, TEAM, scanned, until  # noqa: F401 
 
 CASE = "case/held/SH01/HIP-1"
 OWNER, QA, CFO = "zhang.wei@example.com", "qa.officer@example.com", "cfo@example.com"
+QA_DIRECTOR = "qa.director@example.com"
 SCRAP = {"disposition": "scrap", "lines": [{"lot": "L2", "serial": "S2", "quantity": "1"},
                                            {"lot": "L3", "serial": "S3", "quantity": "1"}], "reason": "包装破损"}
 
@@ -117,12 +118,24 @@ async def _signing(env: object, scanned: Engine, client: httpx.AsyncClient, queu
     assert entry.actor == QA and entry.after["authenticated_by"] == "pin"
     assert row.proposal["signatures"][0]["authenticated_by"] == "pin"
     refusals = [(e.actor, e.reason) for e in trail if e.action == "sign.refused"]
-    assert [r for _, r in refusals] == ["pin missing", "pin wrong", "pin missing"], refusals
+    assert refusals == [(QA, "pin missing"), (QA, "pin wrong"), (CFO, "pin missing")], refusals
     assert "482916" not in str([(e.after, e.reason) for e in trail])  # the PIN itself is never written
-    # The committee signs through the API with its PIN; the case is approved.
+    # The QA director reviews through the API with a PIN; the CFO approves on the case page, where the
+    # form asks for the PIN as well.
+    director = {"Authorization": f"Bearer {create_token(scanned, QA_DIRECTOR, [Role.QA])}"}
+    set_pin(scanned, QA_DIRECTOR, "603311", by="admin@example.com")
+    reviewed = await client.post(f"/cases/{CASE}/sign", json={"meaning": "reviewed", "pin": "603311"}, headers=director)
+    assert reviewed.status_code == 200 and reviewed.json()["result"] == "awaiting_approval", reviewed.text
     set_pin(scanned, CFO, "731902", by="admin@example.com")
-    done = await client.post(f"/cases/{CASE}/sign", json={"meaning": "approved", "pin": "731902"}, headers=cfo)
-    assert done.status_code == 200 and done.json()["result"] == "approved", done.text
+    case_page = await client.get(f"/pages/cases/{CASE}", headers=cfo)
+    assert 'form method="post" action="/pages/cases/' in case_page.text and 'id="pin-approve" name="pin"' in case_page.text
+    no_pin = await client.post(f"/pages/cases/{CASE}/act", data={"action": "approve"}, headers=cfo)
+    assert no_pin.status_code == 403 and "签名需要输入您的签名密码" in no_pin.text  # the CFO reads Chinese
+    done = await client.post(f"/pages/cases/{CASE}/act", data={"action": "approve", "pin": "731902"}, headers=cfo)
+    assert done.status_code == 200 and "您的签名已记录" in done.text, done.text
+    view = await handle.query(CaseWorkflow.view)  # type: ignore[attr-defined]
+    assert [(s.signer, s.authenticated_by) for s in view.proposal.signatures] == [  # type: ignore[union-attr]
+        (QA, "pin"), (QA_DIRECTOR, "pin"), (CFO, "pin")]
     # Every page and the API send the policy and the frame denial.
     for path in ("/pages/login", "/pages/cases", f"/pages/cases/{CASE}", "/cases", "/health", "/docs"):
         _headers_of_a_page(await client.get(path, headers=owner if path.startswith("/pages/cases/") else {}))
