@@ -6,6 +6,7 @@ refusal carries the case's own words (409)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -161,8 +162,8 @@ def router() -> APIRouter:
         with request.app.state.engine.connect() as connection:
             visible_case(connection, who, case_id)  # before the PIN: a hidden case is not worth a guess
         try:
-            sign = authenticated(request.app.state.engine, request.app.state.settings,
-                                 Sign(who.person, body.meaning, body.reason), body.pin, case_id)
+            sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
+                                           Sign(who.person, body.meaning, body.reason), body.pin, case_id)
         except PinRefused as refused:
             raise pin_refusal(request, who, refused) from None
         return await update(request, case_id, who, CaseWorkflow.sign, sign)

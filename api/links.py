@@ -11,6 +11,7 @@ allowed to see the case (api/visibility.py). Refused links are audited when the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from decimal import InvalidOperation
@@ -131,8 +132,8 @@ def router() -> APIRouter:
                 proposal = propose_from_form(form, link.person, context.case.lines)
                 state, done = await handle.execute_update(CaseWorkflow.propose, proposal), "proposed"
             else:
-                sign = authenticated(request.app.state.engine, request.app.state.settings,
-                                     sign_from_form(form, link.person, link.action), str(form.get("pin", "")), link.case_id)
+                sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
+                                               sign_from_form(form, link.person, link.action), str(form.get("pin", "")), link.case_id)
                 state, done = await handle.execute_update(CaseWorkflow.sign, sign), "signed"
         except PinRefused as refused:
             return _page(context.lang, "form", 403 if refused.until is None else 429, title=t[link.action],

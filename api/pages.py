@@ -1,7 +1,8 @@
 """The pages people open from a message or a browser: their cases, a case with its facts, timeline and
-action forms, the policy preview and the committee's KPIs with charts. Server-rendered (Jinja), in
-zh-CN and en, nothing loaded from elsewhere. Each page states its roles as the API's routes do; the data
-comes from the same functions the API uses."""
+action forms, the policy preview and the committee's KPIs with charts, and the page where people set their signing
+PIN. Server-rendered (Jinja), in zh-CN and en, nothing loaded from elsewhere. Each page states its roles
+as the API's routes do; the data comes from the same functions the API uses, and a case from the one
+visibility check (api/visibility.py)."""
 
 from __future__ import annotations
 
@@ -143,7 +144,8 @@ def router() -> APIRouter:
         new, repeat = str(form.get("new", "")), str(form.get("repeat", ""))
         if has_pin(engine, principal.person):
             try:  # the current PIN counts towards the lock like a signature's
-                verify(engine, settings, principal.person, str(form.get("current", "")), f"person:{principal.person}")
+                await asyncio.to_thread(verify, engine, settings, principal.person, str(form.get("current", "")),
+                                        f"person:{principal.person}")
             except PinRefused as refusal:
                 return render(request, "pin.html.j2", lang, 403 if refusal.until is None else 429,
                               title=_say(lang, "pin_title"), principal=None, refused=True,
@@ -151,7 +153,7 @@ def router() -> APIRouter:
         if new != repeat:
             return answer("pin_mismatch", 422)
         try:
-            set_pin(engine, principal.person, new, by=principal.person)
+            await asyncio.to_thread(set_pin, engine, principal.person, new, by=principal.person)
         except PinProblem as problem:
             return answer(problem.key, 422)
         return answer("pin_saved", 200, refused=False)
@@ -245,8 +247,8 @@ def router() -> APIRouter:
             elif action == "propose":
                 await perform(client, case_id, CaseWorkflow.propose, propose_from_form(form, who, found.lines))
             else:
-                sign = authenticated(request.app.state.engine, request.app.state.settings,
-                                     sign_from_form(form, who, action), str(form.get("pin", "")), case_id)
+                sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
+                                               sign_from_form(form, who, action), str(form.get("pin", "")), case_id)
                 await perform(client, case_id, CaseWorkflow.sign, sign)
         except PinRefused as refusal:
             return await case_page(request, case_id, principal, {"refused": True, "message": refusal_text(lang, refusal)},

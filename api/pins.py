@@ -28,7 +28,7 @@ AUTHENTICATED_BY = AUTHENTICATIONS[0]
 """What a Sign carries to say how its signer was authenticated at signing time."""
 PIN_MIN, PIN_MAX = 6, 64
 _N, _R, _P = 2**14, 8, 1
-"""scrypt's parameters: 16 MiB and about 50 ms per check here; a guess costs the same."""
+"""scrypt's parameters: 16 MiB and 50-150 ms per check on the test machine (run in a thread); a guess costs the same."""
 KDF = f"scrypt:n={_N},r={_R},p={_P}"
 
 
