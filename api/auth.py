@@ -1,6 +1,6 @@
 """Who is calling: a bearer token names a person and the roles they act in. Every route states the roles
-it allows; a refusal is answered 401 (no, unknown, expired or revoked token) or 403 (a role missing) and
-audited. Tokens are made, listed and revoked here (the CLI's `token` commands and the API's /tokens);
+it allows; a refusal is answered 401 (no, unknown, expired or revoked token) or 403 (a role missing). A refusal
+of a known person is audited; one that names nobody is counted per address instead (api/refusals.py). Tokens are made, listed and revoked here (the CLI's `token` commands and the API's /tokens);
 each expires, and its creation and revocation are audited in the name of the human who asked."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from api.models import ApiToken
 from api.sessions import end_sessions_of_tokens
+from api.refusals import count
 from audit.trail import append
 from inventory.db import as_utc
 from stockwarden.settings import get_settings
@@ -207,5 +208,9 @@ def require(*roles: Role) -> Callable[[Request], Principal]:
 
 
 def refused(engine: Engine, request: Request, actor: str, why: str) -> None:
+    """Audit a refusal of `actor`; an anonymous one is counted, not chained (anyone can cause any number)."""
+    if actor == "anonymous":
+        count(engine, request, why)
+        return
     with engine.begin() as connection:
         append(connection, actor=actor, action="api.refused", subject=f"{request.method} {request.url.path}", reason=why)

@@ -2,10 +2,17 @@
 input), POST does it through the case workflow's Update. A forged, expired, reused or someone else's
 link is refused with a page that says why, and nothing changes. A used link signs its person in (a
 session on the server, in the roles people.yaml gives them at each request), so the case page and their
-other cases are one tap away."""
+other cases are one tap away.
+
+A link is a bearer credential (anyone holding the URL holds it), so it may show a case, acknowledge and
+propose, but a signature also needs its person's signing PIN (api/pins.py). Its person must still be
+allowed to see the case (api/visibility.py). Refused links are audited when the link names its person
+(expired, used, someone else's, a case no longer theirs) and counted per address when it names nobody
+(forged); an address with too many refusals in a minute is answered 429 (api/refusals.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from decimal import InvalidOperation
@@ -19,8 +26,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.forms import propose_from_form, sign_from_form
+from api.pins import PinRefused, authenticated, refusal_text
+from api.refusals import LINK_PREFIX, count, retry_after
 from api.texts import LINK_TEXT, STATE_NAMES, page_text
-from api.web import PAGES, language_of, session_of, start_session
+from api.visibility import may_see
+from api.auth import Principal
+from api.web import PAGES, language_of, roles_of_person, session_of, start_session
+from audit.trail import append
 from governance.models import CaseRow
 from notifications.links import ActionLink, LinkRefused, check_unused, mark_used, read
 from notifications.messages import DISPOSITIONS
@@ -45,27 +57,49 @@ def _page(lang: str, kind: str, status: int = 200, **values: Any) -> HTMLRespons
 def router() -> APIRouter:
     routes = APIRouter(include_in_schema=False)  # pages for people, not part of the API
 
+    def refuse(request: Request, why: str, person: str, subject: str) -> None:
+        """Count the refusal against the caller's address; audit it too when the link names its person."""
+        engine = request.app.state.engine
+        count(engine, request, LINK_PREFIX + why)
+        if person:
+            with engine.begin() as connection:
+                append(connection, actor=person, action="link.refused", subject=subject, reason=why)
+
     def open_link(request: Request, token: str) -> Context | HTMLResponse:
-        settings = request.app.state.settings
+        settings, engine = request.app.state.settings, request.app.state.engine
+        if (wait := retry_after(engine, request)) is not None:
+            lang = language_of(request, None)
+            page = _page(lang, "refused", 429, message=page_text(lang)["too_many_failures"].format(seconds=wait))
+            page.headers["Retry-After"] = str(wait)
+            return page
         try:
             link = read(settings.secret_key, token, settings.link_days * 86_400)
         except LinkRefused as refused:
-            lang = language_of(request, None)
+            refuse(request, refused.reason, refused.person, "action link")
+            lang = language_of(request, refused.person or None)
             return _page(lang, "refused", 403, message=LINK_TEXT[lang][f"link_{refused.reason}"])
         lang = language_of(request, link.person)
+        subject = f"link:{link.case_id}"  # not the case's own timeline: a refusal changed nothing there
         session = session_of(request)
         if session and session.person != link.person:
+            refuse(request, "wrong person", session.person, subject)
             return _page(lang, "refused", 403, message=LINK_TEXT[lang]["wrong_person"].format(person=link.person,
                                                                                             other=session.person))
-        engine = request.app.state.engine
         with engine.connect() as connection:
             try:
                 check_unused(connection, link)
             except LinkRefused as refused:
-                return _page(lang, "refused", 410, message=LINK_TEXT[lang][f"link_{refused.reason}"])
+                used = refused
+            else:
+                used = None
             row = connection.execute(select(CaseRow).where(CaseRow.id == link.case_id)).first()  # type: ignore[arg-type]
-        if row is None:
-            return _page(lang, "refused", 404, message=f"case {link.case_id} is not known")
+            visible = row is not None and may_see(connection, Principal(link.person, roles_of_person(request, link.person)), row)
+        if used is not None:
+            refuse(request, used.reason, link.person, subject)
+            return _page(lang, "refused", 410, message=LINK_TEXT[lang][f"link_{used.reason}"])
+        if not visible:
+            refuse(request, "case not visible", link.person, subject)
+            return _page(lang, "refused", 404, message=page_text(lang)["not_visible"])
         return Context(link, lang, CaseRow.model_validate(row._mapping))
 
     async def form_values(request: Request, context: Context) -> dict[str, Any]:
@@ -99,8 +133,12 @@ def router() -> APIRouter:
                 proposal = propose_from_form(form, link.person, context.case.lines)
                 state, done = await handle.execute_update(CaseWorkflow.propose, proposal), "proposed"
             else:
-                state = await handle.execute_update(CaseWorkflow.sign, sign_from_form(form, link.person, link.action))
-                done = "signed"
+                sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
+                                               sign_from_form(form, link.person, link.action), str(form.get("pin", "")), link.case_id)
+                state, done = await handle.execute_update(CaseWorkflow.sign, sign), "signed"
+        except PinRefused as refused:
+            return _page(context.lang, "form", 403 if refused.until is None else 429, title=t[link.action],
+                         error=refusal_text(context.lang, refused), **(await form_values(request, context)))
         except InvalidOperation:
             return _page(context.lang, "form", 422, title=t[link.action], error=t["quantity_error"], **(await form_values(request, context)))
         except WorkflowUpdateFailedError as failure:

@@ -43,3 +43,35 @@ class PageSession(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     ended_why: str = Field(default="", max_length=40)
     """logout, token revoked, or replaced (a new sign-in in the same browser)."""
+
+
+class SigningPin(SQLModel, table=True):
+    """A person's signing PIN, the second component of their electronic signature (21 CFR 11.200(a)).
+
+    Only an scrypt hash with its own random salt is kept (PINs are short, so the hash must be slow);
+    failed attempts are counted here so that repeated wrong PINs lock signing for a while."""
+
+    __tablename__ = "signing_pin"
+
+    person: str = Field(primary_key=True, max_length=200)
+    salt: str = Field(max_length=64)
+    pin_hash: str = Field(max_length=128)
+    kdf: str = Field(max_length=60)
+    """How pin_hash was made (e.g. scrypt:n=16384,r=8,p=1), so parameters can be raised later."""
+    set_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    failures: int = 0
+    failing_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class RefusalCount(SQLModel, table=True):
+    """Refusals that name nobody (no or unknown token, a forged link, a failed sign-in), counted per
+    client address, reason and ten-second window instead of one audit entry each: anyone may cause
+    them, so chaining each would let anyone grow the trail without bound."""
+
+    __tablename__ = "refusal_count"
+
+    address: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(primary_key=True, max_length=40)
+    window_start: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    count: int = 0

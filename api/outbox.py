@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.actions import perform
 from api.auth import Principal, Role, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
+from api.visibility import visible_case
 from governance.outbox import altered, unconfirmed
 from stockwarden.case_actions import UnknownInstruction, case_of_instruction
 from workflows.case import CaseWorkflow
@@ -52,6 +53,8 @@ def router() -> APIRouter:
             case_id = case_of_instruction(request.app.state.engine, instruction_id)
         except UnknownInstruction as missing:
             raise HTTPException(404, str(missing)) from None
+        with request.app.state.engine.connect() as connection:
+            visible_case(connection, who, case_id)  # the one check every action passes (api/visibility.py)
         state = await perform(request.app.state.client, case_id, CaseWorkflow.confirm,
                               Confirm(who.person, instruction_id, body.note))
         return {"instruction": instruction_id, "case": case_id, "state": state}

@@ -1,7 +1,8 @@
 """The pages people open from a message or a browser: their cases, a case with its facts, timeline and
-action forms, the policy preview and the committee's KPIs with charts. Server-rendered (Jinja), in
-zh-CN and en, nothing loaded from elsewhere. Each page states its roles as the API's routes do; the data
-comes from the same functions the API uses."""
+action forms, the policy preview and the committee's KPIs with charts, and the page where people set their signing
+PIN. Server-rendered (Jinja), in zh-CN and en, nothing loaded from elsewhere. Each page states its roles
+as the API's routes do; the data comes from the same functions the API uses, and a case from the one
+visibility check (api/visibility.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from api.actions import PAGE_ACTION_ROLES, perform
-from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, live_token, only_own, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, live_token, only_own, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.forms import propose_from_form, sign_from_form
+from api.pins import PinProblem, PinRefused, authenticated, has_pin, refusal_text, set_pin, verify
+from api.refusals import SIGN_IN_FAILED, count, retry_after
 from api.routes import READERS, check_period, pack_file
 from api.texts import STATE_NAMES, page_text
+from api.visibility import visible_case
 from api.web import (
     end_session_of,
     language_of,
@@ -34,7 +38,6 @@ from api.web import (
 )
 from audit.trail import append, entries
 from governance.listing import BadCursor, CaseFilter, list_cases
-from governance.models import CaseRow
 from governance.opening import FINAL_STATES, deadline_of
 from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
@@ -59,6 +62,17 @@ def _when(moment: datetime | None) -> str:
     return "" if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M")
 
 
+def too_many(request: Request, lang: str) -> HTMLResponse | None:
+    """429, in the reader's language, while the caller's address has failed too often (api/refusals.py)."""
+    wait = retry_after(request.app.state.engine, request)
+    if wait is None:
+        return None
+    page = render(request, "notice.html.j2", lang, 429, title="Stockwarden", refused=True, principal=None,
+                  message=_say(lang, "too_many_failures").format(seconds=wait))
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 def router() -> APIRouter:
     routes = APIRouter(prefix="/pages", include_in_schema=False)
 
@@ -66,9 +80,12 @@ def router() -> APIRouter:
     async def enter(request: Request, token: str) -> Response:
         """The signed "my cases" link: signs its person in (their roles from people.yaml)."""
         settings = request.app.state.settings
+        if (slowed := too_many(request, language_of(request, None))) is not None:
+            return slowed
         person = person_of_link(settings, token)
         if person is None:
             lang = language_of(request, None)
+            count(request.app.state.engine, request, "link invalid")
             return render(request, "notice.html.j2", lang, 403, title="Stockwarden", refused=True,
                           message=_say(lang, "link_invalid"))
         principal = Principal(person, roles_of_person(request, person))
@@ -86,10 +103,13 @@ def router() -> APIRouter:
 
     @routes.post("/login")
     async def login(request: Request) -> Response:
+        lang = language_of(request, None)
+        if (slowed := too_many(request, lang)) is not None:
+            return slowed
         form = await request.form()
         token = live_token(request.app.state.engine, str(form.get("token", "")).strip())
-        lang = language_of(request, None)
         if token is None:
+            count(request.app.state.engine, request, SIGN_IN_FAILED)  # names nobody: counted, not chained
             return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "token_invalid"))
         with request.app.state.engine.begin() as connection:
             append(connection, actor=token.person, action="page.signed_in", subject=f"person:{token.person}",
@@ -98,6 +118,46 @@ def router() -> APIRouter:
         response = RedirectResponse(target if target.startswith("/pages/") else "/pages/cases", status_code=303)
         start_session(request, response, token.person, began_with="token", token_id=token.id)
         return response
+
+    @routes.get("/pin", response_class=HTMLResponse)
+    async def pin_form(request: Request) -> HTMLResponse:
+        """Set one's own signing PIN; the form takes the API token, so a link's session cannot set it."""
+        lang = language_of(request, None)
+        return render(request, "pin.html.j2", lang, title=_say(lang, "pin_title"), principal=None, message="")
+
+    @routes.post("/pin", response_class=HTMLResponse)
+    async def pin_set(request: Request) -> HTMLResponse:
+        lang = language_of(request, None)
+        if (slowed := too_many(request, lang)) is not None:
+            return slowed
+        form = await request.form()
+        engine, settings = request.app.state.engine, request.app.state.settings
+        principal = principal_of(engine, str(form.get("token", "")).strip())
+
+        def answer(key: str, status: int, refused: bool = True) -> HTMLResponse:
+            return render(request, "pin.html.j2", lang, status, title=_say(lang, "pin_title"), principal=None,
+                          message=_say(lang, key), refused=refused)
+
+        if principal is None:
+            count(engine, request, SIGN_IN_FAILED)
+            return answer("token_invalid", 401)
+        lang = language_of(request, principal.person)
+        new, repeat = str(form.get("new", "")), str(form.get("repeat", ""))
+        if has_pin(engine, principal.person):
+            try:  # the current PIN counts towards the lock like a signature's
+                await asyncio.to_thread(verify, engine, settings, principal.person, str(form.get("current", "")),
+                                        f"person:{principal.person}")
+            except PinRefused as refusal:
+                return render(request, "pin.html.j2", lang, 403 if refusal.until is None else 429,
+                              title=_say(lang, "pin_title"), principal=None, refused=True,
+                              message=_say(lang, "pin_current_wrong") if refusal.reason != "locked" else refusal_text(lang, refusal))
+        if new != repeat:
+            return answer("pin_mismatch", 422)
+        try:
+            await asyncio.to_thread(set_pin, engine, principal.person, new, by=principal.person)
+        except PinProblem as problem:
+            return answer(problem.key, 422)
+        return answer("pin_saved", 200, refused=False)
 
     @routes.post("/logout")
     async def logout(request: Request) -> Response:
@@ -132,19 +192,11 @@ def router() -> APIRouter:
         return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
                       filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
 
-    def visible_case(connection: Any, case_id: str, principal: Principal) -> CaseRow:
-        """The case, if this reader may see it (an owner only their own); 404 otherwise, as the API answers."""
-        found = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
-        if found is None or (only_own(principal) and principal.person != found.owner
-                             and principal.person not in found.assignees):
-            raise HTTPException(404, f"no case {case_id}")
-        return CaseRow.model_validate(found._mapping)
-
     async def case_page(request: Request, case_id: str, principal: Principal, notice: dict[str, Any] | None = None,
                         status: int = 200) -> HTMLResponse:
         lang = language_of(request, principal.person)
         with request.app.state.engine.connect() as connection:
-            row = visible_case(connection, case_id, principal)
+            row = visible_case(connection, principal, case_id)
             timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
                         for e in entries(connection, case=case_id)]
             reasons = rule_reasons(connection, row.rule, row.sku, row.site)
@@ -183,7 +235,7 @@ def router() -> APIRouter:
         form = await request.form()
         action, lang = str(form.get("action", "")), language_of(request, principal.person)
         with request.app.state.engine.connect() as connection:
-            found = visible_case(connection, case_id, principal)
+            found = visible_case(connection, principal, case_id)
         if action not in PAGE_ACTION_ROLES:
             raise HTTPException(422, f"no action {action!r}")
         if not principal.roles & {r.value for r in PAGE_ACTION_ROLES[action]}:
@@ -199,7 +251,12 @@ def router() -> APIRouter:
             elif action == "propose":
                 await perform(client, case_id, CaseWorkflow.propose, propose_from_form(form, who, found.lines))
             else:
-                await perform(client, case_id, CaseWorkflow.sign, sign_from_form(form, who, action))
+                sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
+                                               sign_from_form(form, who, action), str(form.get("pin", "")), case_id)
+                await perform(client, case_id, CaseWorkflow.sign, sign)
+        except PinRefused as refusal:
+            return await case_page(request, case_id, principal, {"refused": True, "message": refusal_text(lang, refusal)},
+                                   403 if refusal.until is None else 429)
         except InvalidOperation:
             return await case_page(request, case_id, principal, {"refused": True, "message": _say(lang, "quantity_error")}, 422)
         except HTTPException as refusal:

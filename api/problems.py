@@ -43,7 +43,9 @@ sent to the database, where SQLite cannot even bind it."""
 
 _WHY = {401: "No valid API token", 403: "The token lacks every role this route allows",
         404: "Not found", 409: "Refused in the current state (the words say why)",
-        422: "The request is not valid (what and where)", 503: "Not ready"}
+        422: "The request is not valid (what and where)",
+        429: "Too many failed attempts (signing locked, or sign-ins from this address); wait Retry-After seconds",
+        503: "Not ready"}
 
 
 def answers(*codes: int) -> dict[int | str, dict[str, Any]]:

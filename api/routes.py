@@ -22,9 +22,9 @@ from activities.checkpoints import keep_in_temporal
 from api.auth import KPI_READERS, Principal, Role, only_own, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
 from audit.checkpoints import Anchor, CheckpointKeyMissing
+from api.visibility import visible_case
 from audit.trail import entries
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
-from governance.models import CaseRow
 from inventory.db import as_utc
 from inventory.kpis import is_period
 from reports.kpis import NoSnapshotForPeriod, store
@@ -159,10 +159,7 @@ def router() -> APIRouter:
     async def case(request: Request, case_id: str,
                    principal: Annotated[Principal, Depends(require(*READERS))]) -> dict[str, Any]:
         with request.app.state.engine.connect() as connection:
-            row = connection.execute(select(CaseRow).where(CaseRow.id == case_id)).first()  # type: ignore[arg-type]
-            if row is None or (only_own(principal) and principal.person != row.owner
-                               and principal.person not in row.assignees):
-                raise HTTPException(404, f"no case {case_id}")
+            row = visible_case(connection, principal, case_id)
             trail = [{"seq": e.seq, "at": as_utc(e.at).isoformat(), "actor": e.actor, "action": e.action, "reason": e.reason,
                       "after": e.after} for e in entries(connection, case=case_id)]
         return {**_case_json(row), "audit": trail}

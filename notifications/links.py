@@ -30,11 +30,13 @@ class ActionLink:
 
 
 class LinkRefused(Exception):
-    """Why a link cannot be used: `reason` is expired, invalid or used (pages say it in the reader's language)."""
+    """Why a link cannot be used: `reason` is expired, invalid or used (pages say it in the reader's language).
+    `person` is whom the link was issued to when its signature holds (expired, used), else empty."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, person: str = ""):
         super().__init__(message)
         self.reason = reason
+        self.person = person
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -46,10 +48,12 @@ def sign(secret: str, case_id: str, person: str, action: str) -> str:
 
 
 def read(secret: str, token: str, max_age_seconds: int) -> ActionLink:
+    serializer = _serializer(secret)
     try:
-        data = _serializer(secret).loads(token, max_age=max_age_seconds)
-    except SignatureExpired:
-        raise LinkRefused("expired", "this link has expired") from None
+        data = serializer.loads(token, max_age=max_age_seconds)
+    except SignatureExpired as expired:  # the signature held (itsdangerous checks it first): its person is known
+        person = str(serializer.load_payload(expired.payload).get("p", "")) if expired.payload else ""
+        raise LinkRefused("expired", "this link has expired", person) from None
     except BadSignature:
         raise LinkRefused("invalid", "this link is not valid (it was changed or not issued by Stockwarden)") from None
     return ActionLink(case_id=data["c"], person=data["p"], action=data["a"], jti=data["j"])
@@ -71,7 +75,7 @@ def read_my_cases(secret: str, token: str, max_age_seconds: int) -> str:
 
 def check_unused(connection: Connection, link: ActionLink) -> None:
     if connection.execute(select(UsedLink.jti).where(UsedLink.jti == link.jti)).first() is not None:  # type: ignore[arg-type]
-        raise LinkRefused("used", "this link was already used")
+        raise LinkRefused("used", "this link was already used", link.person)
 
 
 def mark_used(connection: Connection, link: ActionLink) -> None:

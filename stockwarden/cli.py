@@ -28,6 +28,7 @@ from activities.checkpoints import keep_in_temporal, kept_in_temporal
 from activities.notifications import NotificationActivities
 from activities.scan import ScanSummary
 from api.auth import Role, TokenInfo, UnknownToken, issue_token, list_tokens, revoke_token, revoke_tokens_of
+from api.pins import PinProblem, set_pin
 from audit.checkpoints import Anchor, Checkpoint, CheckpointKeyMissing
 from audit.trail import entries
 from audit.verification import verify_all
@@ -614,6 +615,27 @@ By = Annotated[str | None, typer.Option("--by", help="Who does it (default: logi
 
 def _actor(by: str | None) -> str:
     return by or current_user()
+
+
+pin_app = typer.Typer(help="Signing PINs: the second component every signature needs (21 CFR 11.200(a)).",
+                      no_args_is_help=True)
+app.add_typer(pin_app, name="pin")
+
+
+@pin_app.command("set")
+def pin_set_command(
+    person: Annotated[str, typer.Option("--person", help="Whose PIN (email), who should type it in.")],
+    by: By = None,
+) -> None:
+    """Set or replace a person's signing PIN, typed twice without echo (the person at the terminal).
+    Only its scrypt hash is kept; the change is audited with who made it, never the PIN."""
+    pin = typer.prompt(f"Signing PIN for {person}", hide_input=True, confirmation_prompt=True)
+    try:
+        set_pin(_engine(), person.strip(), pin, by=_actor(by))
+    except PinProblem as problem:
+        _say(f"error: {problem}; no PIN was set")
+        raise typer.Exit(1) from None
+    _say(f"Signing PIN set for {person.strip()}; their next signature asks for it.")
 
 
 outbox_app = typer.Typer(help="ERP instructions of approved dispositions: list, export, confirm.")

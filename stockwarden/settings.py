@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     """How long a new API token works; `token create --days N` and POST /tokens' `days` choose otherwise."""
     session_hours: float = Field(default=12, gt=0)
     """How long a page session lasts after sign-in (logout, or revoking its token, ends it sooner)."""
+    pin_attempts: int = 5
+    """Wrong signing PINs within pin_lock_minutes after which that person's signing is locked."""
+    pin_lock_minutes: int = 15
+    """How long signing stays locked after pin_attempts wrong PINs (and the window they are counted in)."""
+    failures_per_minute: int = 10
+    """Failed sign-ins and refused links one client address may cause in a minute; more are answered 429."""
     notify_interval_seconds: float = 30.0
     """How often the dispatcher looks for messages to send (urgent ones also wake it at once)."""
     digest_hour: int = 8

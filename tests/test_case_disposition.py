@@ -48,6 +48,7 @@ from workflows.scan import ScanRequest, ScanWorkflow
 
 OWNER, BOSS = "zhang.wei@example.com", "li.na@example.com"
 QA_OFFICER, QA_DIRECTOR, CFO = "qa.officer@example.com", "qa.director@example.com", "cfo@example.com"
+PIN = "pin"  # what the service puts in a Sign once the signer's PIN held (api/pins.py); these tests send Updates directly
 # Two hip cups at SH01: L2 still inside the supplier's return window, L1 long past it.
 LINES = [CaseLine("L1", "S1", "12000.50", {"days_since_movement": 400}, quantity="1", return_by="2025-02-23"),
          CaseLine("L2", "S2", "12000.50", {"days_since_movement": 200}, quantity="1", return_by="2099-12-30"),
@@ -164,7 +165,7 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
         state = await handle.execute_update(CaseWorkflow.propose, PROPOSALS[disposition])
         for signer, _role in SIGNERS.get(disposition, []):
             assert state == "awaiting_approval"
-            state = await handle.execute_update(CaseWorkflow.sign, Sign(signer, "approved"))
+            state = await handle.execute_update(CaseWorkflow.sign, Sign(signer, "approved", authenticated_by=PIN))
         await until_state(handle, "awaiting_confirmation", stock)
         instructions = outbox(stock, handle.id)
         expected_lines = 1 if disposition == "reduce_purchase_order" else 2
@@ -238,17 +239,18 @@ async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvi
 
         assert await handle.execute_update(propose, PROPOSALS["scrap"]) == "awaiting_approval"
         sign = CaseWorkflow.sign
-        await refused(handle, sign, Sign(OWNER, "approved"), "proposed this disposition and cannot approve it")
-        await refused(handle, sign, Sign(BOSS, "approved"), "may not sign for this proposal (still needed: qa: ")
-        await refused(handle, sign, Sign(CFO, "agreed"), "a signature means one of approved, rejected, reviewed")
-        await refused(handle, sign, Sign(QA_OFFICER, "rejected", " "), "a rejection needs a reason")
+        await refused(handle, sign, Sign(QA_OFFICER, "approved"), "needs its signer authenticated at signing time")
+        await refused(handle, sign, Sign(OWNER, "approved", authenticated_by=PIN), "proposed this disposition and cannot approve it")
+        await refused(handle, sign, Sign(BOSS, "approved", authenticated_by=PIN), "may not sign for this proposal (still needed: qa: ")
+        await refused(handle, sign, Sign(CFO, "agreed", authenticated_by=PIN), "a signature means one of approved, rejected, reviewed")
+        await refused(handle, sign, Sign(QA_OFFICER, "rejected", " ", authenticated_by=PIN), "a rejection needs a reason")
         await refused(handle, CaseWorkflow.cancel, Cancel(OWNER, "no longer needed"), "only a committee member")
         await refused(handle, CaseWorkflow.confirm, Confirm("erp", 1), "awaits no confirmation")
-        await refused(handle, sign, Sign(BOSS, "reviewed"), "has no part in this case")
-        assert await handle.execute_update(sign, Sign(QA_OFFICER, "reviewed", "numbers checked")) == "awaiting_approval"
-        await refused(handle, sign, Sign(QA_OFFICER, "approved"), "has already signed this proposal")
-        assert await handle.execute_update(sign, Sign(QA_DIRECTOR, "approved")) == "awaiting_approval"
-        assert await handle.execute_update(sign, Sign(CFO, "rejected", "sell it to the distributor instead")) == "acknowledged"
+        await refused(handle, sign, Sign(BOSS, "reviewed", authenticated_by=PIN), "has no part in this case")
+        assert await handle.execute_update(sign, Sign(QA_OFFICER, "reviewed", "numbers checked", authenticated_by=PIN)) == "awaiting_approval"
+        await refused(handle, sign, Sign(QA_OFFICER, "approved", authenticated_by=PIN), "has already signed this proposal")
+        assert await handle.execute_update(sign, Sign(QA_DIRECTOR, "approved", authenticated_by=PIN)) == "awaiting_approval"
+        assert await handle.execute_update(sign, Sign(CFO, "rejected", "sell it to the distributor instead", authenticated_by=PIN)) == "acknowledged"
         view = await handle.query(CaseWorkflow.view)
         assert view.proposal is not None
         assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [
@@ -305,11 +307,11 @@ async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruc
     async with build_worker(dev.client, stock, queue):
         handle = await start(dev, queue, "restart")
         assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["scrap"]) == "awaiting_approval"
-        await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved"))
+        await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved", authenticated_by=PIN))
     # The worker is gone with the case awaiting the committee; a new one, whose first outbox write is
     # followed by a crash, takes over.
     async with build_worker(dev.client, stock, queue, cases=CrashAfterCommit(stock)):
-        await handle.execute_update(CaseWorkflow.sign, Sign(CFO, "approved"))
+        await handle.execute_update(CaseWorkflow.sign, Sign(CFO, "approved", authenticated_by=PIN))
         await until_state(handle, "awaiting_confirmation", stock)
         assert handle.id in CrashAfterCommit.crashed
         first = outbox(stock, handle.id)

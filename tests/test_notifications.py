@@ -263,10 +263,14 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
             qa_link = link_of(mailbox.to("qa.officer@example.com")[0], "批准")
             wrong = await http.post(qa_link)
             assert wrong.status_code == 403 and "此链接发给 qa.officer@example.com" in wrong.text
+            from api.pins import set_pin
+            set_pin(scanned, "qa.officer@example.com", "271828", by="admin@example.com")
+            set_pin(scanned, "cfo@example.com", "314159", by="admin@example.com")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as qa:
                 approve_page = await qa.get(qa_link)
                 assert 'name="meaning"' in approve_page.text and "已审阅" in approve_page.text
-                signed = await qa.post(qa_link, data={"meaning": "approved", "reason": "外包装破损已核实"})
+                assert 'name="pin"' in approve_page.text  # a signature needs the signer's PIN, not only the link
+                signed = await qa.post(qa_link, data={"meaning": "approved", "reason": "外包装破损已核实", "pin": "271828"})
             assert signed.status_code == 200 and "您的签名已记录" in signed.text
             view = await handle.query(CaseWorkflow.view)
             assert view.proposal is not None
@@ -275,9 +279,9 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
             # The CFO rejects; without a reason the case refuses, the form says why and the link still works.
             reject = link_of(mailbox.to("cfo@example.com")[0], "驳回")
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://x") as cfo:
-                bare = await cfo.post(reject, data={"reason": " "})
+                bare = await cfo.post(reject, data={"reason": " ", "pin": "314159"})
                 assert bare.status_code == 409 and "a rejection needs a reason" in bare.text
-                rejected = await cfo.post(reject, data={"reason": "先尝试退回供应商"})
+                rejected = await cfo.post(reject, data={"reason": "先尝试退回供应商", "pin": "314159"})
             assert rejected.status_code == 200 and "当前状态：已确认" in rejected.text  # back to its owner
         # The dev server outlives this test; the next one opens the same case id on its own task queue.
         await handle.terminate("test over")

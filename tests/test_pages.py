@@ -155,6 +155,8 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
                 assert driver.current_url == f"{base}/pages/cases"  # type: ignore[attr-defined]
                 assert text("h1") == "我的案件"
                 assert "髋臼杯积压" in text("#cases")
+                # The style sheet applies under the pages' Content-Security-Policy (no inline style is allowed).
+                assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "960px"  # type: ignore[attr-defined]
                 _shot(driver, f"my-cases-{kind}.png")
                 assert _fits_a_phone(driver)
                 press(f"#cases a[href='/pages/cases/{case}']")

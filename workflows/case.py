@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ACKNOWLEDGED,
         APPROVED,
         APPROVED_MEANING,
+        AUTHENTICATIONS,
         AWAITING_APPROVAL,
         AWAITING_CONFIRMATION,
         CANCELLED,
@@ -250,17 +251,19 @@ class CaseWorkflow:
     async def sign(self, request: Sign) -> str:
         """An electronic signature on the open proposal: its signer, UTC time and meaning are recorded."""
         await workflow.wait_condition(lambda: self.opened)
-        _refuse_unless(self._validate_sign, request)  # another signature may have landed since validation
+        _refuse_unless(self._check_sign, request)  # another signature may have landed since validation
         proposal = self.proposal
         assert proposal is not None
         role = role_filled(self.input, proposal, request.actor) if request.meaning == APPROVED_MEANING else ""
         signature_at = workflow.now().isoformat()
-        proposal.signatures.append(Signature(request.actor, request.meaning, role, signature_at, request.reason))
+        proposal.signatures.append(Signature(request.actor, request.meaning, role, signature_at, request.reason,
+                                             request.authenticated_by))
         if role:
             proposal.requires.remove(role)
         await self._record("case.signed", request.actor,
                            after={"proposal": proposal.no, "meaning": request.meaning, "role": role,
-                                  "signed_at": signature_at}, reason=request.reason)
+                                  "signed_at": signature_at, "authenticated_by": request.authenticated_by},
+                           reason=request.reason)
         outcome = self.state
         if request.meaning == REJECTED_MEANING:
             outcome = self.state = ACKNOWLEDGED
@@ -274,6 +277,14 @@ class CaseWorkflow:
 
     @sign.validator
     def _validate_sign(self, request: Sign) -> None:
+        """Only in the validator, which replay does not run: a Sign accepted before signers were asked
+        for a second component replays unchanged."""
+        if request.authenticated_by not in AUTHENTICATIONS:
+            raise ValueError("a signature needs its signer authenticated at signing time (authenticated_by: "
+                             f"{', '.join(AUTHENTICATIONS)}); this one says {request.authenticated_by!r}")
+        self._check_sign(request)
+
+    def _check_sign(self, request: Sign) -> None:
         if self.state != AWAITING_APPROVAL or self.proposal is None:
             raise ValueError(f"the case is {self.state}; there is no proposal awaiting signatures")
         problem = signature_problem(self.input, self.proposal, request.actor, request.meaning, request.reason,

@@ -26,6 +26,9 @@ STATES = (OPEN, ACKNOWLEDGED, DISPOSITION_PROPOSED, AWAITING_APPROVAL, APPROVED,
 # The meanings an electronic signature may carry (21 CFR 11.50: every signature states its meaning).
 APPROVED_MEANING, REJECTED_MEANING, REVIEWED_MEANING = "approved", "rejected", "reviewed"
 MEANINGS = (APPROVED_MEANING, REJECTED_MEANING, REVIEWED_MEANING)
+# How a signer proved, at signing time, that they are the signer (21 CFR 11.200(a): a second component
+# beside their identity); the service checks it before it sends the Sign (api/pins.py).
+AUTHENTICATIONS = ("pin",)
 
 
 @dataclass
@@ -77,6 +80,8 @@ class Signature:
     """What the signature counts as: qa, committee, or "" for a review that decides nothing."""
     at: str
     reason: str = ""
+    authenticated_by: str = ""
+    """How the signer was authenticated at signing time ("pin"); empty on signatures made before it was asked."""
 
 
 @dataclass
@@ -179,6 +184,8 @@ class Sign:
     actor: str
     meaning: str
     reason: str = ""
+    authenticated_by: str = ""
+    """How the service authenticated the signer at signing time (one of AUTHENTICATIONS); required."""
 
 
 @dataclass

@@ -6,7 +6,7 @@ any insert of a sequence number or hash that exists. On PostgreSQL, TRUNCATE fir
 a statement trigger refuses it.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
