@@ -1,6 +1,6 @@
 """Where audit checkpoints are kept and shown: the keeper workflow in Temporal (fed by the daily Schedule
 and by signals, continuing as new), the governance pack's summary sheet, GET /audit/verify; and the
-PostgreSQL application role that may only INSERT and SELECT on the trail (docs/security.d/05-audit.md)."""
+PostgreSQL application role that may only INSERT and SELECT on the trail (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ async def test_get_audit_verify_names_a_truncation_against_the_checkpoint_file(e
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_application_role_with_insert_and_select_only_on_the_trail_appends_but_cannot_rewrite_it(
         engine: Engine, database_url: str) -> None:
-    """The GRANTs of docs/security.d/05-audit.md, with the triggers dropped so the refusals seen are the
+    """The GRANTs of docs/security.md, with the triggers dropped so the refusals seen are the
     role's permissions and nothing else."""
     role = f"sw_app_{uuid.uuid4().hex[:10]}"
     database = database_url.rsplit("/", 1)[1]
