@@ -4,6 +4,7 @@ and hand it to the keeper workflow, whose Temporal history is the second store o
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -44,8 +45,9 @@ async def kept_in_temporal(client: Client) -> list[Kept]:
     """The checkpoints the keeper holds (none when it never ran)."""
     from workflows.checkpoints import KEEPER_ID, CheckpointKeeper
 
-    try:
-        held = await client.get_workflow_handle(KEEPER_ID).query(CheckpointKeeper.checkpoints)
+    try:  # bounded: a query of a keeper whose worker does not answer must not hang its caller
+        held = await client.get_workflow_handle(KEEPER_ID).query(CheckpointKeeper.checkpoints,
+                                                                  rpc_timeout=timedelta(seconds=10))
     except RPCError as missing:
         if missing.status != RPCStatusCode.NOT_FOUND:
             raise
