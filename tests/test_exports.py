@@ -20,11 +20,13 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from audit.checkpoints import Anchor, CheckpointFile
 from inventory.ingest import ingest
 from reports.cells import FORMULA_STARTS, csv_field
 from reports.pack import write_pack
 from rules.versions import activate
 from stockwarden.temporal import build_worker
+from tests.conftest import TEST_SECRET
 from tests.test_case_disposition import QA_OFFICER, until_state
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from workflows.case import CaseWorkflow
@@ -100,7 +102,7 @@ async def test_hostile_text_leaves_the_pack_and_the_outbox_as_text(dev: Workflow
         lines = [ProposalLine(lot.strip(), f"@S{n}", "1") for n, lot in enumerate(LOTS)]
         scrap = Propose(OWNER, "scrap", lines, reason="-1+1 damaged")
         assert await handle.execute_update(CaseWorkflow.propose, scrap) == "awaiting_approval"
-        assert await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "rejected", REASON)) == "acknowledged"
+        assert await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "rejected", REASON, authenticated_by="pin")) == "acknowledged"
         back = Propose(OWNER, "return_to_supplier", lines, reason="@SUM(A1) in the window")
         assert await handle.execute_update(CaseWorkflow.propose, back) == "approved"
         await until_state(handle, "awaiting_confirmation", engine)
@@ -128,7 +130,8 @@ async def test_hostile_text_leaves_the_pack_and_the_outbox_as_text(dev: Workflow
     assert sorted(r["lot"] for r in records) == sorted("'" + lot.strip() for lot in LOTS)
     assert {r["serial"] for r in records} == {"'@S0", "'@S1", "'@S2"}
 
-    pack = write_pack(engine, today.strftime("%Y-%m"), "en", tmp_path / "pack.xlsx").path
+    anchor = Anchor(CheckpointFile(tmp_path / "checkpoints.jsonl"), TEST_SECRET)
+    pack = write_pack(engine, today.strftime("%Y-%m"), "en", tmp_path / "pack.xlsx", anchor=anchor).path
     book = load_workbook(pack)
     hostile_cells = 0
     for sheet in book.worksheets:
