@@ -68,7 +68,7 @@ async def test_the_temporal_cli_can_neither_sign_nor_resolve_a_case_and_reads_no
 
         # The service's own signature still works, and (coming after the signal in the history) shows the
         # signal was dropped: the case did not close itself and the CLI's signature is not there.
-        assert await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved")) == "awaiting_approval"
+        assert await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved", authenticated_by="pin")) == "awaiting_approval"
         view = await handle.query(CaseWorkflow.view)
         assert view.proposal is not None and view.lines == len(LINES)
         assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [(QA_OFFICER, "approved", "qa")]
