@@ -25,7 +25,7 @@ class CheckpointActivities:
     async def write_checkpoint(self, reason: str) -> Checkpoint:
         anchor = self.anchor
         if anchor is None:
-            from stockwarden.settings import get_settings
+            from core.settings import get_settings
 
             anchor = Anchor.from_settings(get_settings())
         checkpoint = await asyncio.to_thread(anchor.write, self.engine, reason)

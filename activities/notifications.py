@@ -14,10 +14,11 @@ from sqlalchemy import Connection, Engine, or_, select, update
 from temporalio import activity
 
 from audit.trail import append
+from core.db import as_utc
+from core.settings import Settings
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES as FINAL
 from governance.opening import deadline_of
-from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import action_url, actions_for, case_context, my_cases_url
@@ -26,7 +27,6 @@ from notifications.messages import action_label, render
 from notifications.models import DIGESTED, QUEUED, SENT, Notification
 from notifications.people import Directory, Language, Person, Role, load_people
 from notifications.queue import queue
-from stockwarden.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 200

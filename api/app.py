@@ -30,8 +30,8 @@ from api.policies import router as policy_router
 from api.routes import router as api_router
 from api.tokens import router as token_router
 from api.web import PageRefused, refused_page
+from core.settings import Settings
 from notifications.people import Directory
-from stockwarden.settings import Settings
 
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 """Pages load only what the app serves (/static/pages.css): no inline script or style, no frames of them."""

@@ -14,8 +14,8 @@ from api.auth import Principal, Role, require
 from api.problems import REFUSALS
 from audit.checkpoints import Anchor, CheckpointKeyMissing
 from audit.trail import entries
-from audit.verification import verify_all
-from inventory.db import as_utc
+from core.db import as_utc
+from governance.verification import verify_all
 
 AUDITORS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
 

@@ -18,11 +18,11 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from api.models import ApiToken
-from api.sessions import end_sessions_of_tokens
 from api.refusals import count
+from api.sessions import end_sessions_of_tokens
 from audit.trail import append
-from inventory.db import as_utc
-from stockwarden.settings import get_settings
+from core.db import as_utc
+from core.settings import get_settings
 
 
 class Role(StrEnum):

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import bearer, principal_of, refused
 from api.web import PageRefused, refused_page, session_of
-from stockwarden.settings import Settings
+from core.settings import Settings
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UPLOADS = frozenset({"/snapshots", "/movements"})

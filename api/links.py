@@ -25,12 +25,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from api.auth import Principal
 from api.forms import propose_from_form, sign_from_form
 from api.pins import PinRefused, authenticated, refusal_text
 from api.refusals import LINK_PREFIX, count, retry_after
 from api.texts import LINK_TEXT, STATE_NAMES, page_text
 from api.visibility import may_see
-from api.auth import Principal
 from api.web import PAGES, language_of, roles_of_person, session_of, start_session
 from audit.trail import append
 from governance.models import CaseRow

@@ -37,9 +37,9 @@ from api.web import (
     start_session,
 )
 from audit.trail import append, entries
+from core.db import as_utc
 from governance.listing import BadCursor, CaseFilter, list_cases
 from governance.opening import FINAL_STATES, deadline_of
-from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import actions_for, rule_reasons

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from api.models import SigningPin
 from audit.trail import append
-from inventory.db import as_utc
-from stockwarden.settings import Settings
+from core.db import as_utc
+from core.settings import Settings
 from workflows.case_messages import AUTHENTICATIONS, Sign
 
 AUTHENTICATED_BY = AUTHENTICATIONS[0]

@@ -21,12 +21,12 @@ from temporalio.service import RPCError
 from activities.checkpoints import keep_in_temporal
 from api.auth import KPI_READERS, Principal, Role, only_own, require
 from api.problems import REFUSALS, ROW_ID_MAX, answers
-from audit.checkpoints import Anchor, CheckpointKeyMissing
 from api.visibility import visible_case
+from audit.checkpoints import Anchor, CheckpointKeyMissing
 from audit.trail import entries
+from core.db import as_utc
+from core.period import is_period
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
-from inventory.db import as_utc
-from inventory.kpis import is_period
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
 from reports.models import KpiValue

@@ -27,7 +27,7 @@ import httpx
 from api.auth import Role, create_token
 from benchmarks.pack import AS_OF, add_cases
 from benchmarks.scratch import governed_demo, scratch_database
-from inventory.db import make_engine
+from core.db import make_engine
 from rules.scan import scan
 from stockwarden.temporal import free_port
 
@@ -36,7 +36,7 @@ def app() -> object:
     """The uvicorn factory of the child process: the real app on the scratch database, no Temporal (the
     list and the detail read the mirror and the audit trail only)."""
     from api.app import create_app
-    from stockwarden.settings import get_settings
+    from core.settings import get_settings
 
     return create_app(make_engine(os.environ["STOCKWARDEN_DATABASE_URL"]), None, get_settings())  # type: ignore[arg-type]
 

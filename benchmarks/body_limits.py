@@ -25,8 +25,8 @@ SERVER = """
 import sys
 import uvicorn
 from api.app import create_app
-from inventory.db import make_engine, migrate
-from stockwarden.settings import Settings
+from core.db import make_engine, migrate
+from core.settings import Settings
 url, var, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 engine = make_engine(url)
 migrate(engine)

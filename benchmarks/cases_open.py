@@ -29,8 +29,8 @@ from temporalio.worker import Worker
 
 from benchmarks.scratch import governed_demo, scratch_database
 from benchmarks.trivial_workflow import TrivialWorkflow
+from core.db import make_engine
 from governance.models import CaseRow
-from inventory.db import make_engine
 from stockwarden.temporal import build_worker, dev_server, free_port
 from workflows.scan import ScanRequest, ScanWorkflow
 

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.scratch import scratch_database
-from inventory.db import make_engine, migrate
+from core.db import make_engine, migrate
 from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
 

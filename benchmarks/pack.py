@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.scratch import governed_demo, scratch_database
+from core.db import make_engine
 from governance.service import record_event
-from inventory.db import make_engine
 from rules.scan import scan
 
 AS_OF = date(2026, 11, 25)

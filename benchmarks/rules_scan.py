@@ -32,7 +32,7 @@ from durable.engine import MessageNotHandledException
 
 from benchmarks.scratch import scratch_database
 from benchmarks.tree_memory import TreeMemory
-from inventory.db import make_engine
+from core.db import make_engine
 from inventory.metrics import iter_facts, latest_snapshot
 from rules.engine import Evaluator, engine_facts
 from rules.incremental import reevaluate

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Engine
 
-from inventory.db import make_engine, migrate
+from core.db import make_engine, migrate
 from inventory.demo import write_company
 from inventory.ingest import ingest
 from rules.versions import activate

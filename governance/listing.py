@@ -17,9 +17,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, String, cast, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
+from core.db import as_utc
 from governance.models import CaseRow
 from governance.opening import deadline_of
-from inventory.db import as_utc
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, select, update
 from activities.cases import Confirmation, InstructionRequest
 from audit.models import AuditEntry
 from audit.trail import append, canonical_time
+from core.cells import CsvWriter
 from governance.models import ErpInstruction
-from reports.cells import CsvWriter
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
 COLUMNS = ("id", "idempotency_key", "disposition", "sku", "site", "lot", "serial", "quantity", "value", "target",

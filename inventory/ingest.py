@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from core.db import refresh_statistics
+from core.period import is_period
 from inventory.bulk import BulkWriter
-from inventory.db import refresh_statistics
 from inventory.fields import LARGEST, REPORTED, Problems, Row, RowError
-from inventory.kpis import is_period
 from inventory.metrics import store_issue_totals
 from inventory.models import (
     DemandKind,

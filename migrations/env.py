@@ -12,7 +12,7 @@ import inventory.models  # noqa: F401
 import notifications.models  # noqa: F401
 import reports.models  # noqa: F401
 import rules.models  # noqa: F401
-from inventory.db import make_engine
+from core.db import make_engine
 
 config = context.config
 engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url") or "")

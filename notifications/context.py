@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from core.settings import Settings
 from governance.opening import deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
@@ -17,7 +18,6 @@ from notifications.models import Notification
 from notifications.people import Person
 from rules.models import FindingRow
 from rules.scan import latest_scan
-from stockwarden.settings import Settings
 
 
 def actions_for(snapshot: dict[str, Any], person: Person) -> list[str]:

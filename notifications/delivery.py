@@ -12,9 +12,9 @@ from urllib.parse import quote, urlencode
 
 import apprise
 
+from core.settings import Settings
 from notifications.messages import Message
 from notifications.people import EMAIL, Person
-from stockwarden.settings import Settings
 
 FULL_TEXT_SCHEMES = frozenset({"json", "jsons"})
 

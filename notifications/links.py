@@ -2,7 +2,7 @@
 the "my cases" link of every message: bound to one person, it expires but may be used again.
 
 Signing and expiry are itsdangerous's (HMAC-SHA1 over the payload and a timestamp, with the server's
-secret, never an empty one: stockwarden.secret.require); "once" is the used_link table, whose primary
+secret, never an empty one: core.secret.require); "once" is the used_link table, whose primary
 key refuses a second use of the same link."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Connection, insert, select
 
+from core.secret import require
 from notifications.models import UsedLink
-from stockwarden.secret import require
 
 SALT = "stockwarden.action-link"
 MY_CASES_SALT = "stockwarden.my-cases"

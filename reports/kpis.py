@@ -9,18 +9,17 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from governance.kpis import case_handling
-from inventory.kpis import (
+from core.period import month_bounds, months_back
+from inventory.models import Snapshot
+from reports.case_kpis import case_handling
+from reports.models import KpiValue
+from reports.stock_kpis import (
     AGING_BUCKETS,
     Scope,
     delivery_deviation,
     forecast_error,
-    month_bounds,
-    months_back,
     stock_kpis,
 )
-from inventory.models import Snapshot
-from reports.models import KpiValue
 from rules.models import Scan
 
 

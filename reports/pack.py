@@ -27,13 +27,14 @@ from sqlalchemy import Connection, Engine, select
 
 from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
+from core.cells import string_cell
+from core.db import as_utc
+from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
-from inventory.db import as_utc
-from inventory.kpis import AGING_BUCKETS, COMPANY, month_bounds
-from reports.cells import string_cell
 from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
+from reports.stock_kpis import AGING_BUCKETS, COMPANY
 from reports.summary import KpiSummary, kpi_summary, stored_kpis
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.versions import stored_policy

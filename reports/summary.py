@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
-from inventory.kpis import AGING_BUCKETS, COMPANY, months_back
+from core.period import months_back
 from reports.kpis import snapshot_for, trend
 from reports.models import KpiValue
+from reports.stock_kpis import AGING_BUCKETS, COMPANY
 
 SUMMARY_KPIS = ("on_hand_value", "turnover_days", "obsolete_ratio", "obsolete_value", "projected_expiry_value",
                 "forecast_wape", "forecast_bias", "delivery_mean_days_late", "delivery_share_late", "cases_opened",

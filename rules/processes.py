@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from inventory.db import make_engine
+from core.db import make_engine
 
 
 def _only_thread() -> bool:

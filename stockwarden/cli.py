@@ -31,15 +31,18 @@ from api.auth import Role, TokenInfo, UnknownToken, issue_token, list_tokens, re
 from api.pins import PinProblem, set_pin
 from audit.checkpoints import Anchor, Checkpoint, CheckpointKeyMissing
 from audit.trail import entries
-from audit.verification import verify_all
+from core.db import make_engine, migrate
+from core.period import is_period
+from core.secret import SecretRefused, check, make_stored
+from core.settings import get_settings
+from core.temporal import TLSSettingsInvalid, connect
 from governance.models import CaseRow
 from governance.opening import FINAL_STATES
 from governance.outbox import InstructionsAltered, export, unconfirmed
-from inventory.db import make_engine, migrate
+from governance.verification import verify_all
 from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
 from inventory.ingest import IngestFailed, current_user, ingest
-from inventory.kpis import is_period
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError
@@ -77,13 +80,9 @@ from rules.versions import (
     reject_pending,
 )
 from stockwarden.case_actions import UnknownInstruction, confirm_instruction
-from stockwarden.secret import SecretRefused, check, make_stored
-from stockwarden.settings import get_settings
 from stockwarden.stopping import stopped_by_signals
 from stockwarden.temporal import (
-    TLSSettingsInvalid,
     build_worker,
-    connect,
     core_logs_to_python,
     embedded_temporal,
     ensure_checkpoint_schedule,
@@ -892,8 +891,8 @@ def codec_server_command(
     _secret_checked()
     import uvicorn
 
+    from core.temporal import converter
     from stockwarden.codec_server import LOOPBACK, create_codec_app
-    from stockwarden.temporal import converter
 
     settings = get_settings()
     if host not in LOOPBACK and not settings.codec_server_token:

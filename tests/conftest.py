@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from inventory.db import make_engine, migrate
+from core.db import make_engine, migrate
 
 TEST_SECRET = "tests-only-secret-key-not-for-production-5f1c9a"
 os.environ.setdefault("STOCKWARDEN_SECRET_KEY", TEST_SECRET)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries
-from stockwarden.settings import Settings
+from core.settings import Settings
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from tests.test_kpis import company  # noqa: F401  (a fixture)
 from tests.test_notifications import scanned  # noqa: F401  (a fixture)

@@ -24,10 +24,10 @@ from api.app import create_app
 from api.auth import Role, create_token
 from audit.checkpoints import Anchor, CheckpointFile, Kept
 from audit.trail import append
-from audit.verification import verify_all
-from inventory.db import make_engine
+from core.db import make_engine
+from core.settings import Settings
+from governance.verification import verify_all
 from reports.pack import write_pack
-from stockwarden.settings import Settings
 from stockwarden.temporal import (
     CHECKPOINT_SCHEDULE_ID,
     build_worker,

@@ -416,7 +416,7 @@ async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvi
 
     from api.app import create_app
     from api.auth import Role, create_token
-    from stockwarden.settings import Settings
+    from core.settings import Settings
 
     queue = str(uuid.uuid4())
     erp = {"Authorization": f"Bearer {create_token(stock, 'erp-bot@example.com', [Role.ERP])}"}

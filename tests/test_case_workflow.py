@@ -20,9 +20,10 @@ from temporalio.worker import Replayer
 from activities.cases import CaseLine
 from audit.models import AuditEntry
 from audit.trail import entries, verify
+from core.temporal import converter
 from governance.models import CaseRow
 from notifications.models import Notification
-from stockwarden.temporal import WORKFLOWS, build_worker, converter, temporal_cli, temporal_test_server
+from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
 from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 

@@ -20,10 +20,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Role, create_token, list_tokens
-from inventory.db import make_engine
+from core.db import make_engine
+from core.settings import Settings
 from inventory.demo import BAD_LOTS
 from inventory.ingest import current_user
-from stockwarden.settings import Settings
 from stockwarden.temporal import free_port
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 
@@ -283,8 +283,8 @@ def test_tokens_are_created_by_someone_listed_revoked_and_expire(env: dict[str, 
     from typer.testing import CliRunner
 
     from audit.trail import entries
+    from core.settings import get_settings
     from stockwarden.cli import app
-    from stockwarden.settings import get_settings
 
     made = run("token", "create", "--person", "li.na@example.com", "--role", "compliance", "--role", "viewer",
                "--days", "30", "--by", "alice", env=env, cwd=tmp_path)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.settings import Settings
 from stockwarden.cli import app
-from stockwarden.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

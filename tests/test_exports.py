@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from audit.checkpoints import Anchor, CheckpointFile
+from core.cells import FORMULA_STARTS, csv_field
 from inventory.ingest import ingest
-from reports.cells import FORMULA_STARTS, csv_field
 from reports.pack import write_pack
 from rules.versions import activate
 from stockwarden.temporal import build_worker

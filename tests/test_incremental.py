@@ -104,7 +104,7 @@ def test_a_database_from_before_0010_gets_each_positions_latest_movement_from_it
     """Migration 0010 fills latest_movement_on of the positions already stored; scans read nothing else."""
     from alembic import command
 
-    from inventory.db import alembic_config
+    from core.db import alembic_config
 
     stored = findings_of_latest_scan(scanned)
     with scanned.connect() as connection:
@@ -165,7 +165,7 @@ def test_a_database_from_before_0011_gets_each_sku_sites_issues_from_its_movemen
     """Migration 0011 sums the issues of the snapshots already stored; scans read nothing else."""
     from alembic import command
 
-    from inventory.db import alembic_config
+    from core.db import alembic_config
 
     stored, kept = findings_of_latest_scan(scanned), stored_issue_totals(scanned)
     command.downgrade(alembic_config(scanned), "0010")

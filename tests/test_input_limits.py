@@ -21,10 +21,10 @@ from sqlalchemy import Engine, func, select, text
 
 from api.app import create_app
 from api.auth import Role, create_token
+from core.settings import Settings
 from inventory.ingest import IngestFailed, ingest
 from inventory.sources import SourceError
 from reports.models import KpiValue
-from stockwarden.settings import Settings
 from tests.conftest import MATERIALS, write_export
 from tests.test_ingest import AS_OF, LOT_HEADER
 from tests.test_kpis import company  # noqa: F401  (a fixture)

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from inventory.ingest import ingest
-from inventory.kpis import delivery_deviation, forecast_error, stock_kpis
 from inventory.metrics import iter_facts, latest_snapshot
+from reports.stock_kpis import delivery_deviation, forecast_error, stock_kpis
 from rules.scan import scan
 from rules.versions import activate
 from tests.conftest import write_export
@@ -142,9 +142,9 @@ def test_case_handling_for_a_month(engine: Engine) -> None:
     from datetime import UTC, datetime
 
     from activities.cases import Confirmation, InstructionLine, InstructionRequest
-    from governance.kpis import case_handling
     from governance.outbox import confirm, issue
     from governance.service import record_event
+    from reports.case_kpis import case_handling
 
     story = [  # (case, site, action, state, at, acknowledge due, resolve due)
         ("A", "SH01", "case.opened", "open", "2026-11-02T00:00:00+00:00", "2026-11-05", "2026-12-02"),

@@ -15,10 +15,10 @@ from sqlalchemy import Engine, select
 from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries
+from core.settings import Settings
 from governance.models import CaseRow
 from notifications.links import sign
 from notifications.people import parse_people
-from stockwarden.settings import Settings
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from tests.test_notifications import SECRET, TEAM, scanned, until  # noqa: F401  (scanned is a fixture)
 
@@ -315,9 +315,9 @@ def test_an_administrator_sets_a_pin_at_the_terminal_typed_twice(database_url: s
     from typer.testing import CliRunner
 
     from api.pins import matches
-    from inventory.db import make_engine
+    from core.db import make_engine
+    from core.settings import get_settings
     from stockwarden.cli import app
-    from stockwarden.settings import get_settings
 
     monkeypatch.setenv("STOCKWARDEN_DATABASE_URL", database_url)
     get_settings.cache_clear()

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, update
 
 from activities.notifications import NotificationActivities
 from audit.trail import entries
+from core.settings import Settings
 from governance.service import record_event
 from inventory.ingest import ingest
 from notifications.links import read, read_my_cases
@@ -21,7 +22,6 @@ from notifications.models import Notification
 from notifications.people import parse_people
 from rules.scan import scan
 from rules.versions import activate
-from stockwarden.settings import Settings
 from stockwarden.temporal import free_port
 from tests.conftest import write_export
 from tests.receivers import smtp_server, text_of, webhook_receiver

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth import Role, create_token
-from stockwarden.settings import Settings
+from core.settings import Settings
 from stockwarden.temporal import build_worker, free_port
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from tests.test_notifications import scanned  # noqa: F401  (a fixture)

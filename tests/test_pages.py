@@ -18,10 +18,10 @@ from temporalio.service import RPCError
 
 from api.app import create_app
 from api.auth import Role, create_token
+from core.settings import Settings
 from governance.models import CaseRow
 from notifications.context import my_cases_url
 from notifications.people import parse_people
-from stockwarden.settings import Settings
 from stockwarden.temporal import build_worker, free_port
 from tests.test_case_disposition import POLICY
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries, verify
+from core.settings import Settings
 from rules.versions import (
     Activation,
     Pending,
@@ -24,7 +25,6 @@ from rules.versions import (
     pending_activations,
     reject_pending,
 )
-from stockwarden.settings import Settings
 from tests.test_cli import run
 from tests.test_policy_check import GOOD
 

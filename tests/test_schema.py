@@ -8,7 +8,7 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
 import inventory.models  # noqa: F401
-from inventory.db import migrate
+from core.db import migrate
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -153,6 +153,6 @@ def test_nothing_signs_or_reads_with_an_empty_secret() -> None:
 
 
 def test_settings_have_no_default_secret() -> None:
-    from stockwarden.settings import Settings
+    from core.settings import Settings
 
     assert Settings.model_fields["secret_key"].default == ""

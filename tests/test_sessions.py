@@ -15,8 +15,8 @@ from sqlalchemy import Engine, update
 
 from api.app import create_app
 from api.auth import Role, create_token
+from core.settings import Settings
 from notifications.links import sign_my_cases
-from stockwarden.settings import Settings
 
 SECRET = "sessions-test-secret-of-some-length"
 PEOPLE = """\
@@ -97,11 +97,10 @@ async def test_a_session_is_refused_once_its_token_is_revoked(engine: Engine, tm
 
 @pytest.mark.asyncio
 async def test_an_expired_session_and_a_session_whose_token_expired_are_refused(engine: Engine, tmp_path: Path) -> None:
-    from api.models import ApiToken, PageSession
-
     from sqlalchemy import select
 
-    from inventory.db import as_utc
+    from api.models import ApiToken, PageSession
+    from core.db import as_utc
 
     client, _ = _client(engine, tmp_path, session_hours=2)
     token = create_token(engine, "li.na@example.com", [Role.COMPLIANCE])

@@ -1,4 +1,4 @@
-"""Temporal trusts only the service: every payload the service writes is encrypted (stockwarden.codec), so
+"""Temporal trusts only the service: every payload the service writes is encrypted (core.codec), so
 whoever reaches the Temporal frontend with the `temporal` CLI can neither sign for QA with an Update nor
 resolve a case with a signal, and no person's address is readable in Temporal's store. The attack runs
 for real against a dev server started as `stockwarden up` starts it."""
@@ -89,8 +89,8 @@ async def test_the_temporal_cli_can_neither_sign_nor_resolve_a_case_and_reads_no
 def test_a_payload_of_another_key_or_tampered_or_plain_decodes_to_a_refusal_and_a_rotation_keeps_old_ones() -> None:
     from temporalio.api.common.v1 import Payload
 
-    from stockwarden.codec import REFUSED, codec
-    from stockwarden.secret import SecretRefused
+    from core.codec import REFUSED, codec
+    from core.secret import SecretRefused
 
     old, new = "o" * 40, "n" * 40
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"actor": "qa.officer@example.com"}')
@@ -110,8 +110,8 @@ def test_a_payload_of_another_key_or_tampered_or_plain_decodes_to_a_refusal_and_
 def test_connect_builds_a_tls_config_from_the_mtls_settings(tmp_path: Path) -> None:
     from temporalio.service import TLSConfig
 
-    from stockwarden.settings import Settings
-    from stockwarden.temporal import tls_config
+    from core.settings import Settings
+    from core.temporal import tls_config
 
     assert tls_config(Settings(secret_key="k" * 40)) is False
     for name in ("cert.pem", "key.pem", "ca.pem"):
@@ -192,9 +192,9 @@ def test_the_codec_server_encodes_and_decodes_over_http_and_refuses_without_its_
 async def test_connect_encrypts_and_talks_tls_when_the_settings_say_so() -> None:
     """connect() as serve and worker call it: its client has the codec; with TLS asked for, it does not
     talk plain to a plain server (the handshake fails), so the TLSConfig is really used."""
-    from stockwarden.codec import PayloadEncryption
-    from stockwarden.settings import Settings
-    from stockwarden.temporal import connect
+    from core.codec import PayloadEncryption
+    from core.settings import Settings
+    from core.temporal import connect
 
     port = free_port()
     async with dev_server(port):

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from stockwarden.secret import check
+from core.secret import check
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

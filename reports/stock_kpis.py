@@ -17,8 +17,6 @@ the definitions here are the ones the governance pack prints.
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Connection, and_, select
 
+from core.period import month_bounds, months_back
 from inventory.metrics import YEAR_DAYS, LotFact, SkuSiteFacts, iter_facts
 from inventory.models import DemandRecord, Material, PurchaseOrderLine, Snapshot
 from rules.models import FindingRow
@@ -58,33 +57,6 @@ class StockKpis:
     @property
     def obsolete_ratio(self) -> Decimal | None:
         return (self.obsolete_value / self.on_hand_value).quantize(Decimal("0.0001"), ROUND_HALF_UP) if self.on_hand_value else None
-
-
-PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
-"""A month, `YYYY-MM`, in ASCII digits only: `\\d` and int() also take other scripts' digits (Arabic-Indic
-`٢٠٢٦-١١` is 2026-11 to int()), which stored a second pack and second KPI rows for the same month."""
-
-
-def is_period(text: str) -> bool:
-    return PERIOD.fullmatch(text) is not None
-
-
-def month_bounds(period: str) -> tuple[date, date]:
-    """First and last day of `YYYY-MM`."""
-    if not is_period(period):
-        raise ValueError(f"'{period}' is not a month (YYYY-MM)")
-    year, month = (int(part) for part in period.split("-"))
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
-def months_back(period: str, count: int) -> list[str]:
-    """`count` periods ending with `period`, oldest first."""
-    year, month = (int(part) for part in period.split("-"))
-    out = []
-    for _ in range(count):
-        out.append(f"{year:04d}-{month:02d}")
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return out[::-1]
 
 
 def aging_bucket(days_since_movement: int) -> str:

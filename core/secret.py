@@ -2,7 +2,7 @@
 the private secret `stockwarden up` keeps in var/ on the embedded default.
 
 The secret signs action links and page sessions (HMAC) and, through HKDF, keys the encryption of
-Temporal payloads (stockwarden.codec). A public value lets anyone forge all three, so there is no
+Temporal payloads (core.codec). A public value lets anyone forge all three, so there is no
 default: a missing, empty, known-default or short secret is refused, never signed with."""
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process. On the embedded default with no secret set, the secret `up` made in
     var/ (if any), so every command of that machine signs and encrypts as `up` did."""
-    from stockwarden.secret import stored
+    from core.secret import stored
 
     settings = Settings()
     if not settings.secret_key and settings.embedded():

@@ -1,5 +1,5 @@
 """Case handling KPIs for a month, by company and site, from the case mirror, the audit trail and the
-ERP outbox (the stock KPIs are in inventory/kpis.py).
+ERP outbox (the stock KPIs are in reports/stock_kpis.py).
 
 - opened: cases whose first step falls in the month;
 - resolved, resolved by itself, cancelled: cases that reached that state in the month (audit trail);
@@ -22,10 +22,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Connection, select
 
 from audit.models import AuditEntry
+from core.db import as_utc
+from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import deadline_of
-from inventory.db import as_utc
-from inventory.kpis import COMPANY, Scope, month_bounds
+from reports.stock_kpis import COMPANY, Scope
 
 DAY = 86_400
 
