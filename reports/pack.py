@@ -5,7 +5,7 @@ Sheets: summary (KPIs with the prior month and trend, charts of aging, obsolete 
 and expiry outlook), aging by site and category, top risks, expiry outlook, cases, decisions, purchase
 adjustments, audit extract, policy. Headers frozen, filters on, number and date formats set, overdue
 rows highlighted. Every cell is made by _Sheet._cell, so every text is a string cell, never a formula
-(reports/cells.py).
+(core/cells.py).
 """
 
 from __future__ import annotations
