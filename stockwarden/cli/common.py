@@ -53,42 +53,38 @@ def reported(nothing_changed: str) -> Iterator[None]:
     except SecretRefused as exc:  # a command that talks to Temporal derives its payload key from the secret
         say(f"error: {exc}")
         raise typer.Exit(2) from None
-    except TLSSettingsInvalid as exc:
-        say(f"error: {exc}; {nothing_changed}.")
+    except Exception as exc:
+        told = _told(exc, nothing_changed)
+        if told is None:
+            raise
+        for line in told:
+            say(line)
         raise typer.Exit(1) from None
-    except PolicyInvalid as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        say(f"{len(exc.problems)} problem(s); {nothing_changed}.")
-        raise typer.Exit(1) from None
-    except IngestFailed as exc:
-        for error in exc.errors:
-            typer.echo(str(error), err=True)
+
+
+def _told(exc: Exception, nothing_changed: str) -> list[str] | None:
+    """What a person is told about an error they can fix, last line the summary; None for anything else."""
+    if isinstance(exc, TLSSettingsInvalid):
+        return [f"error: {exc}; {nothing_changed}."]
+    if isinstance(exc, PolicyInvalid):
+        return [*map(str, exc.problems), f"{len(exc.problems)} problem(s); {nothing_changed}."]
+    if isinstance(exc, IngestFailed):
         shown = f" (the first {len(exc.errors):,} shown)" if exc.total > len(exc.errors) else ""
-        say(f"{exc.total:,} problem(s){shown}; {nothing_changed}.")
-        raise typer.Exit(1) from None
-    except (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied, UnknownInstruction,
-            NoSnapshotForPeriod, CheckpointKeyMissing) as exc:
-        say(f"error: {exc}")
-        raise typer.Exit(1) from None
-    except InstructionsAltered as exc:
-        for altered in exc.problems:
-            say(f"refused: {altered}")
-        say(f"{len(exc.problems)} ERP instruction(s) no longer match their audit entries; {nothing_changed}.")
-        raise typer.Exit(1) from None
-    except WorkflowUpdateFailedError as exc:  # a case refused the action: its validator says why
-        say(f"refused: {exc.cause.message if isinstance(exc.cause, ApplicationError) else exc.cause}; {nothing_changed}.")
-        raise typer.Exit(1) from None
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        say(f"error: the case is no longer running in Temporal ({exc.message}); {nothing_changed}.")
-        raise typer.Exit(1) from None
-    except RuntimeError as exc:  # temporalio's "failed client connect" and the like
-        if "connect" not in str(exc).lower():
-            raise
-        say(f"error: cannot reach Temporal at {get_settings().temporal_address}: {exc}")
-        raise typer.Exit(1) from None
+        return [*map(str, exc.errors), f"{exc.total:,} problem(s){shown}; {nothing_changed}."]
+    if isinstance(exc, (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied,
+                        UnknownInstruction, NoSnapshotForPeriod, CheckpointKeyMissing)):
+        return [f"error: {exc}"]
+    if isinstance(exc, InstructionsAltered):
+        return [*(f"refused: {altered}" for altered in exc.problems),
+                f"{len(exc.problems)} ERP instruction(s) no longer match their audit entries; {nothing_changed}."]
+    if isinstance(exc, WorkflowUpdateFailedError):  # a case refused the action: its validator says why
+        return [f"refused: {exc.cause.message if isinstance(exc.cause, ApplicationError) else exc.cause}; "
+                f"{nothing_changed}."]
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+        return [f"error: the case is no longer running in Temporal ({exc.message}); {nothing_changed}."]
+    if isinstance(exc, RuntimeError) and "connect" in str(exc).lower():  # temporalio's "failed client connect"
+        return [f"error: cannot reach Temporal at {get_settings().temporal_address}: {exc}"]
+    return None
 
 
 def secret_checked(make_on_embedded: bool = False) -> None:
