@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, String, cast, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
+from core.case import FINAL_STATES, MirroredCase, deadline_of
 from core.db import as_utc
 from governance.models import CaseRow
-from governance.opening import deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 
@@ -123,3 +124,9 @@ def _matching(connection: Connection, query: Any, where: CaseFilter) -> Iterator
             if where.due_before is not None and (due is None or due >= as_utc(where.due_before)):
                 continue
         yield row
+
+
+def open_cases(connection: Connection) -> list[MirroredCase]:
+    """Every case not yet final, as the mirror holds it now (the daily digest lists them)."""
+    return [CaseRow.model_validate(row._mapping).mirrored()
+            for row in connection.execute(select(CaseRow).where(col(CaseRow.state).not_in(FINAL_STATES)))]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
-from activities.cases import Confirmation, InstructionRequest
 from audit.models import AuditEntry
 from audit.trail import append, canonical_time
+from core.case import RETURN_TO_SUPPLIER, Confirmation, InstructionRequest
 from core.cells import CsvWriter
 from governance.models import ErpInstruction
 
@@ -38,7 +38,7 @@ def issue(connection: Connection, request: InstructionRequest) -> list[int]:
         if existing is not None:
             ids.append(existing)
             continue
-        target = request.supplier if request.disposition == "return_to_supplier" else request.target
+        target = request.supplier if request.disposition == RETURN_TO_SUPPLIER else request.target
         row = ErpInstruction(
             idempotency_key=key, case_id=request.case_id, proposal_no=request.proposal_no,
             disposition=request.disposition, sku=request.sku, site=request.site, lot=line.lot, serial=line.serial,

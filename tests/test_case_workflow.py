@@ -17,15 +17,14 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.cases import CaseLine
 from audit.models import AuditEntry
 from audit.trail import entries, verify
+from core.case import Acknowledge, CaseInput, CaseLine, CaseState, Comment, Lines, Reassign, Snooze
 from core.temporal import converter
 from governance.models import CaseRow
 from notifications.models import Notification
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 
 DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
