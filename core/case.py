@@ -515,7 +515,7 @@ def _read(hint: Any, data: Any) -> Any:
 def _empty(hint: Any) -> Any:
     """What a field that a stored row lacks reads as: nothing of its type (a partial proposal still reads)."""
     origin = typing.get_origin(hint) or hint
-    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+    if hint is Any or hint is object or (origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)):
         return None
     if origin in (str, int, float, bool, list, dict):
         return origin()

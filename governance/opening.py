@@ -38,8 +38,8 @@ class CaseRequest:
 
 
 def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
-    scan = Scan.model_validate(connection.execute(select(Scan).where(Scan.id == scan_id)).one()._mapping)  # type: ignore[arg-type]
-    version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == scan.policy_version_id)).one()  # type: ignore[arg-type]
+    scan = Scan.model_validate(connection.execute(select(Scan).where(col(Scan.id) == scan_id)).one()._mapping)
+    version = connection.execute(select(PolicyVersion).where(col(PolicyVersion.id) == scan.policy_version_id)).one()
     policy = stored_policy(version.text, f"policy_version {version.id}")
     rules = {rule.id: rule for rule in policy.rules}
     f, m, p = FindingRow.__table__.c, Material.__table__.c, LotPosition.__table__.c  # type: ignore[attr-defined]
@@ -90,7 +90,7 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
             return_by=(row.received_on + timedelta(days=row.return_window_days)).isoformat() if returnable else "",
             expires_on=row.expires_on.isoformat() if row.expires_on else ""))
     requests = [CaseRequest(case.case_id, case, lines) for case, lines in grouped.values()]
-    still_open = connection.execute(select(CaseRow.id).where(col(CaseRow.state).not_in(FINAL_STATES)))
+    still_open = connection.execute(select(col(CaseRow.id)).where(col(CaseRow.state).not_in(FINAL_STATES)))
     for (open_id,) in still_open:
         if open_id not in grouped:
             requests.append(CaseRequest(open_id, None))

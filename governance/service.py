@@ -20,7 +20,7 @@ def record_event(connection: Connection, event: CaseEvent) -> bool:
     Returns False when the event was applied before (an activity retried after its commit).
     """
     at = datetime.fromisoformat(event.at)
-    seen = connection.execute(select(CaseRow.last_event).where(col(CaseRow.id) == event.case_id)).scalar()
+    seen = connection.execute(select(col(CaseRow.last_event)).where(col(CaseRow.id) == event.case_id)).scalar()
     if seen is not None and seen >= event.event_no:
         return False
     snapshot = CaseSnapshot.of(event)

@@ -44,7 +44,7 @@ def rule_reasons(connection: Connection, rule: str, sku: str, site: str) -> list
     scan = latest_scan(connection)
     if scan is None:
         return []
-    row = connection.execute(select(FindingRow.reasons).where(
+    row = connection.execute(select(col(FindingRow.reasons)).where(
         col(FindingRow.scan_id) == scan.id, col(FindingRow.rule) == rule, col(FindingRow.sku) == sku,
         col(FindingRow.site) == site).limit(1)).first()
     return list(row.reasons) if row else []
@@ -65,7 +65,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     material = None
     stock = latest_snapshot(connection)
     if stock is not None:
-        material = connection.execute(select(Material.name, Material.currency).where(
+        material = connection.execute(select(col(Material.name), col(Material.currency)).where(
             col(Material.snapshot_id) == stock.id, col(Material.sku) == case.sku)).first()
     reasons = rule_reasons(connection, case.rule, case.sku, case.site)
     actions = [{"action": action, "label": action_label(action, language),

@@ -177,8 +177,8 @@ def _currencies(connection: Connection, skus: set[str]) -> dict[str, str]:
     stock = latest_snapshot(connection)
     if stock is None or not skus:
         return {}
-    return dict(connection.execute(select(Material.sku, Material.currency).where(
-        col(Material.snapshot_id) == stock.id, col(Material.sku).in_(sorted(skus)))).tuples().all())
+    return {sku: currency for sku, currency in connection.execute(select(col(Material.sku), col(Material.currency)).where(
+        col(Material.snapshot_id) == stock.id, col(Material.sku).in_(sorted(skus))))}
 
 
 def _summary_of_step(case: CaseSnapshot, language: str, currencies: dict[str, str]) -> dict[str, object]:
