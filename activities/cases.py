@@ -3,103 +3,10 @@ disposition's target against the data, and issue and confirm the ERP instruction
 
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from sqlalchemy import Engine
 from temporalio import activity
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class CaseLine:
-    """One lot (or, for a SKU rule, the SKU-site) of a case, with the finding's numbers."""
-
-    lot: str
-    serial: str
-    value: str
-    metrics: dict[str, Any]
-    quantity: str = "0"
-    return_by: str = ""
-    """The last day the supplier takes the lot back (ISO date); empty when it takes no returns."""
-    expires_on: str = ""
-
-
-@dataclass
-class CaseEvent:
-    case_id: str
-    event_no: int
-    action: str
-    actor: str
-    state: str
-    before: Any
-    after: Any
-    reason: str
-    rule: str
-    sku: str
-    site: str
-    severity: str
-    owner: str
-    assignees: list[str]
-    escalation_level: int
-    acknowledge_due: str
-    resolve_due: str
-    lines: list[CaseLine]
-    policy_version: str
-    at: str
-    proposal: Any = None
-    """The open disposition proposal with its signatures and instructions, as plain data."""
-    notify: Any = None
-    """{"event": template, "recipients": [...]}: messages queued with this step, in its transaction."""
-    title_en: str = ""
-    title_zh: str = ""
-
-
-@dataclass
-class TargetCheck:
-    sku: str
-    site: str
-    disposition: str
-    target: str
-    quantity: str
-
-
-@dataclass
-class InstructionLine:
-    lot: str
-    serial: str
-    quantity: str
-    value: str
-
-
-@dataclass
-class InstructionRequest:
-    """An approved proposal to turn into ERP instructions, one per line, each with an idempotency key."""
-
-    case_id: str
-    proposal_no: int
-    disposition: str
-    sku: str
-    site: str
-    supplier: str
-    target: str
-    postpone_to: str
-    lines: list[InstructionLine]
-    approved_by: list[str]
-    policy_version: str
-    at: str
-
-
-@dataclass
-class Confirmation:
-    case_id: str
-    instructions: list[int]
-    actor: str
-    note: str
-    policy_version: str
-    at: str
+from core.case import CaseEvent, Confirmation, InstructionRequest, TargetCheck
 
 
 class CaseActivities:
@@ -108,10 +15,10 @@ class CaseActivities:
 
     @activity.defn
     def record(self, event: CaseEvent) -> bool:
-        from governance.service import record_event
+        from governance.service import record_event  # here, not above: the workflow imports this module
 
         with self.engine.begin() as connection:
-            return record_event(connection, asdict(event))
+            return record_event(connection, event)
 
     @activity.defn
     def check_target(self, check: TargetCheck) -> list[str]:

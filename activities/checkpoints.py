@@ -4,6 +4,7 @@ and hand it to the keeper workflow, whose Temporal history is the second store o
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -12,6 +13,22 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit.checkpoints import Anchor, Checkpoint, Kept
+
+KEEPER_WORKFLOW = "CheckpointKeeper"
+"""The keeper's workflow type name (workflows/checkpoints.py); started here by name, not by class."""
+KEEPER_ID = "audit-checkpoints"
+KEEP, KEPT = "record", "checkpoints"
+"""The keeper's signal that hands it a checkpoint, and its query of what it holds."""
+SIGNALS_PER_RUN = 500
+"""Checkpoints received after which the keeper continues as new (carrying the list), so a run's history
+stays short: at a checkpoint a day and one per pack, about a year."""
+
+
+@dataclass
+class KeeperInput:
+    kept: list[Checkpoint] = field(default_factory=list)
+    """What the previous run held (continue-as-new carries the whole list)."""
+    per_run: int = SIGNALS_PER_RUN
 
 
 class CheckpointActivities:
@@ -35,18 +52,14 @@ class CheckpointActivities:
 
 async def keep_in_temporal(client: Client, task_queue: str, checkpoint: Checkpoint) -> None:
     """Signal the checkpoint to the keeper, starting it if it does not run (signal-with-start)."""
-    from workflows.checkpoints import KEEPER_ID, CheckpointKeeper, KeeperInput
-
-    await client.start_workflow(CheckpointKeeper.run, KeeperInput(), id=KEEPER_ID, task_queue=task_queue,
-                                start_signal="record", start_signal_args=[checkpoint])
+    await client.start_workflow(KEEPER_WORKFLOW, KeeperInput(), id=KEEPER_ID, task_queue=task_queue,
+                                start_signal=KEEP, start_signal_args=[checkpoint])
 
 
 async def kept_in_temporal(client: Client) -> list[Kept]:
     """The checkpoints the keeper holds (none when it never ran)."""
-    from workflows.checkpoints import KEEPER_ID, CheckpointKeeper
-
     try:  # bounded: a query of a keeper whose worker does not answer must not hang its caller
-        held = await client.get_workflow_handle(KEEPER_ID).query(CheckpointKeeper.checkpoints,
+        held = await client.get_workflow_handle(KEEPER_ID).query(KEPT, result_type=list[Checkpoint],
                                                                   rpc_timeout=timedelta(seconds=10))
     except RPCError as missing:
         if missing.status != RPCStatusCode.NOT_FOUND:

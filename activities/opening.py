@@ -11,10 +11,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.cases import CaseLine
-from governance.opening import case_requests
-from workflows.case import CaseWorkflow
-from workflows.case_messages import Approval, CaseInput, Lines
+from core.case import CASE_WORKFLOW, REFRESH, Lines
+from governance.opening import CaseRequest, case_requests
 
 CONCURRENT_STARTS = 64
 """Bounded so thousands of cases do not exhaust the server's pollers or the client's connections."""
@@ -39,25 +37,24 @@ class CaseOpening:
         gate = asyncio.Semaphore(CONCURRENT_STARTS)
         done = 0
 
-        async def send(case: dict, lines: list[dict]) -> None:
+        async def send(request: CaseRequest) -> None:
             nonlocal done
             async with gate:
-                if lines:
-                    approvals = {name: Approval(**approval) for name, approval in case["approvals"].items()}
+                if request.lines and request.case is not None:
                     await self.client.start_workflow(
-                        CaseWorkflow.run, CaseInput(**{**case, "approvals": approvals}), id=case["case_id"], task_queue=queue,
-                        start_signal="refresh", start_signal_args=[Lines([CaseLine(**line) for line in lines])])
+                        CASE_WORKFLOW, request.case, id=request.case_id, task_queue=queue,
+                        start_signal=REFRESH, start_signal_args=[Lines(list(request.lines))])
                 else:
                     with suppress(RPCError):  # the case already ended: nothing to tell it
-                        await self.client.get_workflow_handle(case["case_id"]).signal(CaseWorkflow.refresh, Lines([]))
+                        await self.client.get_workflow_handle(request.case_id).signal(REFRESH, Lines([]))
                 done += 1
                 if done % 500 == 0:
                     activity.heartbeat(done)
 
-        await asyncio.gather(*(send(r.case, r.lines) for r in requests))
+        await asyncio.gather(*(send(r) for r in requests))
         cleared = sum(1 for r in requests if not r.lines)
         return CaseCounts(len(requests) - cleared, cleared)
 
-    def _requests(self, scan_id: int) -> list:
+    def _requests(self, scan_id: int) -> list[CaseRequest]:
         with self.engine.connect() as connection:
             return case_requests(connection, scan_id)

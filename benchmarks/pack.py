@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.scratch import governed_demo, scratch_database
+from core.case import CaseEvent, from_json
 from core.db import make_engine
 from governance.service import record_event
 from rules.scan import scan
@@ -36,7 +37,7 @@ def add_cases(url: str, count: int) -> None:
     with engine.begin() as connection:
         for n in range(count):
             at = opened + timedelta(minutes=2 * n)
-            record_event(connection, {
+            record_event(connection, from_json(CaseEvent, {
                 "case_id": f"case/bench/SITE{n % 7}/SKU-{n:06d}", "event_no": 1, "action": "case.opened",
                 "actor": "stockwarden", "state": states[n % 4], "before": None, "after": "open", "reason": "",
                 "rule": "idle-one-year", "sku": f"SKU-{n:06d}", "site": f"SITE{n % 7}", "severity": "medium",
@@ -44,7 +45,7 @@ def add_cases(url: str, count: int) -> None:
                 "escalation_level": n % 3, "acknowledge_due": (at + timedelta(days=3)).isoformat(),
                 "resolve_due": (at + timedelta(days=30)).isoformat(),
                 "lines": [{"lot": f"L{n}", "serial": "", "value": "1234.50", "metrics": {}, "quantity": "3"}],
-                "policy_version": "default v1", "at": at.isoformat(), "title_en": "Idle a year", "title_zh": "批次一年未动"})
+                "policy_version": "default v1", "at": at.isoformat(), "title_en": "Idle a year", "title_zh": "批次一年未动"}))
             if n % 5000 == 4999:
                 print(f"  {n + 1:,} cases recorded", file=sys.stderr, flush=True)
     engine.dispose()

@@ -18,9 +18,9 @@ from sqlalchemy import Connection, String, cast, func, literal, or_, select, tup
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
+from core.case import FINAL_STATES, MirroredCase, deadline_of
 from core.db import as_utc
 from governance.models import CaseRow
-from governance.opening import FINAL_STATES, deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 
@@ -80,8 +80,8 @@ def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id
                cursor: str | None = None, limit: int = 100) -> tuple[list[Any], str | None]:
     """One page of cases and the cursor of the next page (None on the last)."""
     column = getattr(CaseRow, sort)
-    identity = CaseRow.id
-    order = (column.desc(), identity.desc()) if descending else (column.asc(), identity.asc())  # type: ignore[union-attr, attr-defined]
+    identity = col(CaseRow.id)
+    order = (column.desc(), identity.desc()) if descending else (column.asc(), identity.asc())
     query = select(CaseRow).order_by(*order)
     for name in ("state", "owner", "rule", "severity", "site"):
         value = getattr(where, name)
@@ -89,15 +89,15 @@ def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id
             query = query.where(getattr(CaseRow, name) == value)
     if where.category is not None:
         snapshot = latest_snapshot(connection)
-        skus = select(Material.sku).where(Material.snapshot_id == (snapshot.id if snapshot else -1),
-                                          Material.category == where.category)
-        query = query.where(CaseRow.sku.in_(skus))  # type: ignore[attr-defined]
+        skus = select(col(Material.sku)).where(col(Material.snapshot_id) == (snapshot.id if snapshot else -1),
+                                               col(Material.category) == where.category)
+        query = query.where(col(CaseRow.sku).in_(skus))
     if where.person is not None:
         query = query.where(_involves(where.person))
     if cursor:
         value, after = _decode(sort, cursor)
         if sort == "id":
-            query = query.where(identity < after if descending else identity > after)  # type: ignore[operator]
+            query = query.where(identity < after if descending else identity > after)
         else:  # a row-value comparison: both databases walk the (column, id) index from the cursor on
             key, last = tuple_(column, identity), tuple_(literal(value, column.type), literal(after))
             query = query.where(key < last if descending else key > last)
@@ -149,3 +149,9 @@ def open_case_count(connection: Connection) -> int:
     """Cases not resolved or cancelled: what a scan's started cases add up to once each wrote its mirror row."""
     query = select(func.count()).select_from(CaseRow).where(col(CaseRow.state).not_in(FINAL_STATES))
     return connection.execute(query).scalar_one()
+
+
+def open_cases(connection: Connection) -> list[MirroredCase]:
+    """Every case not yet final, as the mirror holds it now (the daily digest lists them)."""
+    return [CaseRow.model_validate(row._mapping).mirrored()
+            for row in connection.execute(select(CaseRow).where(col(CaseRow.state).not_in(FINAL_STATES)))]

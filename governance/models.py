@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
+from core.case import CaseLine, CaseStatus, MirroredCase, Proposal, from_json
+
 SORTED_BY = ("value", "resolve_due", "opened_at", "updated_at")
 """The orders a case list may take besides the id (governance/listing.py); each has its (column, id) index."""
 
@@ -40,6 +42,18 @@ class CaseRow(SQLModel, table=True):
     """The disposition under way: what, how much, who proposed and signed, which instructions went out."""
     last_event: int = 0
     """The workflow's event number last applied; a retried activity with an older one changes nothing."""
+
+    def case_lines(self) -> list[CaseLine]:
+        return from_json(list[CaseLine], self.lines)
+
+    def case_proposal(self) -> Proposal | None:
+        return None if self.proposal is None else from_json(Proposal, self.proposal)
+
+    def mirrored(self) -> MirroredCase:
+        """The row as the case's typed view (what decides the actions a person may take, among others)."""
+        return MirroredCase(self.id, self.rule, self.sku, self.site, CaseStatus(self.state), list(self.assignees),
+                            self.acknowledge_due, self.resolve_due, self.value, self.title_en, self.title_zh,
+                            self.case_proposal())
 
 
 class ErpInstruction(SQLModel, table=True):

@@ -7,44 +7,39 @@ holds open that the scan no longer supports are listed too: their lines are now 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, func, select
+from sqlmodel import col
 
+from core.case import (  # noqa: F401  (deadline_of: for api/, reports/ and stockwarden/ until merge)
+    FINAL_STATES,
+    Approval,
+    CaseInput,
+    CaseLine,
+    case_id,
+    deadline_of,
+)
 from governance.models import CaseRow
 from inventory.models import LotPosition, Material
 from rules.models import FindingRow, PolicyVersion, Scan
 from rules.versions import stored_policy
 
-T = TypeVar("T")
-FINAL_STATES = ("resolved", "resolved_by_itself", "cancelled")
-
-
-def deadline_of(state: str, acknowledge_due: T, resolve_due: T) -> T | None:
-    """The deadline a case is working to: acknowledge while open, then resolve; none once it ended."""
-    if state in FINAL_STATES:
-        return None
-    return acknowledge_due if state == "open" else resolve_due
-
-
-def case_id(rule: str, sku: str, site: str) -> str:
-    """The workflow id: the same finding on a later scan reaches the same case, never a second one."""
-    return f"case/{rule}/{site}/{sku}"
-
 
 @dataclass(frozen=True)
 class CaseRequest:
-    case: dict[str, Any]
-    """The fields of workflows.case.CaseInput."""
-    lines: list[dict[str, Any]]
-    """The fields of activities.cases.CaseLine; empty when the finding cleared."""
+    """What a scan asks of one case: open or refresh it with `case` and its lines, or (no lines, and no
+    input when the scan no longer finds it at all) tell it its finding cleared."""
+
+    case_id: str
+    case: CaseInput | None
+    lines: list[CaseLine] = field(default_factory=list)
 
 
 def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
-    scan = Scan.model_validate(connection.execute(select(Scan).where(Scan.id == scan_id)).one()._mapping)  # type: ignore[arg-type]
-    version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == scan.policy_version_id)).one()  # type: ignore[arg-type]
+    scan = Scan.model_validate(connection.execute(select(Scan).where(col(Scan.id) == scan_id)).one()._mapping)
+    version = connection.execute(select(PolicyVersion).where(col(PolicyVersion.id) == scan.policy_version_id)).one()
     policy = stored_policy(version.text, f"policy_version {version.id}")
     rules = {rule.id: rule for rule in policy.rules}
     f, m, p = FindingRow.__table__.c, Material.__table__.c, LotPosition.__table__.c  # type: ignore[attr-defined]
@@ -64,7 +59,7 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
                              lot.c.lot == f.lot, lot.c.serial == f.serial, f.level == "lot"))
         .outerjoin(sku_stock, and_(sku_stock.c.sku == f.sku, sku_stock.c.site == f.site, f.level == "sku"))
         .where(f.scan_id == scan_id).order_by(f.rule, f.site, f.sku, f.lot, f.serial))
-    grouped: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    grouped: dict[str, tuple[CaseInput, list[CaseLine]]] = {}
     for row in rows:
         key = case_id(row.rule, row.sku, row.site)
         if key not in grouped:
@@ -73,30 +68,30 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
                        "lifecycle": row.lifecycle, "storage": row.storage}
             owner = policy.owner_for(subject)
             assert owner is not None  # the policy check demands a catch-all owner
-            grouped[key] = ({
-                "case_id": key, "rule": rule.id, "sku": row.sku, "site": row.site, "severity": rule.severity.value,
-                "title_en": rule.title.en, "title_zh": rule.title.zh_cn,
-                "policy_version": f"{policy.policy} v{policy.version}", "owner": owner.owner,
-                "escalation": list(owner.escalation), "committee": list(policy.committee),
-                "acknowledge_seconds": rule.sla.acknowledge.total_seconds(),
-                "resolve_seconds": rule.sla.resolve.total_seconds(),
-                "snooze_max_seconds": rule.sla.snooze_max.total_seconds() if rule.sla.snooze_max else 0.0,
-                "dispositions": [d.value for d in rule.dispositions], "qa": list(policy.qa),
-                "approvals": {d.value: {"qa_signoff": a.qa_signoff, "committee_over_value":
-                                        None if a.committee_over_value is None else str(a.committee_over_value)}
-                              for d, a in policy.approvals.items() if d in rule.dispositions},
-                "supplier": row.supplier, "substitutes": list(row.substitutes or []),
-            }, [])
+            grouped[key] = (CaseInput(
+                case_id=key, rule=rule.id, sku=row.sku, site=row.site, severity=rule.severity.value,
+                title_en=rule.title.en, title_zh=rule.title.zh_cn,
+                policy_version=f"{policy.policy} v{policy.version}", owner=owner.owner,
+                escalation=list(owner.escalation), committee=list(policy.committee),
+                acknowledge_seconds=rule.sla.acknowledge.total_seconds(),
+                resolve_seconds=rule.sla.resolve.total_seconds(),
+                snooze_max_seconds=rule.sla.snooze_max.total_seconds() if rule.sla.snooze_max else 0.0,
+                dispositions=[d.value for d in rule.dispositions], qa=list(policy.qa),
+                approvals={d.value: Approval(a.qa_signoff, None if a.committee_over_value is None
+                                             else str(a.committee_over_value))
+                           for d, a in policy.approvals.items() if d in rule.dispositions},
+                supplier=row.supplier, substitutes=list(row.substitutes or []),
+            ), [])
         metrics = row.metrics if isinstance(row.metrics, dict) else {}
         returnable = row.return_window_days is not None and row.received_on is not None
-        grouped[key][1].append({
-            "lot": row.lot, "serial": row.serial, "value": str(row.value), "metrics": metrics,
-            "quantity": str(row.qty if row.qty is not None else 0),
-            "return_by": (row.received_on + timedelta(days=row.return_window_days)).isoformat() if returnable else "",
-            "expires_on": row.expires_on.isoformat() if row.expires_on else ""})
-    requests = [CaseRequest(case, lines) for case, lines in grouped.values()]
-    still_open = connection.execute(select(CaseRow).where(CaseRow.state.not_in(FINAL_STATES)))  # type: ignore[attr-defined]
-    for row in still_open:
-        if row.id not in grouped:
-            requests.append(CaseRequest({"case_id": row.id}, []))
+        grouped[key][1].append(CaseLine(
+            lot=row.lot, serial=row.serial, value=str(row.value), metrics=metrics,
+            quantity=str(row.qty if row.qty is not None else 0),
+            return_by=(row.received_on + timedelta(days=row.return_window_days)).isoformat() if returnable else "",
+            expires_on=row.expires_on.isoformat() if row.expires_on else ""))
+    requests = [CaseRequest(case.case_id, case, lines) for case, lines in grouped.values()]
+    still_open = connection.execute(select(col(CaseRow.id)).where(col(CaseRow.state).not_in(FINAL_STATES)))
+    for (open_id,) in still_open:
+        if open_id not in grouped:
+            requests.append(CaseRequest(open_id, None))
     return requests

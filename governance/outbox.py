@@ -12,10 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Connection, select, update
+from sqlmodel import col
 
-from activities.cases import Confirmation, InstructionRequest
 from audit.models import AuditEntry
 from audit.trail import append, canonical_time
+from core.case import RETURN_TO_SUPPLIER, Confirmation, InstructionRequest
 from core.cells import CsvWriter
 from governance.models import ErpInstruction
 
@@ -34,11 +35,11 @@ def issue(connection: Connection, request: InstructionRequest) -> list[int]:
     ids: list[int] = []
     for line_no, line in enumerate(request.lines, start=1):
         key = idempotency_key(request.case_id, request.proposal_no, line_no)
-        existing = connection.execute(select(ErpInstruction.id).where(ErpInstruction.idempotency_key == key)).scalar()  # type: ignore[arg-type]
+        existing = connection.execute(select(col(ErpInstruction.id)).where(col(ErpInstruction.idempotency_key) == key)).scalar()
         if existing is not None:
             ids.append(existing)
             continue
-        target = request.supplier if request.disposition == "return_to_supplier" else request.target
+        target = request.supplier if request.disposition == RETURN_TO_SUPPLIER else request.target
         row = ErpInstruction(
             idempotency_key=key, case_id=request.case_id, proposal_no=request.proposal_no,
             disposition=request.disposition, sku=request.sku, site=request.site, lot=line.lot, serial=line.serial,
@@ -89,13 +90,13 @@ def altered(connection: Connection, rows: Iterable[ErpInstruction] | None = None
     compared field by field with the summary they hold."""
     rows = list(rows) if rows is not None else [
         ErpInstruction.model_validate(r._mapping)
-        for r in connection.execute(select(ErpInstruction).order_by(ErpInstruction.id))]  # type: ignore[arg-type]
+        for r in connection.execute(select(ErpInstruction).order_by(col(ErpInstruction.id)))]
     subjects = [f"instruction:{row.id}" for row in rows]
     issued: dict[str, AuditEntry] = {}
     for start in range(0, len(subjects), 1000):
         for entry in connection.execute(select(AuditEntry).where(
-                AuditEntry.action == "instruction.issued", AuditEntry.subject.in_(subjects[start:start + 1000]))  # type: ignore[attr-defined,arg-type]
-                .order_by(AuditEntry.seq)):  # type: ignore[arg-type]
+                col(AuditEntry.action) == "instruction.issued", col(AuditEntry.subject).in_(subjects[start:start + 1000]))
+                .order_by(col(AuditEntry.seq))):
             issued.setdefault(entry.subject, entry)  # the first one counts
     problems = []
     for row in rows:
@@ -134,7 +135,7 @@ def confirm(connection: Connection, confirmation: Confirmation) -> int:
     changed = 0
     for instruction_id in confirmation.instructions:
         done = connection.execute(
-            update(ErpInstruction).where(ErpInstruction.id == instruction_id, ErpInstruction.state != CONFIRMED)  # type: ignore[arg-type]
+            update(ErpInstruction).where(col(ErpInstruction.id) == instruction_id, col(ErpInstruction.state) != CONFIRMED)
             .values(state=CONFIRMED, confirmed_at=at, confirmed_by=confirmation.actor)).rowcount
         if done:
             changed += 1
@@ -145,13 +146,13 @@ def confirm(connection: Connection, confirmation: Confirmation) -> int:
 
 
 def unconfirmed(connection: Connection) -> list[ErpInstruction]:
-    rows = connection.execute(select(ErpInstruction).where(ErpInstruction.state != CONFIRMED)  # type: ignore[arg-type]
-                              .order_by(ErpInstruction.id))  # type: ignore[arg-type]
+    rows = connection.execute(select(ErpInstruction).where(col(ErpInstruction.state) != CONFIRMED)
+                              .order_by(col(ErpInstruction.id)))
     return [ErpInstruction.model_validate(row._mapping) for row in rows]
 
 
 def instruction(connection: Connection, instruction_id: int) -> ErpInstruction | None:
-    row = connection.execute(select(ErpInstruction).where(ErpInstruction.id == instruction_id)).first()  # type: ignore[arg-type]
+    row = connection.execute(select(ErpInstruction).where(col(ErpInstruction.id) == instruction_id)).first()
     return None if row is None else ErpInstruction.model_validate(row._mapping)
 
 
@@ -176,7 +177,7 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
                              " ".join(row.approved_by), row.issued_at])
     ids = [row.id for row in rows]
     if ids:
-        connection.execute(update(ErpInstruction).where(ErpInstruction.id.in_(ids), ErpInstruction.state == PENDING)  # type: ignore[union-attr,arg-type]
+        connection.execute(update(ErpInstruction).where(col(ErpInstruction.id).in_(ids), col(ErpInstruction.state) == PENDING)
                            .values(state=EXPORTED, exported_at=now))
         append(connection, actor=actor, action="instructions.exported", subject="outbox", after=ids,
                reason=path.name, at=now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Connection, func, select
+from sqlmodel import col
 
 from inventory.metrics import latest_snapshot
 from inventory.models import DemandRecord, PurchaseOrderLine, Site
@@ -17,7 +18,7 @@ def target_problems(connection: Connection, sku: str, site: str, disposition: st
     if snapshot is None:
         return ["no snapshot is loaded, so the target cannot be checked"]
     if disposition == "reallocate":
-        if connection.execute(select(Site.code).where(Site.code == target)).first() is None:  # type: ignore[arg-type]
+        if connection.execute(select(col(Site.code)).where(col(Site.code) == target)).first() is None:
             return [f"there is no site '{target}'"]
         d = DemandRecord.__table__.c  # type: ignore[attr-defined]
         demand = connection.execute(select(func.coalesce(func.sum(d.qty), 0)).where(

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
+from core.case import ACKNOWLEDGED, AWAITING_APPROVAL, OPEN, AtAStep, deadline_of
 from core.settings import Settings
-from governance.opening import deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.links import sign, sign_my_cases
@@ -20,16 +20,21 @@ from rules.models import FindingRow
 from rules.scan import latest_scan
 
 
-def actions_for(snapshot: dict[str, Any], person: Person) -> list[str]:
+def actions_for(case: AtAStep | dict[str, Any], person: Person) -> list[str]:
     """The actions a link may carry for this person at this step (the case's Update still checks)."""
-    state, proposal = snapshot.get("state"), snapshot.get("proposal") or {}
-    if state == "awaiting_approval" and person.email != proposal.get("by"):
+    if isinstance(case, dict):  # for api/pages.py until merge: it hands the mirror row's fields
+        state, assignees, proposal = case.get("state"), case.get("assignees") or [], case.get("proposal") or {}
+        proposer = proposal.get("by")
+    else:
+        state, assignees = case.state, case.assignees
+        proposer = case.proposal.by if case.proposal is not None else None
+    if state == AWAITING_APPROVAL and person.email != proposer:
         return ["approve", "reject"]
-    if person.email not in (snapshot.get("assignees") or []):
+    if person.email not in assignees:
         return []
-    if state == "open":
+    if state == OPEN:
         return ["acknowledge", "propose"]
-    if state == "acknowledged":
+    if state == ACKNOWLEDGED:
         return ["propose"]
     return []
 
@@ -39,9 +44,9 @@ def rule_reasons(connection: Connection, rule: str, sku: str, site: str) -> list
     scan = latest_scan(connection)
     if scan is None:
         return []
-    row = connection.execute(select(FindingRow.reasons).where(
-        FindingRow.scan_id == scan.id, FindingRow.rule == rule, FindingRow.sku == sku,  # type: ignore[arg-type]
-        FindingRow.site == site).limit(1)).first()  # type: ignore[arg-type]
+    row = connection.execute(select(col(FindingRow.reasons)).where(
+        col(FindingRow.scan_id) == scan.id, col(FindingRow.rule) == rule, col(FindingRow.sku) == sku,
+        col(FindingRow.site) == site).limit(1)).first()
     return list(row.reasons) if row else []
 
 
@@ -55,34 +60,29 @@ def my_cases_url(settings: Settings, person: str) -> str:
 
 
 def case_context(connection: Connection, notification: Notification, person: Person, settings: Settings) -> dict[str, Any]:
-    snapshot = notification.snapshot
+    case = notification.case()
     language = person.language.value
     material = None
     stock = latest_snapshot(connection)
     if stock is not None:
-        material = connection.execute(select(Material.name, Material.currency).where(
-            Material.snapshot_id == stock.id, Material.sku == snapshot["sku"])).first()  # type: ignore[arg-type]
-    reasons = rule_reasons(connection, snapshot["rule"], snapshot["sku"], snapshot["site"])
-    lines = snapshot.get("lines") or []
-    state = snapshot.get("state")
-    deadline = deadline_of(state, snapshot["acknowledge_due"], snapshot["resolve_due"])
+        material = connection.execute(select(col(Material.name), col(Material.currency)).where(
+            col(Material.snapshot_id) == stock.id, col(Material.sku) == case.sku)).first()
+    reasons = rule_reasons(connection, case.rule, case.sku, case.site)
     actions = [{"action": action, "label": action_label(action, language),
                 "url": action_url(settings, notification.case_id, person, action)}
-               for action in actions_for(snapshot, person)]
+               for action in actions_for(case, person)]
     return {
         "person": {"name": person.name, "email": person.email},
         "my_cases": my_cases_url(settings, person.email),
-        "deadline": deadline,
-        "notice": snapshot.get("failed_delivery") or {},
+        "deadline": deadline_of(case.state, case.acknowledge_due, case.resolve_due),
+        "notice": case.failed_delivery or {},
         "actions": actions,
         "case": {
-            "id": notification.case_id, "rule": snapshot["rule"], "severity": snapshot["severity"],
-            "title": snapshot.get("title_zh") if language == "zh-CN" else snapshot.get("title_en"),
-            "sku": snapshot["sku"], "site": snapshot["site"], "state": state,
+            "id": notification.case_id, "rule": case.rule, "severity": case.severity,
+            "title": case.title_zh if language == "zh-CN" else case.title_en,
+            "sku": case.sku, "site": case.site, "state": case.state,
             "sku_name": material.name if material else "", "currency": material.currency if material else settings.default_currency,
-            "value": str(sum((Decimal(line["value"]) for line in lines), Decimal(0))),
-            "lines": [{"lot": line["lot"], "serial": line["serial"], "quantity": line.get("quantity", "0"),
-                       "value": line["value"], "expires_on": line.get("expires_on") or ""} for line in lines],
-            "reasons": reasons, "proposal": snapshot.get("proposal"), "reason": snapshot.get("reason", ""),
+            "value": str(case.value()), "lines": case.lines,
+            "reasons": reasons, "proposal": case.proposal, "reason": case.reason or "",
         },
     }

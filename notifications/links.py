@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Connection, insert, select
+from sqlmodel import col
 
 from core.secret import require
 from notifications.models import UsedLink
@@ -74,7 +75,7 @@ def read_my_cases(secret: str, token: str, max_age_seconds: int) -> str:
 
 
 def check_unused(connection: Connection, link: ActionLink) -> None:
-    if connection.execute(select(UsedLink.jti).where(UsedLink.jti == link.jti)).first() is not None:  # type: ignore[arg-type]
+    if connection.execute(select(col(UsedLink.jti)).where(col(UsedLink.jti) == link.jti)).first() is not None:
         raise LinkRefused("used", "this link was already used", link.person)
 
 

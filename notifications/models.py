@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
+from core.case import CaseSnapshot, from_json
+
 QUEUED, SENT, DIGESTED = "queued", "sent", "digested"
 URGENT_EVENTS = frozenset({"escalated", "approval_requested", "delivery_failing"})
 """Sent at once even to people who take a daily digest."""
@@ -37,6 +39,10 @@ class Notification(SQLModel, table=True):
     """The case as the step left it (state, lines, deadlines, proposal), so the message tells that moment."""
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+    def case(self) -> CaseSnapshot:
+        """The stored snapshot read back into its type (rows queued by earlier versions read too)."""
+        return from_json(CaseSnapshot, self.snapshot)
 
 
 class UsedLink(SQLModel, table=True):

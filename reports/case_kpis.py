@@ -22,10 +22,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Connection, select
 
 from audit.models import AuditEntry
+from core.case import deadline_of
 from core.db import as_utc, table
 from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
-from governance.opening import deadline_of
 from reports.stock_kpis import COMPANY, Scope
 
 DAY = 86_400

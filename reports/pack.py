@@ -28,11 +28,11 @@ from sqlmodel import col
 
 from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
+from core.case import FINAL_STATES, case_id, deadline_of
 from core.cells import string_cell
 from core.db import as_utc, table
 from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
-from governance.opening import FINAL_STATES, case_id, deadline_of
 from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
 from reports.stock_kpis import AGING_BUCKETS, COMPANY

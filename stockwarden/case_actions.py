@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from core.case import Confirm
 from governance.outbox import instruction
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Confirm
 
 
 class UnknownInstruction(LookupError):

@@ -487,7 +487,7 @@ async def test_people_are_read_and_replaced_only_by_a_checked_file(engine: Engin
 
 def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
     from api.texts import LINK_TEXT, PAGE_TEXT, STATE_NAMES
-    from workflows.case_messages import STATES
+    from core.case import STATES
 
     assert set(STATE_NAMES["en"]) == set(STATE_NAMES["zh-CN"]) == set(STATES)
     assert set(PAGE_TEXT["en"]) == set(PAGE_TEXT["zh-CN"]) and set(LINK_TEXT["en"]) == set(LINK_TEXT["zh-CN"])

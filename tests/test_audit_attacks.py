@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, exc, select, text
 
-from activities.cases import InstructionLine, InstructionRequest
 from audit.models import AuditEntry
 from audit.trail import append, entry_hash
+from core.case import InstructionLine, InstructionRequest
 from governance.outbox import issue
 from stockwarden.temporal import free_port
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, exc, text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.checkpoints import keep_in_temporal, kept_in_temporal
+from activities.checkpoints import KEEPER_ID, KeeperInput, keep_in_temporal, kept_in_temporal
 from api.app import create_app
 from api.auth import Role, create_token
 from audit.checkpoints import Anchor, CheckpointFile, Kept
@@ -38,7 +38,7 @@ from tests.conftest import PG_ADMIN_URL
 from tests.test_audit_attacks import SECRET, drop_trail_triggers, signed_trail
 from tests.test_kpis import company  # noqa: F401  (a fixture)
 from tests.test_pack import NOW, governed  # noqa: F401  (a fixture)
-from workflows.checkpoints import KEEPER_ID, CheckpointKeeper, KeeperInput
+from workflows.checkpoints import CheckpointKeeper
 
 
 @pytest_asyncio.fixture
@@ -187,7 +187,7 @@ def test_a_checkpoint_needs_the_secret_key(engine: Engine, tmp_path: Path) -> No
 @pytest.mark.asyncio
 async def test_get_outbox_refuses_while_an_instruction_no_longer_matches_its_audit_entry(
         engine: Engine, tmp_path: Path) -> None:
-    from activities.cases import InstructionLine, InstructionRequest
+    from core.case import InstructionLine, InstructionRequest
     from governance.outbox import issue
 
     with engine.begin() as connection:

@@ -22,9 +22,23 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.cases import CaseActivities, CaseLine, InstructionLine, InstructionRequest
+from activities.cases import CaseActivities
 from audit.models import AuditEntry
 from audit.trail import entries, verify
+from core.case import (
+    Acknowledge,
+    Approval,
+    Cancel,
+    CaseInput,
+    CaseLine,
+    Confirm,
+    InstructionLine,
+    InstructionRequest,
+    Lines,
+    ProposalLine,
+    Propose,
+    Sign,
+)
 from governance.models import ErpInstruction
 from inventory.ingest import ingest
 from rules.versions import activate
@@ -33,17 +47,6 @@ from tests.conftest import write_export
 from tests.test_case_workflow import case_input, dev, mirror, notifications  # noqa: F401  (dev is a fixture)
 from tests.test_metrics import AS_OF
 from workflows.case import CaseWorkflow
-from workflows.case_messages import (
-    Acknowledge,
-    Approval,
-    Cancel,
-    CaseInput,
-    Confirm,
-    Lines,
-    ProposalLine,
-    Propose,
-    Sign,
-)
 from workflows.scan import ScanRequest, ScanWorkflow
 
 OWNER, BOSS = "zhang.wei@example.com", "li.na@example.com"

@@ -17,15 +17,14 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.cases import CaseLine
 from audit.models import AuditEntry
 from audit.trail import entries, verify
+from core.case import Acknowledge, CaseInput, CaseLine, CaseState, CaseStatus, Comment, Lines, Reassign, Snooze
 from core.temporal import converter
 from governance.models import CaseRow
 from notifications.models import Notification
 from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Acknowledge, CaseInput, CaseState, Comment, Lines, Reassign, Snooze
 
 DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
@@ -240,7 +239,7 @@ async def test_an_acknowledged_case_escalates_when_its_resolve_deadline_lapses(
     as new would) and 30 simulated days pass without a disposition."""
     queue = str(uuid.uuid4())
     now = await skipping.get_current_time()
-    carried = CaseState(state="acknowledged", lines=LINES, assignees=["zhang.wei@example.com"], level=0, events=2,
+    carried = CaseState(state=CaseStatus.ACKNOWLEDGED, lines=LINES, assignees=["zhang.wei@example.com"], level=0, events=2,
                         acknowledge_due=(now - timedelta(days=1)).isoformat(),
                         resolve_due=(now + timedelta(days=29)).isoformat(), snoozed_seconds=0, reminded="",
                         timeline=[])

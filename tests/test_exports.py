@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from audit.checkpoints import Anchor, CheckpointFile
+from core.case import ProposalLine, Propose, Sign
 from core.cells import FORMULA_STARTS, csv_field
 from inventory.ingest import ingest
 from reports.pack import write_pack
@@ -30,7 +31,6 @@ from tests.conftest import TEST_SECRET
 from tests.test_case_disposition import QA_OFFICER, until_state
 from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 from workflows.case import CaseWorkflow
-from workflows.case_messages import ProposalLine, Propose, Sign
 from workflows.scan import ScanRequest, ScanWorkflow
 
 SKU = "=cmd|' /C calc'!A0"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core.case import CaseEvent, from_json
 from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
 from reports.stock_kpis import delivery_deviation, forecast_error, stock_kpis
@@ -129,19 +130,19 @@ def test_forecast_error_and_delivery_deviation(company: Engine) -> None:
     assert delivery[("site", "GZ03")].share_late == Decimal(1)
 
 
-def _event(case_id: str, site: str, no: int, action: str, state: str, at: str, *, ack_due: str, resolve_due: str) -> dict:
-    return {"case_id": case_id, "event_no": no, "action": action, "actor": "stockwarden", "state": state,
+def _event(case_id: str, site: str, no: int, action: str, state: str, at: str, *, ack_due: str, resolve_due: str) -> CaseEvent:
+    return from_json(CaseEvent, {"case_id": case_id, "event_no": no, "action": action, "actor": "stockwarden", "state": state,
             "before": None, "after": state, "reason": "", "rule": "idle", "sku": "HIP-1", "site": site,
             "severity": "high", "owner": "zhang.wei@example.com", "assignees": ["zhang.wei@example.com"],
             "escalation_level": 0, "acknowledge_due": ack_due, "resolve_due": resolve_due,
             "lines": [{"lot": "L1", "serial": "S1", "value": "12000.50", "metrics": {}}], "policy_version": "kpi v1",
-            "at": at}
+            "at": at})
 
 
 def test_case_handling_for_a_month(engine: Engine) -> None:
     from datetime import UTC, datetime
 
-    from activities.cases import Confirmation, InstructionLine, InstructionRequest
+    from core.case import Confirmation, InstructionLine, InstructionRequest
     from governance.outbox import confirm, issue
     from governance.service import record_event
     from reports.case_kpis import case_handling

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, update
 
 from activities.notifications import NotificationActivities
 from audit.trail import entries
+from core.case import CaseEvent, from_json
 from core.settings import Settings
 from governance.service import record_event
 from inventory.ingest import ingest
@@ -71,7 +72,7 @@ def step(engine: Engine, recipient: str, template: str = "case_assigned", event_
     """A recorded case step that queues one message, as CaseWorkflow's record activity does."""
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        record_event(connection, {
+        record_event(connection, from_json(CaseEvent, {
             "case_id": case_id, "event_no": event_no, "action": "case.opened", "actor": "stockwarden",
             "state": state, "before": None, "after": state, "reason": "", "rule": "held", "sku": "HIP-1",
             "site": "SH01", "severity": "high", "owner": recipient, "assignees": [recipient], "escalation_level": 0,
@@ -82,7 +83,7 @@ def step(engine: Engine, recipient: str, template: str = "case_assigned", event_
             "proposal": {"by": "zhang.wei@example.com", "disposition": "scrap", "value": "12000.50",
                          "signatures": []} if state == "awaiting_approval" else None,
             "notify": {"event": template, "recipients": [recipient]},
-            "title_en": "Held hip cups", "title_zh": "髋臼杯积压"})
+            "title_en": "Held hip cups", "title_zh": "髋臼杯积压"}))
 
 
 def test_a_chinese_owner_gets_email_and_chat_in_chinese_with_signed_links(scanned: Engine) -> None:
@@ -318,7 +319,7 @@ def test_a_message_that_keeps_failing_is_flagged_and_the_administrator_told(scan
 def test_messages_waiting_for_a_digest_never_crowd_out_the_others(scanned: Engine) -> None:
     """More digest-bound messages than one round takes must not keep a message to someone who reads
     everything at once from going out."""
-    from activities.notifications import BATCH
+    from notifications.dispatch import BATCH
 
     smtp_port = free_port()
     with smtp_server(smtp_port) as mailbox:

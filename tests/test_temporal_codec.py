@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from core.case import Acknowledge, Lines, Sign
 from stockwarden.temporal import build_worker, dev_server, free_port, temporal_cli
 from tests.test_case_disposition import (  # noqa: F401  (stock is a fixture)
     LINES,
@@ -27,7 +28,6 @@ from tests.test_case_disposition import (  # noqa: F401  (stock is a fixture)
 )
 from tests.test_case_workflow import mirror
 from workflows.case import CaseWorkflow
-from workflows.case_messages import Acknowledge, Lines, Sign
 
 
 async def temporal(port: int, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,8 @@ Deterministic: time from workflow.now(), deadlines as timers, all I/O in activit
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, replace
+from copy import deepcopy
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,17 +25,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cases import (
-        CaseActivities,
-        CaseEvent,
-        CaseLine,
-        Confirmation,
-        InstructionLine,
-        InstructionRequest,
-        TargetCheck,
-    )
-    from notifications.models import URGENT_EVENTS
-    from workflows.case_messages import (
+    from activities.cases import CaseActivities
+    from core.case import (
         ACKNOWLEDGED,
         APPROVED,
         APPROVED_MEANING,
@@ -42,29 +34,42 @@ with workflow.unsafe.imports_passed_through():
         AWAITING_APPROVAL,
         AWAITING_CONFIRMATION,
         CANCELLED,
+        CASE_WORKFLOW,
+        COMMITTEE,
         DISPOSITION_PROPOSED,
         EXECUTING,
         FINAL,
         OPEN,
+        REALLOCATE,
+        REFRESH,
         REJECTED_MEANING,
         RESOLVED,
         RESOLVED_BY_ITSELF,
         Acknowledge,
         Cancel,
+        CaseEvent,
         CaseInput,
+        CaseLine,
         CaseState,
+        CaseStatus,
         CaseView,
         Comment,
         Confirm,
+        Confirmation,
         Instruction,
+        InstructionLine,
+        InstructionRequest,
         Lines,
+        Notify,
         Proposal,
         Propose,
         Reassign,
         Sign,
         Signature,
         Snooze,
+        TargetCheck,
     )
+    from notifications.models import URGENT_EVENTS
     from workflows.disposition import (
         PO_LINE,
         proposal_problems,
@@ -77,7 +82,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.notifications import DISPATCHER_ID
 
-COMMITTEE = "committee"  # the policy's word (rules.vocabulary) for "every committee member"
 REMIND_AT = 0.75
 """Share of a deadline's window after which the people responsible are reminded."""
 WAITING_FOR_PEOPLE = {OPEN, ACKNOWLEDGED, AWAITING_APPROVAL, AWAITING_CONFIRMATION}
@@ -100,13 +104,13 @@ def _refuse_unless(check: Any, request: Any) -> None:
         raise ApplicationError(str(problem), type="Refused", non_retryable=True) from None
 
 
-@workflow.defn
+@workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflow:
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
         """Set up from the input before any message is handled: an Update may arrive with the start."""
         self.input = case
-        self.state = OPEN
+        self.state: CaseStatus = OPEN
         self.lines: list[CaseLine] = []
         self.got_lines = False
         self.lines_changed = False
@@ -131,7 +135,7 @@ class CaseWorkflow:
 
     # --- messages: owners -------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=REFRESH)
     def refresh(self, update: Lines) -> None:
         self.lines = list(update.lines)
         self.got_lines = True
@@ -210,7 +214,7 @@ class CaseWorkflow:
     @workflow.update
     async def propose(self, request: Propose) -> str:
         await workflow.wait_condition(lambda: self.opened)
-        if request.disposition in ("reallocate", PO_LINE):
+        if request.disposition in (REALLOCATE, PO_LINE):
             problems = await workflow.execute_activity_method(
                 CaseActivities.check_target,
                 TargetCheck(self.input.sku, self.input.site, request.disposition, request.target,
@@ -534,8 +538,7 @@ class CaseWorkflow:
                 assignees=list(self.assignees), escalation_level=self.level,
                 acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
                 lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
-                proposal=asdict(self.proposal) if self.proposal is not None else None,
-                notify={"event": notify[0], "recipients": list(notify[1])} if notify else None,
+                proposal=deepcopy(self.proposal), notify=Notify(notify[0], list(notify[1])) if notify else None,
                 title_en=self.input.title_en, title_zh=self.input.title_zh)
             await workflow.execute_local_activity_method(CaseActivities.record, event,
                                                          start_to_close_timeout=timedelta(seconds=30),

@@ -4,43 +4,30 @@ workflow the daily Schedule starts to write one. All I/O is in activities/checkp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.checkpoints import CheckpointActivities
+    from activities.checkpoints import KEEP, KEEPER_WORKFLOW, KEPT, CheckpointActivities, KeeperInput
     from audit.checkpoints import Checkpoint
 
-KEEPER_ID = "audit-checkpoints"
-SIGNALS_PER_RUN = 500
-"""Checkpoints received after which the keeper continues as new (carrying the list), so a run's history
-stays short: at a checkpoint a day and one per pack, about a year."""
 
-
-@dataclass
-class KeeperInput:
-    kept: list[Checkpoint] = field(default_factory=list)
-    """What the previous run held (continue-as-new carries the whole list)."""
-    per_run: int = SIGNALS_PER_RUN
-
-
-@workflow.defn
+@workflow.defn(name=KEEPER_WORKFLOW)
 class CheckpointKeeper:
     @workflow.init
     def __init__(self, given: KeeperInput) -> None:
         self.kept = list(given.kept)
         self.received = 0
 
-    @workflow.signal
+    @workflow.signal(name=KEEP)
     def record(self, checkpoint: Checkpoint) -> None:
         self.received += 1
         if all(k.signature != checkpoint.signature for k in self.kept):  # a retried activity sends it twice
             self.kept.append(checkpoint)
 
-    @workflow.query
+    @workflow.query(name=KEPT)
     def checkpoints(self) -> list[Checkpoint]:
         return self.kept
 

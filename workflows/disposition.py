@@ -11,20 +11,25 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from activities.cases import CaseLine
-from workflows.case_messages import (
+from core.case import (
     APPROVED_MEANING,
+    COMMITTEE,
     MEANINGS,
+    QA,
+    REALLOCATE,
+    REDUCE_PURCHASE_ORDER,
+    RETURN_TO_SUPPLIER,
     REVIEWED_MEANING,
+    SUBSTITUTE,
     CaseInput,
+    CaseLine,
     Proposal,
     Propose,
 )
 
-QA, COMMITTEE = "qa", "committee"
-NEEDS_TARGET = {"reallocate": "a target site", "substitute": "a substitute SKU",
-                "reduce_purchase_order": "a purchase-order line as PO/LINE"}
-PO_LINE = "reduce_purchase_order"
+NEEDS_TARGET = {REALLOCATE: "a target site", SUBSTITUTE: "a substitute SKU",
+                REDUCE_PURCHASE_ORDER: "a purchase-order line as PO/LINE"}
+PO_LINE = REDUCE_PURCHASE_ORDER
 
 
 def _quantity(text: str) -> Decimal | None:
@@ -42,9 +47,9 @@ def proposal_problems(case: CaseInput, lines: list[CaseLine], request: Propose, 
         return [f"rule {case.rule} allows {', '.join(case.dispositions)}, not '{request.disposition}'"]
     if request.disposition in NEEDS_TARGET and not request.target.strip():
         problems.append(f"{request.disposition} needs {NEEDS_TARGET[request.disposition]}")
-    if request.disposition == "reallocate" and request.target == case.site:
+    if request.disposition == REALLOCATE and request.target == case.site:
         problems.append(f"the stock is already at {case.site}; reallocate to another site")
-    if request.disposition == "substitute" and request.target and request.target not in case.substitutes:
+    if request.disposition == SUBSTITUTE and request.target and request.target not in case.substitutes:
         allowed = ", ".join(case.substitutes) or "none"
         problems.append(f"{request.target} is not a substitute of {case.sku} (substitutes: {allowed})")
     if request.postpone_to and request.disposition != PO_LINE:
@@ -76,12 +81,12 @@ def proposal_problems(case: CaseInput, lines: list[CaseLine], request: Propose, 
             problems.append(f"{name}: quantity '{proposed.quantity}' is not a positive number")
         elif quantity > Decimal(line.quantity):
             problems.append(f"{name}: {quantity} is more than the {line.quantity} in stock")
-        if request.disposition == "return_to_supplier":
+        if request.disposition == RETURN_TO_SUPPLIER:
             if not line.return_by:
                 problems.append(f"{name}: the supplier takes no returns of {case.sku}")
             elif date.fromisoformat(line.return_by) < today:
                 problems.append(f"{name}: the supplier's return window closed on {line.return_by}")
-    if request.disposition == "return_to_supplier" and not case.supplier:
+    if request.disposition == RETURN_TO_SUPPLIER and not case.supplier:
         problems.append(f"{case.sku} has no supplier on record to return it to")
     return problems
 

@@ -1,0 +1,194 @@
+"""Delivering queued messages: render each for its recipient, send it through their channels, record
+the attempt. A failed message is retried with growing pauses (up to an hour) until its channel is back;
+after several failures it is marked failing and the administrators are told. Once a day, people who take
+a digest get one message with their new, due and overdue cases.
+
+The open cases a digest lists come from the case mirror, which sits above this room (governance/): the
+caller hands in the function that reads them (activities/notifications.py gives governance's)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, or_, select, update
+from sqlmodel import col
+
+from audit.trail import append
+from core.case import AtAStep, CaseSnapshot, FailedDelivery, MirroredCase, deadline_of
+from core.db import as_utc
+from core.settings import Settings
+from inventory.metrics import latest_snapshot
+from inventory.models import Material
+from notifications.context import action_url, actions_for, case_context, my_cases_url
+from notifications.delivery import send
+from notifications.messages import action_label, render
+from notifications.models import DIGESTED, QUEUED, SENT, Notification
+from notifications.people import Directory, Language, Person, Role, load_people
+from notifications.queue import queue
+
+log = logging.getLogger(__name__)
+BATCH = 200
+FAILING_AFTER = 5
+MAX_PAUSE = timedelta(hours=1)
+
+OpenCases = Callable[[Connection], list[MirroredCase]]
+"""Reads the cases not yet final from the mirror."""
+
+
+@dataclass
+class DeliveryRound:
+    sent: int
+    failed: int
+
+
+def pause_after(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... at most an hour: a channel that is back gets its messages soon."""
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), MAX_PAUSE)
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, settings: Settings, open_cases: OpenCases, directory: Directory | None = None):
+        self.engine = engine
+        self.settings = settings
+        self.open_cases = open_cases
+        self.directory = directory
+
+    def _directory(self) -> Directory:
+        """Read each round, so an edited people.yaml takes effect without restarting the worker."""
+        return self.directory or load_people(self.settings.people_file)
+
+    def deliver_due(self) -> DeliveryRound:
+        directory = self._directory()
+        now = datetime.now(UTC)
+        default_language = Language(self.settings.default_language)
+        at_once = sorted(p.email for p in directory.people.values() if not p.digest)
+        with self.engine.connect() as connection:
+            # Messages waiting for a digest are not due here; selecting them would fill every batch.
+            due = [Notification.model_validate(r._mapping) for r in connection.execute(
+                select(Notification).where(col(Notification.state) == QUEUED, col(Notification.next_attempt_at) <= now,
+                                           or_(col(Notification.urgent).is_(True), col(Notification.recipient).in_(at_once)))
+                .order_by(col(Notification.urgent).desc(), col(Notification.id)).limit(BATCH))]
+        sent = failed = 0
+        for notification in due:
+            person = directory.person(notification.recipient, language=default_language)
+            if person.digest and not notification.urgent:
+                continue  # waits for the daily digest
+            with self.engine.connect() as connection:
+                message = render(notification.event, person.language.value,
+                                 case_context(connection, notification, person, self.settings))
+            results = send(person, message, self.settings)
+            ok = all(r.ok for r in results)
+            attempts = notification.attempts + 1
+            with self.engine.begin() as connection:
+                values: dict[str, object] = {"attempts": attempts}
+                if ok:
+                    values.update(state=SENT, sent_at=datetime.now(UTC), last_error="")
+                else:
+                    errors = "; ".join(f"{r.channel}: {r.error}" for r in results if not r.ok)
+                    values.update(next_attempt_at=datetime.now(UTC) + pause_after(attempts), last_error=errors[:2000],
+                                  failing=attempts >= FAILING_AFTER)
+                connection.execute(update(Notification).where(col(Notification.id) == notification.id).values(**values))
+                append(connection, actor="stockwarden", action="notification.sent" if ok else "notification.failed",
+                       subject=f"case:{notification.case_id}",
+                       after={"template": notification.event, "recipient": notification.recipient,
+                              "language": message.language, "attempt": attempts,
+                              "channels": [{"channel": r.channel, "ok": r.ok, "error": r.error} for r in results]},
+                       workflow_id=notification.case_id)
+            if ok:
+                sent += 1
+            else:
+                failed += 1
+                if attempts == FAILING_AFTER:
+                    log.error("message %s to %s keeps failing: %s", notification.id, notification.recipient,
+                              values["last_error"])
+                    self._tell_administrators(notification, attempts, str(values["last_error"]), directory)
+        return DeliveryRound(sent, failed)
+
+    def _tell_administrators(self, notification: Notification, attempts: int, error: str, directory: Directory) -> None:
+        """Queue an urgent message to each administrator (their channels may differ from the failing one)."""
+        admins = [p.email for p in directory.with_role(Role.ADMIN) if p.email != notification.recipient]
+        case = notification.case()
+        notice = replace(case, event_no=f"{case.event_no}-failing-{notification.id}",
+                         failed_delivery=FailedDelivery(notification.recipient, notification.event, attempts, error))
+        with self.engine.begin() as connection:
+            queue(connection, notice, "delivery_failing", admins, datetime.now(UTC))
+
+    def deliver_digests(self) -> DeliveryRound:
+        """One message a day per person who takes a digest: their new or changed cases (the messages
+        queued for them since), and their open cases due within two days or overdue."""
+        directory = self._directory()
+        now = datetime.now(UTC)
+        default_language = Language(self.settings.default_language)
+        with self.engine.connect() as connection:
+            queued: dict[str, list[Notification]] = {}
+            for row in connection.execute(select(Notification).where(
+                    col(Notification.state) == QUEUED, col(Notification.urgent).is_(False)).order_by(col(Notification.id))):
+                queued.setdefault(row.recipient, []).append(Notification.model_validate(row._mapping))
+            open_cases = self.open_cases(connection)
+            currencies = defaultdict(lambda: self.settings.default_currency, _currencies(
+                connection, {c.sku for c in open_cases} | {n.case().sku for ns in queued.values() for n in ns}))
+        recipients = set(queued) | {a for case in open_cases for a in case.assignees}
+        sent = failed = 0
+        for recipient in sorted(recipients):
+            person = directory.person(recipient, language=default_language)
+            if not person.digest:
+                continue
+            language = person.language.value
+            mine = [c for c in open_cases if recipient in c.assignees]
+            new = {n.case_id: {**_summary_of_step(n.case(), language, currencies),
+                               "actions": self._links(n.case_id, n.case(), person)}
+                   for n in queued.get(recipient, [])}
+            deadlines = [(c, deadline_of(c.state, c.acknowledge_due, c.resolve_due)) for c in mine]
+            overdue = [{**_summary_of_case(c, d, language, currencies), "actions": self._links(c.case_id, c, person)}
+                       for c, d in deadlines if d is not None and as_utc(d) < now]
+            due_soon = [{**_summary_of_case(c, d, language, currencies), "actions": self._links(c.case_id, c, person)}
+                        for c, d in deadlines if d is not None and now <= as_utc(d) < now + timedelta(days=2)]
+            if not (new or overdue or due_soon):
+                continue
+            message = render("digest", language, {"person": {"name": person.name}, "today": now.date(),
+                                                  "my_cases": my_cases_url(self.settings, person.email),
+                                                  "new": list(new.values()), "due_soon": due_soon, "overdue": overdue})
+            results = send(person, message, self.settings)
+            ok = all(r.ok for r in results)
+            ids = [n.id for n in queued.get(recipient, [])]
+            with self.engine.begin() as connection:
+                if ok and ids:
+                    connection.execute(update(Notification).where(col(Notification.id).in_(ids))
+                                       .values(state=DIGESTED, sent_at=datetime.now(UTC)))
+                append(connection, actor="stockwarden", action="notification.digest_sent" if ok else "notification.digest_failed",
+                       subject=f"person:{recipient}",
+                       after={"recipient": recipient, "language": language, "messages": ids,
+                              "due_soon": len(due_soon), "overdue": len(overdue),
+                              "channels": [{"channel": r.channel, "ok": r.ok, "error": r.error} for r in results]})
+            sent, failed = (sent + 1, failed) if ok else (sent, failed + 1)
+        return DeliveryRound(sent, failed)
+
+    def _links(self, case_id: str, case: AtAStep, person: Person) -> list[dict[str, str]]:
+        """One click from the digest to the action, as in a single message."""
+        return [{"label": action_label(action, person.language.value), "url": action_url(self.settings, case_id, person, action)}
+                for action in actions_for(case, person)]
+
+
+def _currencies(connection: Connection, skus: set[str]) -> dict[str, str]:
+    stock = latest_snapshot(connection)
+    if stock is None or not skus:
+        return {}
+    return {sku: currency for sku, currency in connection.execute(select(col(Material.sku), col(Material.currency)).where(
+        col(Material.snapshot_id) == stock.id, col(Material.sku).in_(sorted(skus))))}
+
+
+def _summary_of_step(case: CaseSnapshot, language: str, currencies: dict[str, str]) -> dict[str, object]:
+    return {"title": case.title_zh if language == "zh-CN" else case.title_en,
+            "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value()),
+            "currency": currencies[case.sku],
+            "deadline": deadline_of(case.state, case.acknowledge_due, case.resolve_due)}
+
+
+def _summary_of_case(case: MirroredCase, deadline: datetime, language: str, currencies: dict[str, str]) -> dict[str, object]:
+    title = case.title_zh if language == "zh-CN" else case.title_en
+    return {"title": title or case.rule, "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value),
+            "currency": currencies[case.sku], "deadline": as_utc(deadline).isoformat()}
