@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -108,9 +108,9 @@ def issue_token(engine: Engine, person: str, roles: list[Role], *, by: str = "st
     expires_at = expires_at or now + timedelta(days=days if days is not None else get_settings().token_days)
     values = list(dict.fromkeys(Role(r).value for r in roles))  # each role once, in the order given
     with engine.begin() as connection:
-        token_id = connection.execute(insert(ApiToken).values(
+        token_id = cast(int, connection.execute(insert(ApiToken).values(  # a stored row has its id
             token_hash=_hash(token), person=person, roles=values, created_at=now, created_by=by,
-            expires_at=expires_at).returning(col(ApiToken.id))).scalar_one()
+            expires_at=expires_at).returning(col(ApiToken.id))).scalar_one())
         append(connection, actor=by, action="api.token_created", subject=f"person:{person}",
                after={"token": token_id, "roles": values, "expires_at": expires_at.isoformat()})
     return IssuedToken(token, TokenInfo(token_id, person, values, now, by, expires_at, None))

@@ -140,7 +140,7 @@ async def findings(_: FindingReaderDep, engine: EngineDep,
                 query = query.where(col(column) == value)
         if cursor is not None:
             query = query.where(col(FindingRow.id) > cursor)
-        rows = connection.execute(query).all()
+        rows: list[Any] = list(connection.execute(query).all())  # rows read as findings by finding_json
     return {"scan": latest.id, "items": [{"id": r.id, **finding_json(r)} for r in rows],
             "next_cursor": rows[-1].id if len(rows) == limit else None}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +23,7 @@ from api.auth import (
 from api.deps import AdminDep, EngineDep, SettingsDep
 from api.problems import REFUSALS, ROW_ID_MAX, answers
 
-_LISTED = {"id": 7, "person": "li.na@example.com", "roles": ["compliance"], "created_at": "2026-11-25T08:00:00Z",
+_LISTED: dict[str, Any] = {"id": 7, "person": "li.na@example.com", "roles": ["compliance"], "created_at": "2026-11-25T08:00:00Z",
            "created_by": "admin@example.com", "expires_at": "2027-02-23T08:00:00Z", "revoked_at": None, "state": "live"}
 
 
