@@ -48,6 +48,7 @@ from api.web import (
 )
 from audit.trail import append, entries
 from core.db import as_utc
+from core.period import Period
 from governance.actions import CaseRefused, view_of
 from governance.listing import BadCursor, CaseFilter, list_cases
 from governance.opening import FINAL_STATES, deadline_of
@@ -311,7 +312,7 @@ async def kpis(request: Request, principal: PageKpiReaderDep, engine: EngineDep,
     if not period:
         with engine.connect() as connection:
             stock = latest_snapshot(connection)
-        period = stock.as_of.strftime("%Y-%m") if stock else datetime.now(UTC).strftime("%Y-%m")
+        period = str(Period.of(stock.as_of if stock else datetime.now(UTC).date()))
     check_period(period)
     try:
         await asyncio.to_thread(store, engine, period)
