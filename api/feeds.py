@@ -85,6 +85,7 @@ async def _save(var_dir: Path, files: list[UploadFile]) -> Path:
 
 router = APIRouter(tags=["feeds"], responses=REFUSALS)
 
+
 async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
     try:
         result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person)

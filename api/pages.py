@@ -87,6 +87,7 @@ def too_many(request: Request, engine: Engine, lang: str) -> HTMLResponse | None
 
 router = APIRouter(prefix="/pages", include_in_schema=False)
 
+
 @router.get("/enter/{token}")
 async def enter(request: Request, token: str, engine: EngineDep, settings: SettingsDep) -> Response:
     """The signed "my cases" link: signs its person in (their roles from people.yaml)."""
