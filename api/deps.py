@@ -32,9 +32,9 @@ from api.auth import (
     Role,
     require,
 )
-from api.web import page_guard
+from api.web import directory_of, page_guard
 from core.settings import Settings
-from notifications.people import Directory, load_people
+from notifications.people import Directory
 
 
 def engine(request: Request) -> Engine:
@@ -49,12 +49,6 @@ def settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def directory(request: Request) -> Directory:
-    """The app's directory (a test's), else people.yaml as it is now: an edit is seen without a restart."""
-    given: Directory | None = request.app.state.directory
-    return given or load_people(request.app.state.settings.people_file)
-
-
 def keep_directory(request: Request, replaced: Directory) -> None:
     """After people.yaml was replaced: an app given its directory (tests) keeps it in step."""
     if request.app.state.directory is not None:
@@ -64,7 +58,8 @@ def keep_directory(request: Request, replaced: Directory) -> None:
 EngineDep = Annotated[Engine, Depends(engine)]
 ClientDep = Annotated[Client, Depends(client)]
 SettingsDep = Annotated[Settings, Depends(settings)]
-DirectoryDep = Annotated[Directory, Depends(directory)]
+DirectoryDep = Annotated[Directory, Depends(directory_of)]
+"""The app's directory (a test's), else people.yaml as it is now: an edit is seen without a restart."""
 
 # The caller of an API route, by the roles it allows (api/auth.py names who each set is).
 AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
