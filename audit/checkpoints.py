@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlmodel import col
 
 from audit.models import AuditEntry
 from audit.trail import GENESIS
@@ -72,10 +73,10 @@ class Checkpoint:
 
 def take(connection: Connection, key: bytes, reason: str, now: datetime | None = None) -> Checkpoint:
     """A signed checkpoint of the chain's head as this connection sees it."""
-    last = connection.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    last = connection.execute(select(col(AuditEntry.seq), col(AuditEntry.hash)).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
     seq, head = (last.seq, last.hash) if last else (0, GENESIS)
     # Counted up to the head, not the whole table: an entry appended meanwhile is not this checkpoint's.
-    count = connection.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq <= seq)).scalar_one()  # type: ignore[arg-type]
+    count = connection.execute(select(func.count()).select_from(AuditEntry).where(col(AuditEntry.seq) <= seq)).scalar_one()
     at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     return Checkpoint(seq, head, count, at, reason).signed(key)
 
@@ -147,7 +148,7 @@ def check(connection: Connection, kept: Iterable[Kept | Unreadable], key: bytes)
     """Every checkpoint against the trail: forged (signature fails), truncated or removed (its sequence
     is beyond the trail's end, or fewer entries lead to it), rewritten (another hash at its sequence)."""
     breaks: list[CheckpointBreak] = []
-    end = connection.execute(select(func.max(AuditEntry.seq))).scalar() or 0
+    end = connection.execute(select(func.max(col(AuditEntry.seq)))).scalar() or 0
     for item in kept:
         if isinstance(item, Unreadable):
             breaks.append(CheckpointBreak(item.where, f"forged checkpoint: {item.problem}"))
@@ -163,7 +164,7 @@ def check(connection: Connection, kept: Iterable[Kept | Unreadable], key: bytes)
             continue
         if cp.seq == 0:
             continue
-        at_seq = connection.execute(select(AuditEntry.hash).where(AuditEntry.seq == cp.seq)).scalar()  # type: ignore[arg-type]
+        at_seq = connection.execute(select(col(AuditEntry.hash)).where(col(AuditEntry.seq) == cp.seq)).scalar()
         if at_seq is None:
             breaks.append(CheckpointBreak(where, f"truncated/removed entries after {cp.seq - 1}: entry {cp.seq} "
                                                  "is gone"))
@@ -172,7 +173,7 @@ def check(connection: Connection, kept: Iterable[Kept | Unreadable], key: bytes)
                                                  f"{at_seq[:16]}…, the checkpoint {cp.head_hash[:16]}…"))
         else:
             count = connection.execute(select(func.count()).select_from(AuditEntry)
-                                       .where(AuditEntry.seq <= cp.seq)).scalar_one()  # type: ignore[arg-type]
+                                       .where(col(AuditEntry.seq) <= cp.seq)).scalar_one()
             if count != cp.count:
                 breaks.append(CheckpointBreak(where, f"truncated/removed entries before {cp.seq}: {count} entries "
                                                      f"lead to it, the checkpoint counted {cp.count}"))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, Row, insert, or_, select
+from sqlmodel import col
 
 from audit.models import AuditEntry
 
@@ -45,12 +47,12 @@ def append(connection: Connection, *, actor: str, action: str, subject: str, bef
         # another appender is about to extend, and the INSERT would collide on seq (measured: most
         # appends from six threads). A write that changes no row takes the lock and fires no trigger.
         connection.exec_driver_sql("DELETE FROM audit_entry WHERE seq < 0")
-    last = connection.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    last = connection.execute(select(col(AuditEntry.seq), col(AuditEntry.hash)).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
     at = at or datetime.now(UTC)
     values = dict(seq=seq, at=at, actor=actor, action=action, subject=subject, before=before, after=after,
                   reason=reason, policy_version=policy_version, workflow_id=workflow_id, prev_hash=prev_hash)
-    connection.execute(insert(AuditEntry).values(**values, hash=entry_hash(**values)))  # type: ignore[arg-type]
+    connection.execute(insert(AuditEntry).values(**values, hash=entry_hash(**values)))
     return seq
 
 
@@ -67,7 +69,7 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
     """Walk the whole chain; returns the number of entries and every place where it does not hold."""
     breaks: list[ChainBreak] = []
     expected_prev, expected_seq, count = GENESIS, 1, 0
-    for entry in connection.execute(select(AuditEntry).order_by(AuditEntry.seq)):  # type: ignore[arg-type]
+    for entry in connection.execute(select(AuditEntry).order_by(col(AuditEntry.seq))):
         count += 1
         if entry.seq != expected_seq:
             breaks.append(ChainBreak(entry.seq, f"sequence jumps from {expected_seq - 1} to {entry.seq}"))
@@ -85,20 +87,20 @@ def verify(connection: Connection) -> tuple[int, list[ChainBreak]]:
 
 def entries(connection: Connection, *, subject: str | None = None, case: str | None = None,
             actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
-            after: int | None = None, limit: int = 1000) -> list[Any]:
+            after: int | None = None, limit: int = 1000) -> Sequence[Row[Any]]:
     """Audit entries, oldest first, filtered by subject (a case is `case:<workflow id>`), case (its own
     entries and those of its ERP instructions), actor and time; `after` a sequence number, for pages."""
-    query = select(AuditEntry).order_by(AuditEntry.seq).limit(limit)  # type: ignore[arg-type]
+    query = select(AuditEntry).order_by(col(AuditEntry.seq)).limit(limit)
     if after is not None:
-        query = query.where(AuditEntry.seq > after)  # type: ignore[operator]
+        query = query.where(col(AuditEntry.seq) > after)
     if case:
-        query = query.where(or_(AuditEntry.subject == f"case:{case}", AuditEntry.workflow_id == case))  # type: ignore[arg-type]
+        query = query.where(or_(col(AuditEntry.subject) == f"case:{case}", col(AuditEntry.workflow_id) == case))
     if subject:
-        query = query.where(AuditEntry.subject == subject)  # type: ignore[arg-type]
+        query = query.where(col(AuditEntry.subject) == subject)
     if actor:
-        query = query.where(AuditEntry.actor == actor)  # type: ignore[arg-type]
+        query = query.where(col(AuditEntry.actor) == actor)
     if since:
-        query = query.where(AuditEntry.at >= since)  # type: ignore[arg-type]
+        query = query.where(col(AuditEntry.at) >= since)
     if until:
-        query = query.where(AuditEntry.at < until)  # type: ignore[arg-type]
+        query = query.where(col(AuditEntry.at) < until)
     return connection.execute(query).all()

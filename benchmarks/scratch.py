@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Engine
 
 from core.db import make_engine, migrate
@@ -25,12 +26,12 @@ def scratch_database(kind: str, folder: Path, pg_admin_url: str) -> Iterator[str
         return
     name = f"sw_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def governed_demo(url: str, folder: Path, lots: int, as_of: date,

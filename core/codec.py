@@ -7,7 +7,7 @@ The pattern of temporalio/samples-python `encryption/` (the key id in each paylo
 
 - The key is derived from STOCKWARDEN_SECRET_KEY with HKDF-SHA256 under a fixed label rather than being a
   setting of its own: it is one secret fewer to make, distribute and protect, and the refusal of a public
-  or short secret (stockwarden/secret.py) covers it. HKDF with its own label keeps the AES key apart from
+  or short secret (core/secret.py) covers it. HKDF with its own label keeps the AES key apart from
   the HMAC key the links are signed with. Whoever holds the secret can already act as anyone, so a second
   secret would guard nothing more. After a rotation, STOCKWARDEN_PREVIOUS_SECRET_KEYS keeps running cases
   readable.

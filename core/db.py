@@ -10,13 +10,28 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 import migrations
 
 MIGRATIONS = Path(migrations.__file__).parent
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The table of a SQLModel class, typed (`Model.__table__` is not, to type checkers): for Core queries
+    over its columns (`table(Lot).c.sku`) and bulk writes."""
+    found = inspect(model).local_table
+    assert isinstance(found, Table)
+    return found
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row gave it."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def normalise_url(url: str) -> str:

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     """Where people's browsers reach the API; action links in messages start with it."""
     secret_key: str = ""
     """Signs action links and page sessions (HMAC) and keys Temporal's payload encryption (HKDF). No
-    default: serve, worker and up refuse a missing, known or short one (stockwarden/secret.py); on the
+    default: serve, worker and up refuse a missing, known or short one (core/secret.py); on the
     embedded default `up` makes one in var/secret_key."""
     previous_secret_keys: str = ""
     """Earlier secret keys, comma-separated, after a rotation: their payload keys still decrypt what running

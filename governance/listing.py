@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, String, cast, literal, or_, select, tuple_
+from sqlalchemy import Connection, String, cast, func, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from core.db import as_utc
 from governance.models import CaseRow
-from governance.opening import deadline_of
+from governance.opening import FINAL_STATES, deadline_of
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 
@@ -123,3 +124,28 @@ def _matching(connection: Connection, query: Any, where: CaseFilter) -> Iterator
             if where.due_before is not None and (due is None or due >= as_utc(where.due_before)):
                 continue
         yield row
+
+
+def cases_by_acknowledge_due(connection: Connection, *, state: str | None = None,
+                             owner: str | None = None) -> list[CaseRow]:
+    """Every case (or those in one state, of one owner), the one to acknowledge soonest first: the console's
+    list, read whole at a terminal rather than in pages."""
+    query = select(CaseRow).order_by(col(CaseRow.acknowledge_due), col(CaseRow.id))
+    if state:
+        query = query.where(col(CaseRow.state) == state)
+    if owner:
+        query = query.where(col(CaseRow.owner) == owner)
+    return [CaseRow.model_validate(row._mapping) for row in connection.execute(query)]
+
+
+def open_cases_by_owner(connection: Connection) -> list[tuple[str, int]]:
+    """How many cases each owner has open (not resolved or cancelled), by owner."""
+    query = (select(col(CaseRow.owner), func.count()).where(col(CaseRow.state).not_in(FINAL_STATES))
+             .group_by(col(CaseRow.owner)).order_by(col(CaseRow.owner)))
+    return [(owner, count) for owner, count in connection.execute(query)]
+
+
+def open_case_count(connection: Connection) -> int:
+    """Cases not resolved or cancelled: what a scan's started cases add up to once each wrote its mirror row."""
+    query = select(func.count()).select_from(CaseRow).where(col(CaseRow.state).not_in(FINAL_STATES))
+    return connection.execute(query).scalar_one()

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlmodel import col
 
-from core.db import refresh_statistics
+from core.db import inserted_id, refresh_statistics, table
 from core.period import is_period
 from inventory.bulk import BulkWriter
 from inventory.fields import LARGEST, REPORTED, Problems, Row, RowError
@@ -105,10 +106,10 @@ class _StoredMaterials(dict[str, MaterialInfo]):
 
     def get(self, sku: str, default: MaterialInfo | None = None) -> MaterialInfo | None:  # type: ignore[override]
         if sku not in self:  # the material with its unit conversions, in one round trip
-            m, u = Material.__table__.c, UomConversion.__table__.c  # type: ignore[attr-defined]
+            m, u = table(Material).c, table(UomConversion).c
             rows = self._connection.execute(
                 select(m.base_uom, u.uom, u.factor)
-                .outerjoin(UomConversion.__table__, and_(u.snapshot_id == m.snapshot_id, u.sku == m.sku))  # type: ignore[attr-defined]
+                .outerjoin(table(UomConversion), and_(u.snapshot_id == m.snapshot_id, u.sku == m.sku))
                 .where(m.snapshot_id == self._snapshot_id, m.sku == sku)).all()
             if not rows:
                 return default
@@ -394,7 +395,7 @@ class Loader:
         writer.flush()
 
     def register_sites(self) -> None:
-        known = set(self.connection.scalars(select(Site.code)))  # type: ignore[arg-type]
+        known = set(self.connection.scalars(select(col(Site.code))))
         new = sorted(self.sites - known)
         if new:
             self.connection.execute(insert(Site), [{"code": code, "name": code} for code in new])
@@ -433,17 +434,17 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
     as_of = as_of or datetime.now(UTC).date()
     with engine.begin() as connection:
         existing = connection.execute(
-            select(Snapshot.id, Snapshot.as_of, Snapshot.row_counts).where(Snapshot.checksum == export.checksum)
+            select(col(Snapshot.id), col(Snapshot.as_of), col(Snapshot.row_counts)).where(col(Snapshot.checksum) == export.checksum)
         ).first()
         if existing is not None:
             progress(f"{export.source}: already loaded as snapshot {existing.id}; nothing stored")
             return IngestResult(existing.id, existing.as_of, dict(existing.row_counts), already_loaded=True)
-        snapshot_id = connection.execute(
+        snapshot_id = inserted_id(connection.execute(
             insert(Snapshot).values(
                 as_of=as_of, source=export.source[-500:], checksum=export.checksum, row_counts={},
                 loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
-        ).inserted_primary_key[0]
+        ))
         load = Loader(connection, snapshot_id, as_of, progress, default_currency)
         steps = {"materials": load.materials_table, "uom_conversions": load.conversions_table,
                  "lots": load.lots_table, "movements": load.movements_table,
@@ -458,8 +459,8 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
             raise IngestFailed([error for name in steps for error in errors.get(name, [])], load.errors.count)
         store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
-        connection.execute(update(Snapshot).where(Snapshot.id == snapshot_id).values(row_counts=load.row_counts))  # type: ignore[arg-type]
-    refresh_statistics(engine, [model.__tablename__ for model in _LOADED_MODELS])  # type: ignore[attr-defined]
+        connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot_id).values(row_counts=load.row_counts))
+    refresh_statistics(engine, [table(model).name for model in _LOADED_MODELS])
     return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
 
 

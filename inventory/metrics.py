@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, case, func, insert, literal, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
+from core.db import table
 from inventory.models import (
     LotPosition,
     Material,
@@ -94,7 +96,7 @@ class SkuSiteFacts:
 
 
 def latest_snapshot(connection: Connection) -> Snapshot | None:
-    row = connection.execute(select(Snapshot).order_by(Snapshot.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    row = connection.execute(select(Snapshot).order_by(col(Snapshot.id).desc()).limit(1)).first()
     return None if row is None else Snapshot.model_validate(row._mapping)
 
 
@@ -122,7 +124,7 @@ def issue_totals_query(snapshot_id: int, as_of: date) -> Select[Any]:
     """(sku, site, issued in the 365 days to the snapshot date, last issue) per SKU-site, grouped from
     the movements: docs/metrics.md. Only SKU-sites that ever issued have a row."""
     window_start = as_of - timedelta(days=YEAR_DAYS)
-    m = Movement.__table__.c  # type: ignore[attr-defined]
+    m = table(Movement).c
     return (
         select(m.sku, m.site,
                func.coalesce(func.sum(case((m.moved_on > window_start, m.qty), else_=0)), 0),
@@ -160,7 +162,7 @@ def add_issues(connection: Connection, snapshot_id: int, as_of: date,
             for (sku, site), (issued, last) in sorted(sums.items())]
     for start in range(0, len(rows), UPSERT_ROWS):
         statement = upsert(SkuSiteIssues).values(rows[start:start + UPSERT_ROWS])
-        stored, added = SkuSiteIssues.__table__.c, statement.excluded  # type: ignore[attr-defined]
+        stored, added = table(SkuSiteIssues).c, statement.excluded
         connection.execute(statement.on_conflict_do_update(
             index_elements=["snapshot_id", "sku", "site"],
             set_={"issued_365d": stored.issued_365d + added.issued_365d,
@@ -169,14 +171,14 @@ def add_issues(connection: Connection, snapshot_id: int, as_of: date,
 
 
 def _issue_totals(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, tuple[Decimal, date]]:
-    i = SkuSiteIssues.__table__.c  # type: ignore[attr-defined]
+    i = table(SkuSiteIssues).c
     query = select(i.sku, i.site, i.issued_365d, i.last_issue_on).where(
         i.snapshot_id == snapshot.id, *selection.clauses(i.sku, i.site))
     return {(sku, site): (issued, last) for sku, site, issued, last in connection.execute(query)}
 
 
 def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selection) -> dict[SkuSite, Decimal]:
-    p = PurchaseOrderLine.__table__.c  # type: ignore[attr-defined]
+    p = table(PurchaseOrderLine).c
     query = (
         select(p.sku, p.site, func.sum(p.qty_open))
         .where(p.snapshot_id == snapshot.id, p.qty_open > 0, *selection.clauses(p.sku, p.site))
@@ -187,13 +189,13 @@ def _open_orders(connection: Connection, snapshot: Snapshot, selection: Selectio
 
 def _lot_rows(connection: Connection, snapshot: Snapshot, selection: Selection) -> Any:
     """The lot positions with their material, in the column order _lot_fact unpacks."""
-    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
-    mt = Material.__table__.c  # type: ignore[attr-defined]
+    lp = table(LotPosition).c
+    mt = table(Material).c
     query = (
         select(lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.received_on, lp.manufactured_on, lp.expires_on,
                lp.last_movement_on, lp.qc_status, mt.category, mt.risk_class, mt.lifecycle, mt.storage,
                mt.currency, mt.unit_cost, lp.latest_movement_on)
-        .join(Material.__table__, and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))  # type: ignore[attr-defined]
+        .join(table(Material), and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))
         .where(lp.snapshot_id == snapshot.id, *selection.clauses(lp.sku, lp.site))
         .order_by(lp.sku, lp.site)
     )
@@ -293,7 +295,7 @@ def iter_facts(connection: Connection, snapshot: Snapshot,
 
 def partition_skus(connection: Connection, snapshot: Snapshot, parts: int) -> list[tuple[str, str]]:
     """Split the snapshot's SKUs into at most `parts` ranges of about equal lot counts, for parallel scans."""
-    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
+    lp = table(LotPosition).c
     counts = connection.execute(select(lp.sku, func.count()).where(lp.snapshot_id == snapshot.id)
                                 .group_by(lp.sku).order_by(lp.sku)).all()
     total = sum(n for _, n in counts)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlmodel import col
 
+from core.db import table
 from inventory.fields import RowError
 from inventory.ingest import IngestFailed, Loader
 from inventory.metrics import add_issues
@@ -46,7 +48,7 @@ def _signed(kind: str, qty: Decimal) -> Decimal:
 
 def _positions(connection: Connection, snapshot_id: int,
                keys: Iterable[LotKey]) -> dict[LotKey, tuple[int, Decimal, date | None]]:
-    lp = LotPosition.__table__.c  # type: ignore[attr-defined]
+    lp = table(LotPosition).c
     query = select(lp.id, lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.latest_movement_on).where(
         lp.snapshot_id == snapshot_id, tuple_(lp.sku, lp.site, lp.lot, lp.serial).in_(list(keys)))
     return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty, r.latest_movement_on) for r in connection.execute(query)}
@@ -56,8 +58,8 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
     """Check and store the movements of `path` and update the positions they touch, in the caller's
     transaction. Raises SourceError, IngestFailed (every bad row) or AlreadyApplied."""
     table, checksum = read_table(path, "movements")
-    seen = connection.execute(select(MovementBatch.id).where(
-        MovementBatch.snapshot_id == snapshot.id, MovementBatch.checksum == checksum)).first()  # type: ignore[arg-type]
+    seen = connection.execute(select(col(MovementBatch.id)).where(
+        col(MovementBatch.snapshot_id) == snapshot.id, col(MovementBatch.checksum) == checksum)).first()
     if seen is not None:
         raise AlreadyApplied(f"{path}: already applied to snapshot {snapshot.id}; nothing changed")
     load = Loader.for_snapshot(connection, snapshot.id, snapshot.as_of)  # type: ignore[arg-type]
@@ -86,7 +88,7 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
             if qty + delta < 0:
                 errors.append(RowError(table.label, last_line[key], "qty",
                                        f"takes {_plain(-delta)} from {where}, which holds {_plain(qty)}"))
-            connection.execute(update(LotPosition).where(LotPosition.id == position_id).values(  # type: ignore[arg-type]
+            connection.execute(update(LotPosition).where(col(LotPosition.id) == position_id).values(
                 qty=qty + delta, latest_movement_on=max(latest[key], stored_latest or latest[key])))
         elif delta < 0 or key not in first_receipt:
             errors.append(RowError(table.label, last_line[key], "lot", f"no stock of {key[0]} {where} to take from"))

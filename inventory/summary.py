@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,10 +22,10 @@ class StockSummary:
     as_of: date
     positions: int = 0
     sku_sites: int = 0
-    stock_value: Counter[str] = field(default_factory=Counter)
-    idle_value: Counter[str] = field(default_factory=Counter)
-    expiring_value: Counter[str] = field(default_factory=Counter)
-    expired_value: Counter[str] = field(default_factory=Counter)
+    stock_value: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    idle_value: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    expiring_value: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    expired_value: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     top_idle: list[tuple[str, str, str, Decimal]] = field(default_factory=list)
     """(sku, site, currency, idle value) of the SKU-sites with the most idle value, largest first."""
 
@@ -55,7 +55,7 @@ def summarise(facts: Iterable[SkuSiteFacts], as_of: date) -> StockSummary:
     return summary
 
 
-def _money(amounts: Counter[str]) -> str:
+def _money(amounts: dict[str, Decimal]) -> str:
     if not amounts:
         return "0.00"
     return " + ".join(f"{currency} {value:,.2f}" for currency, value in sorted(amounts.items()))

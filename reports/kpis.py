@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlmodel import col
 
 from core.period import month_bounds, months_back
 from inventory.models import Snapshot
@@ -30,8 +31,8 @@ class NoSnapshotForPeriod(LookupError):
 def snapshot_for(connection: Connection, period: str) -> Snapshot:
     """The newest snapshot dated within or before the month: the stock as it stood at its end."""
     _, last = month_bounds(period)
-    row = connection.execute(select(Snapshot).where(Snapshot.as_of <= last)  # type: ignore[arg-type]
-                             .order_by(Snapshot.as_of.desc(), Snapshot.id.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    row = connection.execute(select(Snapshot).where(col(Snapshot.as_of) <= last)
+                             .order_by(col(Snapshot.as_of).desc(), col(Snapshot.id).desc()).limit(1)).first()
     if row is None:
         raise NoSnapshotForPeriod(f"no snapshot is dated on or before the end of {period}")
     return Snapshot.model_validate(row._mapping)
@@ -39,8 +40,8 @@ def snapshot_for(connection: Connection, period: str) -> Snapshot:
 
 def scan_of(connection: Connection, snapshot: Snapshot) -> int | None:
     """The newest completed scan of `snapshot`: the findings that stood for it."""
-    return connection.execute(select(Scan.id).where(Scan.snapshot_id == snapshot.id, Scan.completed_at.is_not(None))  # type: ignore[arg-type, union-attr]
-                              .order_by(Scan.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+    return connection.execute(select(col(Scan.id)).where(col(Scan.snapshot_id) == snapshot.id, col(Scan.completed_at).is_not(None))
+                              .order_by(col(Scan.id).desc()).limit(1)).scalar()
 
 
 def compute(connection: Connection, period: str, now: datetime | None = None) -> tuple[Snapshot, list[tuple[Scope, str, Decimal | None]]]:
@@ -74,7 +75,7 @@ def store(engine: Engine, period: str, now: datetime | None = None) -> int:
     computed_at = now or datetime.now(UTC)
     with engine.begin() as connection:
         snapshot, values = compute(connection, period, now)
-        connection.execute(delete(KpiValue).where(KpiValue.period == period))  # type: ignore[arg-type]
+        connection.execute(delete(KpiValue).where(col(KpiValue.period) == period))
         rows = [{"period": period, "scope_kind": kind, "scope_key": key, "name": name, "value": value,
                  "snapshot_id": snapshot.id, "computed_at": computed_at} for (kind, key), name, value in values]
         if rows:
@@ -85,8 +86,8 @@ def store(engine: Engine, period: str, now: datetime | None = None) -> int:
 def trend(connection: Connection, period: str, name: str, scope: Scope = ("company", ""), months: int = 12) -> Iterator[tuple[str, Decimal | None]]:
     """The stored values of `name` for the `months` periods up to `period` (None where not computed)."""
     periods = months_back(period, months)
-    stored = dict(connection.execute(select(KpiValue.period, KpiValue.value).where(
-        KpiValue.name == name, KpiValue.scope_kind == scope[0], KpiValue.scope_key == scope[1],  # type: ignore[arg-type]
-        KpiValue.period.in_(periods))).all())  # type: ignore[attr-defined]
+    stored = dict(connection.execute(select(col(KpiValue.period), col(KpiValue.value)).where(
+        col(KpiValue.name) == name, col(KpiValue.scope_kind) == scope[0], col(KpiValue.scope_key) == scope[1],
+        col(KpiValue.period).in_(periods))).all())
     for p in periods:
         yield p, stored.get(p)

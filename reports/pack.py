@@ -5,7 +5,7 @@ Sheets: summary (KPIs with the prior month and trend, charts of aging, obsolete 
 and expiry outlook), aging by site and category, top risks, expiry outlook, cases, decisions, purchase
 adjustments, audit extract, policy. Headers frozen, filters on, number and date formats set, overdue
 rows highlighted. Every cell is made by _Sheet._cell, so every text is a string cell, never a formula
-(reports/cells.py).
+(core/cells.py).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, Engine, select
+from sqlmodel import col
 
 from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
 from core.cells import string_cell
-from core.db import as_utc
+from core.db import as_utc, table
 from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
 from governance.opening import FINAL_STATES, case_id, deadline_of
@@ -203,8 +204,8 @@ def _top_risks(workbook: Workbook, labels: dict[str, str], connection: Connectio
                     labels["value"], labels["owner"], labels["state"]],
                    [24, 10, 16, 10, 14, 14, 16, 30, 20], [None, None, None, None, None, None, MONEY, None, None])
     if scan_id is not None:
-        cases = {row.id: row for row in connection.execute(select(CaseRow.id, CaseRow.owner, CaseRow.state))}
-        f = FindingRow.__table__.c  # type: ignore[attr-defined]
+        cases = {row.id: row for row in connection.execute(select(col(CaseRow.id), col(CaseRow.owner), col(CaseRow.state)))}
+        f = table(FindingRow).c
         for row in connection.execute(select(f.rule, f.severity, f.sku, f.site, f.lot, f.serial, f.value)
                                       .where(f.scan_id == scan_id).order_by(f.value.desc(), f.rule).limit(100)):
             case = cases.get(case_id(row.rule, row.sku, row.site))
@@ -219,10 +220,11 @@ def _cases(workbook: Workbook, labels: dict[str, str], connection: Connection, n
                    [labels["case"], labels["rule"], "SKU", labels["site"], labels["owner"], labels["state"],
                     labels["due"], labels["overdue_days"], labels["escalation_level"], labels["value"]],
                    [44, 22, 16, 10, 30, 20, 18, 12, 10, 16], [None, None, None, None, None, None, MOMENT, "0", "0", MONEY])
-    rows = connection.execute(select(CaseRow).where(CaseRow.state.not_in(FINAL_STATES))  # type: ignore[attr-defined]
-                              .order_by(CaseRow.acknowledge_due, CaseRow.id).execution_options(yield_per=2000))  # type: ignore[arg-type]
+    rows = connection.execute(select(CaseRow).where(col(CaseRow.state).not_in(FINAL_STATES))
+                              .order_by(col(CaseRow.acknowledge_due), col(CaseRow.id)).execution_options(yield_per=2000))
     for row in rows:
         due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+        assert due is not None  # the case is not final
         overdue = max(0, (now - as_utc(due)).days)
         sheet.append([row.id, row.rule, row.sku, row.site, row.owner, row.state, _naive(due), overdue,
                       row.escalation_level, row.value], highlight=overdue > 0)
@@ -236,8 +238,8 @@ def _decisions(workbook: Workbook, labels: dict[str, str], connection: Connectio
                    [labels["case"], labels["disposition"], labels["value"], labels["signer"], labels["meaning"],
                     labels["role"], labels["signed_at"], labels["reason"]],
                    [44, 22, 16, 30, 12, 12, 18, 40], [None, None, MONEY, None, None, None, MOMENT, None])
-    proposals = {row.id: row.proposal or {} for row in connection.execute(select(CaseRow.id, CaseRow.proposal))}
-    for entry in connection.execute(select(AuditEntry).where(AuditEntry.action == "case.signed").order_by(AuditEntry.seq)):  # type: ignore[arg-type]
+    proposals = {row.id: row.proposal or {} for row in connection.execute(select(col(CaseRow.id), col(CaseRow.proposal)))}
+    for entry in connection.execute(select(AuditEntry).where(col(AuditEntry.action) == "case.signed").order_by(col(AuditEntry.seq))):
         proposal = proposals.get(entry.workflow_id, {})
         sheet.append([entry.workflow_id, proposal.get("disposition", ""), Decimal(proposal.get("value") or 0), entry.actor,
                       entry.after.get("meaning", ""), entry.after.get("role", ""), _naive(entry.at), entry.reason])
@@ -254,8 +256,8 @@ def _purchase(workbook: Workbook, labels: dict[str, str], connection: Connection
                    [labels["case"], labels["po_line"], "SKU", labels["site"], labels["cut_qty"], labels["postpone_to"],
                     labels["value"], labels["state"], labels["issued_at"]],
                    [44, 14, 16, 10, 12, 14, 16, 12, 18], [None, None, None, None, "0.######", DAY, MONEY, None, MOMENT])
-    for row in connection.execute(select(ErpInstruction).where(ErpInstruction.disposition == "reduce_purchase_order")  # type: ignore[arg-type]
-                                  .order_by(ErpInstruction.id)):
+    for row in connection.execute(select(ErpInstruction).where(col(ErpInstruction.disposition) == "reduce_purchase_order")
+                                  .order_by(col(ErpInstruction.id))):
         sheet.append([row.case_id, row.target, row.sku, row.site, row.quantity, row.postpone_to, row.value, row.state,
                       _naive(row.issued_at)])
     sheet.close()
@@ -268,8 +270,8 @@ def _audit(workbook: Workbook, labels: dict[str, str], connection: Connection, p
                    ["#", labels["at"], labels["actor"], labels["action"], labels["subject"], labels["reason"], "hash"],
                    [10, 18, 28, 28, 48, 40, 20], ["0", MOMENT, None, None, None, None, None])
     rows = connection.execute(select(AuditEntry).where(
-        AuditEntry.at >= datetime.combine(first, time.min, tzinfo=UTC),  # type: ignore[arg-type]
-        AuditEntry.at <= datetime.combine(last, time.max, tzinfo=UTC)).order_by(AuditEntry.seq)  # type: ignore[arg-type]
+        col(AuditEntry.at) >= datetime.combine(first, time.min, tzinfo=UTC),
+        col(AuditEntry.at) <= datetime.combine(last, time.max, tzinfo=UTC)).order_by(col(AuditEntry.seq))
         .execution_options(yield_per=5000))
     for entry in rows:
         sheet.append([entry.seq, _naive(entry.at), entry.actor, entry.action, entry.subject, entry.reason, entry.hash[:16]])
@@ -284,8 +286,8 @@ def _policy(workbook: Workbook, labels: dict[str, str], language: str, connectio
                    [24, 30, 8, 10, 70, 50], [None] * 6)
     version = None
     if scan_id is not None:
-        version = connection.execute(select(PolicyVersion).join(Scan, Scan.policy_version_id == PolicyVersion.id)  # type: ignore[arg-type]
-                                     .where(Scan.id == scan_id)).first()  # type: ignore[arg-type]
+        version = connection.execute(select(PolicyVersion).join(Scan, col(Scan.policy_version_id) == col(PolicyVersion.id))
+                                     .where(col(Scan.id) == scan_id)).first()
     if version is not None:
         policy = stored_policy(version.text, f"policy_version {version.id}")
         sheet.append([f"{policy.policy} v{policy.version}", version.policy_hash, "", "", labels["activated_by"] + f" {version.activated_by}", ""])

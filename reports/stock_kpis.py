@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Connection, and_, select
 
+from core.db import table
 from core.period import month_bounds, months_back
 from inventory.metrics import YEAR_DAYS, LotFact, SkuSiteFacts, iter_facts
 from inventory.models import DemandRecord, Material, PurchaseOrderLine, Snapshot
@@ -78,7 +79,7 @@ def _flagged(connection: Connection, scan_id: int | None, rules: Iterable[str] |
     """Lot positions and SKU-sites an open finding of high or critical severity (or of `rules`) points at."""
     if scan_id is None:
         return set(), set()
-    f = FindingRow.__table__.c  # type: ignore[attr-defined]
+    f = table(FindingRow).c
     condition = f.rule.in_(list(rules)) if rules is not None else f.severity.in_(OBSOLETE_SEVERITIES)
     lots: set[tuple[str, str, str, str]] = set()
     sku_sites: set[tuple[str, str]] = set()
@@ -145,11 +146,11 @@ class ForecastError:
 def forecast_error(connection: Connection, snapshot: Snapshot, period: str, months: int = 6) -> dict[Scope, ForecastError]:
     """Forecast against actual demand over the `months` periods up to `period`, per SKU-site-month."""
     periods = months_back(period, months)
-    d, m = DemandRecord.__table__.c, Material.__table__.c  # type: ignore[attr-defined]
+    d, m = table(DemandRecord).c, table(Material).c
     pairs: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
     categories: dict[str, str] = {}
     rows = connection.execute(select(d.sku, d.site, d.period, d.kind, d.qty, m.category)
-                              .join(Material.__table__, and_(m.snapshot_id == d.snapshot_id, m.sku == d.sku))  # type: ignore[attr-defined]
+                              .join(table(Material), and_(m.snapshot_id == d.snapshot_id, m.sku == d.sku))
                               .where(d.snapshot_id == snapshot.id, d.period.in_(periods)))
     for row in rows:
         pairs[(row.sku, row.site, row.period)][row.kind] = row.qty
@@ -184,9 +185,9 @@ class DeliveryDeviation:
 
 def delivery_deviation(connection: Connection, snapshot: Snapshot, period: str) -> dict[Scope, DeliveryDeviation]:
     first, last = month_bounds(period)
-    p, m = PurchaseOrderLine.__table__.c, Material.__table__.c  # type: ignore[attr-defined]
+    p, m = table(PurchaseOrderLine).c, table(Material).c
     rows = connection.execute(select(p.site, p.received_on, p.promised_on, m.category)
-                              .join(Material.__table__, and_(m.snapshot_id == p.snapshot_id, m.sku == p.sku))  # type: ignore[attr-defined]
+                              .join(table(Material), and_(m.snapshot_id == p.snapshot_id, m.sku == p.sku))
                               .where(p.snapshot_id == snapshot.id, p.received_on.is_not(None), p.promised_on.is_not(None),
                                      p.received_on >= first, p.received_on <= last))
     deviations: dict[Scope, DeliveryDeviation] = defaultdict(DeliveryDeviation)

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from core.period import months_back
 from reports.kpis import snapshot_for, trend
@@ -56,7 +57,7 @@ class KpiSummary:
 
 def stored_kpis(connection: Connection, period: str) -> dict[tuple[str, str, str], Decimal | None]:
     return {(r.scope_kind, r.scope_key, r.name): r.value for r in connection.execute(
-        select(KpiValue).where(KpiValue.period == period))}  # type: ignore[arg-type]
+        select(KpiValue).where(col(KpiValue.period) == period))}
 
 
 def months_after(as_of: date, count: int) -> list[str]:

@@ -78,8 +78,8 @@ def _condition(path: tuple[str | int, ...], metric: str, kind: Kind, condition: 
     bounds = {op: condition[op] for op in COMPARISONS if op in condition}
     if {"gt", "gte"} & bounds.keys() and {"lt", "lte"} & bounds.keys():
         try:
-            low = max(threshold_value(kind, bounds[op]) for op in ("gt", "gte") if op in bounds)  # type: ignore[type-var]
-            high = min(threshold_value(kind, bounds[op]) for op in ("lt", "lte") if op in bounds)  # type: ignore[type-var]
+            low = max(threshold_value(kind, bounds[op]) for op in ("gt", "gte") if op in bounds)
+            high = min(threshold_value(kind, bounds[op]) for op in ("lt", "lte") if op in bounds)
         except (ValueError, TypeError):
             return
         if low > high:  # type: ignore[operator]

@@ -141,7 +141,7 @@ _collector_was_enabled = False
 
 
 @contextmanager
-def collected_per_chunk() -> Iterator[Callable[[], None]]:
+def collected_per_chunk() -> Iterator[Callable[[], object]]:
     """Python's cyclic garbage collector off while facts are evaluated, and one young-generation pass
     per chunk instead (call what this yields after each chunk).
 

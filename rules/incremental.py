@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, select, tuple_, update
+from sqlmodel import col
 
+from core.db import table
 from inventory.bulk import BulkWriter
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import apply_movements
@@ -47,18 +49,18 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
         applied = apply_movements(connection, snapshot, path, actor=actor)
         groups = list(iter_facts(connection, snapshot, applied.sku_sites))
         fresh = {f.key: f for f in evaluator.evaluate(groups)}
-        f = FindingRow.__table__.c  # type: ignore[attr-defined]
+        f = table(FindingRow).c
         touched = tuple_(f.sku, f.site).in_(sorted(applied.sku_sites))
         stored = {(r.rule, r.sku, r.site, r.lot, r.serial): r
-                  for r in connection.execute(select(FindingRow.__table__).where(f.scan_id == scan.id, touched))}  # type: ignore[attr-defined]
+                  for r in connection.execute(select(table(FindingRow)).where(f.scan_id == scan.id, touched))}
 
         # Rows stay rows until they leave as cleared findings: validating every stored finding of the
         # SKU-site was a tenth of a one-movement re-evaluation.
         cleared = [FindingRow.model_validate(stored[key]._mapping) for key in sorted(stored.keys() - fresh.keys())]
         opened = [fresh[key] for key in sorted(fresh.keys() - stored.keys())]
         if cleared:
-            connection.execute(delete(FindingRow).where(FindingRow.id.in_([row.id for row in cleared])))  # type: ignore[union-attr]
-        writer = BulkWriter(connection, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+            connection.execute(delete(FindingRow).where(col(FindingRow.id).in_([row.id for row in cleared])))
+        writer = BulkWriter(connection, table(FindingRow), FINDING_COLUMNS)
         for finding in opened:
             writer.add(finding_values(scan.id, finding))  # type: ignore[arg-type]
         writer.flush()
@@ -69,11 +71,11 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
                 changed.append({"row_id": old.id, "new_value": new.value, "new_metrics": new.metrics,
                                 "new_reasons": new.reasons})
         if changed:  # one statement for all of them
-            connection.execute(update(FindingRow).where(FindingRow.id == bindparam("row_id")).values(  # type: ignore[arg-type]
+            connection.execute(update(FindingRow).where(col(FindingRow.id) == bindparam("row_id")).values(
                 value=bindparam("new_value"), metrics=bindparam("new_metrics"), reasons=bindparam("new_reasons")),
                 changed)
         refreshed = len(changed)
         if len(opened) != len(cleared):  # most movements open and clear nothing: no round trip for that
-            connection.execute(update(Scan).where(Scan.id == scan.id).values(  # type: ignore[arg-type]
-                finding_count=Scan.finding_count + len(opened) - len(cleared)))
+            connection.execute(update(Scan).where(col(Scan.id) == scan.id).values(
+                finding_count=col(Scan.finding_count) + len(opened) - len(cleared)))
     return Reevaluation(applied.rows, len(applied.sku_sites), opened, cleared, refreshed)

@@ -116,7 +116,7 @@ def _keys_at(loc: Path_, root: type[BaseModel]) -> list[str]:
             fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
             if part not in fields:
                 return []
-            annotation = fields[part].annotation  # type: ignore[index]
+            annotation = fields[part].annotation
         elif typing.get_origin(annotation) in (list, dict):
             annotation = typing.get_args(annotation)[-1]
         else:
@@ -164,11 +164,12 @@ def _alias_problems(text: str, label: str) -> list[PolicyProblem]:
     for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.AliasEvent):
             what = f"alias '*{event.anchor}'"
-        elif getattr(event, "anchor", None):
-            what = f"anchor '&{event.anchor}'"
+        elif anchor := getattr(event, "anchor", None):
+            what = f"anchor '&{anchor}'"
         else:
             continue
-        problems.append(PolicyProblem(label, event.start_mark.line + 1, event.start_mark.column + 1, "",
+        mark = event.start_mark
+        problems.append(PolicyProblem(label, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "",
                                       f"YAML {what}: anchors and aliases are not allowed (write the value out in full)"))
         if len(problems) == _MOST_ALIAS_PROBLEMS:
             break

@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlmodel import col
 
+from core.db import inserted_id, table
 from inventory.bulk import BulkWriter
 from inventory.metrics import EVERYTHING, Selection, iter_facts, latest_snapshot, partition_skus
 from inventory.models import LotPosition, Snapshot
@@ -86,15 +88,15 @@ def _snapshot(connection: Connection) -> Snapshot:
 
 
 def _begin(connection: Connection, snapshot: Snapshot, policy: Policy, version_id: int | None) -> int:
-    return connection.execute(insert(Scan).values(
+    return inserted_id(connection.execute(insert(Scan).values(
         snapshot_id=snapshot.id, policy_version_id=version_id, policy_name=policy.policy,
         policy_version=policy.version, policy_hash=policy_hash(policy), scanned_at=datetime.now(UTC),
-        finding_count=0)).inserted_primary_key[0]
+        finding_count=0)))
 
 
 def _evaluate_into(reader: Connection, writer: Connection, scan_id: int, snapshot: Snapshot, policy: Policy,
                    selection: Selection) -> int:
-    rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+    rows = BulkWriter(writer, table(FindingRow), FINDING_COLUMNS)
     for finding in evaluator_for(policy).evaluate(iter_facts(reader, snapshot, selection=selection)):
         rows.add(finding_values(scan_id, finding))
     rows.flush()
@@ -102,8 +104,8 @@ def _evaluate_into(reader: Connection, writer: Connection, scan_id: int, snapsho
 
 
 def _complete(connection: Connection, scan_id: int) -> int:
-    count = connection.execute(select(func.count()).select_from(FindingRow).where(FindingRow.scan_id == scan_id)).scalar_one()  # type: ignore[arg-type]
-    connection.execute(update(Scan).where(Scan.id == scan_id).values(  # type: ignore[arg-type]
+    count = connection.execute(select(func.count()).select_from(FindingRow).where(col(FindingRow.scan_id) == scan_id)).scalar_one()
+    connection.execute(update(Scan).where(col(Scan.id) == scan_id).values(
         finding_count=count, completed_at=datetime.now(UTC)))
     return count
 
@@ -123,7 +125,7 @@ def scan(engine: Engine, *, policy: Policy | None = None, processes: int = 1,
         snapshot = _snapshot(reader)
         chosen, version_id = _policy_for_scan(reader, policy)
         lots = reader.execute(select(func.count()).select_from(LotPosition)
-                              .where(LotPosition.snapshot_id == snapshot.id)).scalar_one()  # type: ignore[arg-type]
+                              .where(col(LotPosition.snapshot_id) == snapshot.id)).scalar_one()
     children = cores(processes)
     if children > 1 and lots >= processes_from_lots:
         return _scan_in_processes(engine, snapshot, chosen, version_id, children)
@@ -147,8 +149,8 @@ def _scan_in_processes(engine: Engine, snapshot: Snapshot, policy: Policy, versi
         in_processes(_store_range_in_child, [(url, scan_id, snapshot, policy, r) for r in ranges], processes)
     except BaseException:
         with engine.begin() as connection:
-            connection.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id))  # type: ignore[arg-type]
-            connection.execute(delete(Scan).where(Scan.id == scan_id))  # type: ignore[arg-type]
+            connection.execute(delete(FindingRow).where(col(FindingRow.scan_id) == scan_id))
+            connection.execute(delete(Scan).where(col(Scan.id) == scan_id))
         raise
     with engine.begin() as connection:
         count = _complete(connection, scan_id)
@@ -168,8 +170,8 @@ def _store_range(engine: Engine, scan_id: int, snapshot: Snapshot, policy: Polic
         values = [finding_values(scan_id, f) for f in evaluator_for(policy).evaluate(
             iter_facts(reader, snapshot, selection=Selection(sku_range=sku_range)))]
     with engine.begin() as writer:
-        writer.execute(delete(FindingRow).where(FindingRow.scan_id == scan_id, FindingRow.sku.between(*sku_range)))  # type: ignore[arg-type, attr-defined]
-        rows = BulkWriter(writer, FindingRow.__table__, FINDING_COLUMNS)  # type: ignore[attr-defined]
+        writer.execute(delete(FindingRow).where(col(FindingRow.scan_id) == scan_id, col(FindingRow.sku).between(*sku_range)))
+        rows = BulkWriter(writer, table(FindingRow), FINDING_COLUMNS)
         for row in values:
             rows.add(row)
         rows.flush()
@@ -194,11 +196,11 @@ def plan_scan(engine: Engine, parts: int) -> ScanPlan:
 
 def _planned(connection: Connection, scan_id: int) -> tuple[Snapshot, Policy]:
     """The snapshot and policy a planned scan evaluates."""
-    planned = connection.execute(select(Scan).where(Scan.id == scan_id)).first()  # type: ignore[arg-type]
+    planned = connection.execute(select(Scan).where(col(Scan.id) == scan_id)).first()
     if planned is None:
         raise NothingToScan(f"scan {scan_id} was never planned")
-    snapshot = connection.execute(select(Snapshot).where(Snapshot.id == planned.snapshot_id)).one()  # type: ignore[arg-type]
-    version = connection.execute(select(PolicyVersion).where(PolicyVersion.id == planned.policy_version_id)).one()  # type: ignore[arg-type]
+    snapshot = connection.execute(select(Snapshot).where(col(Snapshot.id) == planned.snapshot_id)).one()
+    version = connection.execute(select(PolicyVersion).where(col(PolicyVersion.id) == planned.policy_version_id)).one()
     return Snapshot.model_validate(snapshot._mapping), stored_policy(version.text, f"policy_version {version.id}")
 
 
@@ -218,14 +220,14 @@ def complete_scan(engine: Engine, scan_id: int) -> ScanResult:
 
 
 def stored_findings(connection: Connection, scan_id: int) -> Iterator[FindingRow]:
-    query = select(FindingRow).where(FindingRow.scan_id == scan_id).order_by(FindingRow.id)  # type: ignore[arg-type]
+    query = select(FindingRow).where(col(FindingRow.scan_id) == scan_id).order_by(col(FindingRow.id))
     for row in connection.execute(query.execution_options(yield_per=5_000)):
         yield FindingRow.model_validate(row._mapping)
 
 
 def latest_scan(connection: Connection) -> Scan | None:
     """The newest completed scan; a partitioned scan still running (or abandoned) does not count."""
-    query = select(Scan).where(Scan.completed_at.is_not(None)).order_by(Scan.id.desc()).limit(1)  # type: ignore[union-attr, attr-defined]
+    query = select(Scan).where(col(Scan.completed_at).is_not(None)).order_by(col(Scan.id).desc()).limit(1)
     row = connection.execute(query).first()
     return None if row is None else Scan.model_validate(row._mapping)
 

@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select, update
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
 
 from audit.trail import append
+from core.db import inserted_id, table
 from inventory.models import Lifecycle, Material, QcStatus, RiskClass, Site, Snapshot, Storage
 from rules.compiler import policy_hash
 from rules.duties import DutyChange, duty_changes
@@ -45,16 +48,16 @@ def known_values(connection: Connection) -> dict[str, set[str]]:
         "risk_class": {m.value for m in RiskClass}, "lifecycle": {m.value for m in Lifecycle},
         "storage": {m.value for m in Storage}, "qc_status": {m.value for m in QcStatus},
     }
-    latest = connection.execute(select(Snapshot.id).order_by(Snapshot.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+    latest = connection.execute(select(col(Snapshot.id)).order_by(col(Snapshot.id).desc()).limit(1)).scalar()
     if latest is not None:
         known["category"] = set(connection.execute(
-            select(Material.category).where(Material.snapshot_id == latest).distinct()).scalars())  # type: ignore[arg-type]
-        known["site"] = set(connection.execute(select(Site.code)).scalars())  # type: ignore[arg-type]
+            select(col(Material.category)).where(col(Material.snapshot_id) == latest).distinct()).scalars())
+        known["site"] = set(connection.execute(select(col(Site.code))).scalars())
     return known
 
 
-def _row(connection: Connection, *conditions: object) -> PolicyVersion | None:
-    query = select(PolicyVersion).where(*conditions).order_by(PolicyVersion.id.desc()).limit(1)  # type: ignore[arg-type, union-attr]
+def _row(connection: Connection, *conditions: ColumnElement[bool] | Mapped[bool]) -> PolicyVersion | None:
+    query = select(PolicyVersion).where(*conditions).order_by(col(PolicyVersion.id).desc()).limit(1)
     found = connection.execute(query).first()
     return None if found is None else PolicyVersion.model_validate(found._mapping)
 
@@ -66,7 +69,7 @@ def stored_policy(text: str, label: str) -> Policy:
 
 
 def active_version(connection: Connection) -> tuple[PolicyVersion, Policy] | None:
-    row = _row(connection, PolicyVersion.active)
+    row = _row(connection, col(PolicyVersion.active))
     if row is None:
         return None
     return row, stored_policy(row.text, f"policy_version {row.id} ({row.name} v{row.version})")
@@ -98,7 +101,7 @@ def activate_text(engine: Engine, text: str, path: str, *, actor: str) -> Activa
 
 
 def _check_version_number(connection: Connection, policy: Policy, text_hash: str, path: str) -> None:
-    same_number = _row(connection, PolicyVersion.name == policy.policy, PolicyVersion.version == policy.version)
+    same_number = _row(connection, col(PolicyVersion.name) == policy.policy, col(PolicyVersion.version) == policy.version)
     if same_number is not None and same_number.text_hash != text_hash:
         raise PolicyConflict(
             f"{path}: version {policy.version} of policy '{policy.policy}' was activated before "
@@ -110,14 +113,12 @@ def _store_active(connection: Connection, policy: Policy, text: str, text_hash: 
                   proposed_by: str = "") -> PolicyVersion:
     """Make `text` the one active version, audited, in the caller's transaction. `actor` activates it;
     `proposed_by` names the proposer when `actor` is the second signer."""
-    current = _row(connection, PolicyVersion.active)
-    connection.execute(update(PolicyVersion).where(PolicyVersion.active).values(active=False))  # type: ignore[arg-type]
+    current = _row(connection, col(PolicyVersion.active))
+    connection.execute(update(PolicyVersion).where(col(PolicyVersion.active)).values(active=False))
     row = PolicyVersion(name=policy.policy, version=policy.version, text_hash=text_hash,
                         policy_hash=policy_hash(policy), text=text, path=path[-500:], activated_by=actor,
                         activated_at=datetime.now(UTC), active=True)
-    row.id = connection.execute(
-        PolicyVersion.__table__.insert().values(**row.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-    ).inserted_primary_key[0]
+    row.id = inserted_id(connection.execute(table(PolicyVersion).insert().values(**row.model_dump(exclude={"id"}))))
     before = None if current is None else {"policy": current.name, "version": current.version,
                                            "text_hash": current.text_hash}
     after = {"policy": policy.policy, "version": policy.version, "text_hash": text_hash, "path": path}
@@ -148,7 +149,7 @@ def _propose(connection: Connection, policy: Policy, text: str, text_hash: str, 
     row = PolicyPending(name=policy.policy, version=policy.version, text=text, text_hash=text_hash, path=path[-500:],
                         base_version_id=None if base is None else base.id, changes=[str(c) for c in changes],
                         proposed_by=actor, proposed_at=datetime.now(UTC))
-    row.id = connection.execute(insert(PolicyPending).values(**row.model_dump(exclude={"id"}))).inserted_primary_key[0]  # type: ignore[arg-type]
+    row.id = inserted_id(connection.execute(insert(PolicyPending).values(**row.model_dump(exclude={"id"}))))
     append(connection, actor=actor, action="policy.proposed", subject=f"policy:{policy.policy}",
            after={"pending": row.id, "policy": policy.policy, "version": policy.version,
                   "text_hash": text_hash, "changes": row.changes},
@@ -157,7 +158,7 @@ def _propose(connection: Connection, policy: Policy, text: str, text_hash: str, 
 
 
 def _open_pending(connection: Connection, pending_id: int) -> PolicyPending:
-    row = connection.execute(select(PolicyPending).where(PolicyPending.id == pending_id)).first()  # type: ignore[arg-type]
+    row = connection.execute(select(PolicyPending).where(col(PolicyPending.id) == pending_id)).first()
     if row is None:
         raise SecondSignatureRefused(f"no pending policy activation {pending_id} (see `stockwarden policy pending`)")
     found = PolicyPending.model_validate(row._mapping)
@@ -174,7 +175,7 @@ def approve_pending(engine: Engine, pending_id: int, *, signer: str, reason: str
         if signer.strip().lower() == pending.proposed_by.strip().lower():
             raise SecondSignatureRefused(f"{signer} proposed pending activation {pending_id}; a second person "
                                          "(an admin or another compliance officer) must sign it")
-        active = _row(connection, PolicyVersion.active)
+        active = _row(connection, col(PolicyVersion.active))
         if (None if active is None else active.id) != pending.base_version_id:
             raise SecondSignatureRefused(f"the active policy changed since pending activation {pending_id} was "
                                          "proposed, and its changes were judged against another version: propose it again")
@@ -198,7 +199,7 @@ def _close_pending(connection: Connection, pending: PolicyPending, state: str, s
                    reason: str) -> PolicyPending:
     at = datetime.now(UTC)
     closed = connection.execute(update(PolicyPending)
-                                .where(PolicyPending.id == pending.id, PolicyPending.state == PENDING)  # type: ignore[arg-type]
+                                .where(col(PolicyPending.id) == pending.id, col(PolicyPending.state) == PENDING)
                                 .values(state=state, signed_by=signer, signed_at=at, reason=reason)).rowcount
     if closed != 1:  # a second signer won the race
         raise SecondSignatureRefused(f"pending activation {pending.id} was signed meanwhile")
@@ -211,14 +212,14 @@ def _close_pending(connection: Connection, pending: PolicyPending, state: str, s
 
 def pending_activations(connection: Connection, *, everything: bool = False) -> list[PolicyPending]:
     """Activations waiting for a second signature (with `everything`, the signed and rejected ones too)."""
-    query = select(PolicyPending).order_by(PolicyPending.id)  # type: ignore[arg-type]
+    query = select(PolicyPending).order_by(col(PolicyPending.id))
     if not everything:
-        query = query.where(PolicyPending.state == PENDING)  # type: ignore[arg-type]
+        query = query.where(col(PolicyPending.state) == PENDING)
     return [PolicyPending.model_validate(row._mapping) for row in connection.execute(query)]
 
 
 def history(connection: Connection) -> list[PolicyVersion]:
-    rows = connection.execute(select(PolicyVersion).order_by(PolicyVersion.id))  # type: ignore[arg-type]
+    rows = connection.execute(select(PolicyVersion).order_by(col(PolicyVersion.id)))
     return [PolicyVersion.model_validate(row._mapping) for row in rows]
 
 
@@ -232,9 +233,9 @@ def version_text(connection: Connection, reference: str, *, files: bool = True) 
         raise PolicyConflict(f"'{reference}' is neither a policy file nor a version such as 3 or default@3")
     if int(number) > MAX_VERSION:  # no version is stored that high, and the database's integer would overflow
         raise PolicyConflict(f"no activated version '{reference}' (see `stockwarden policy history`)")
-    conditions = [PolicyVersion.version == int(number)]
+    conditions = [col(PolicyVersion.version) == int(number)]
     if name:
-        conditions.append(PolicyVersion.name == name)
+        conditions.append(col(PolicyVersion.name) == name)
     row = _row(connection, *conditions)
     if row is None:
         raise PolicyConflict(f"no activated version '{reference}' (see `stockwarden policy history`)")

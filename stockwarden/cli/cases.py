@@ -1,0 +1,92 @@
+"""Cases at the terminal: the list from the case mirror, and the ERP instructions their approved
+dispositions put in the outbox (list, export for the ERP, confirm, which acts on the case)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.temporal import connect
+from governance.listing import cases_by_acknowledge_due
+from governance.models import CaseRow
+from governance.outbox import export, unconfirmed
+from notifications.listing import cases_with_failing_delivery
+from stockwarden.case_actions import confirm_instruction
+from stockwarden.cli.common import AsJson, By, actor_of, database, reported, say
+
+
+def cases_command(
+    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only cases of this owner (email).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List cases from the case mirror: rule, SKU, site, lines, state, owner, due dates, value, workflow id."""
+    with database().connect() as connection:
+        rows = cases_by_acknowledge_due(connection, state=state, owner=owner)
+        failing = cases_with_failing_delivery(connection)
+    if as_json:
+        typer.echo(json.dumps([_case_json(r, r.id in failing) for r in rows], ensure_ascii=False, indent=1))
+        return
+    for r in rows:
+        typer.echo(("! " if r.id in failing else "  ") + f"{r.state:21} {r.rule:24} {r.sku:12} {r.site:6} {len(r.lines):3} line(s)  value {r.value:14,.2f}  "
+                   f"{r.owner:28} acknowledge by {r.acknowledge_due:%Y-%m-%d}  {r.id}")
+    typer.echo(f"{len(rows):,} case(s)." + (f" {len(failing):,} marked ! have a message that keeps failing "
+                                            "(stockwarden notifications --failing)." if failing else ""))
+
+
+def _case_json(r: CaseRow, delivery_failing: bool) -> dict[str, object]:
+    """The console's case JSON (`cases --json`): the mirror row as stored, and whether a message keeps failing."""
+    return {"workflow_id": r.id, "rule": r.rule, "sku": r.sku, "site": r.site, "state": r.state, "owner": r.owner,
+            "assignees": r.assignees, "acknowledge_due": r.acknowledge_due.isoformat(),
+            "resolve_due": r.resolve_due.isoformat(), "value": float(r.value),
+            "lines": [{"lot": line["lot"], "serial": line["serial"], "quantity": line.get("quantity"),
+                       "value": line["value"]} for line in r.lines],
+            "proposal": r.proposal, "delivery_failing": delivery_failing}
+
+
+outbox_app = typer.Typer(help="ERP instructions of approved dispositions: list, export, confirm.")
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_command(
+    ctx: typer.Context,
+    export_to: Annotated[Path | None, typer.Option("--export", help="Write the unconfirmed instructions as a CSV "
+                                                   "file for the ERP's import into this folder.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who exports (default: login name).")] = None,
+) -> None:
+    """List the ERP instructions not yet confirmed; with --export, also write them as CSV."""
+    if ctx.invoked_subcommand is not None:
+        return
+    engine = database()
+    with engine.begin() as connection:
+        rows = unconfirmed(connection)
+        for row in rows:
+            typer.echo(f"{row.id:6} {row.state:8} {row.disposition:22} {row.sku:12} {row.site:6} "
+                       f"{row.lot or '-':10} {row.serial or '-':10} qty {row.quantity.normalize():>8f} "
+                       f"value {row.value:12,.2f}  {row.target or '-':14} {row.case_id}")
+        say(f"{len(rows):,} instruction(s) not yet confirmed.")
+        if export_to is not None and rows:
+            with reported("nothing was exported"):
+                path = export(connection, rows, export_to, actor=actor_of(by))
+            say(f"Wrote {path} for the ERP's import.")
+
+
+@outbox_app.command("confirm")
+def outbox_confirm_command(
+    instruction_id: Annotated[int, typer.Argument(metavar="ID", help="The instruction's id.")],
+    by: By = None,
+    note: Annotated[str, typer.Option("--note", help="What the ERP reported, e.g. its document number.")] = "",
+) -> None:
+    """Confirm that the ERP carried out one instruction (the case resolves when its last one is confirmed)."""
+    engine = database()
+
+    async def send() -> str:
+        return await confirm_instruction(await connect(), engine, instruction_id, actor_of(by), note)
+
+    with reported("nothing was confirmed"):
+        state = asyncio.run(send())
+    say(f"Instruction {instruction_id} confirmed; the case is {state}.")
