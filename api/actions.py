@@ -1,28 +1,36 @@
-"""Case actions over HTTP: the same Updates as the CLI and the action links, in the caller's name.
-The route checks the caller's role, then whether they may see the case at all (api/visibility.py: 404
-otherwise, as for an unknown case); a signature also needs the signer's PIN (api/pins.py). The case
-workflow's validators check everything else (is this person responsible, does the state allow it), so a
-refusal carries the case's own words (409)."""
+"""Case actions over HTTP: the same Updates as the CLI and the action links, in the caller's name, sent
+by the one case action (governance/actions.py). The route checks the caller's role; the action checks
+whether they may see the case at all (governance/visibility.py: 404 otherwise, as for an unknown case);
+a signature also needs the signer's PIN (api/pins.py). The case workflow's validators check everything
+else (is this person responsible, does the state allow it), so a refusal carries the case's own words
+(409; create_app answers every CaseRefused with its status)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy import Engine
+from temporalio.client import Client
 
-from api.auth import Principal, Role, require
+from api.auth import COMMENTERS, OWNERS, SIGNERS, Principal
+from api.deps import (
+    ClientDep,
+    CommenterDep,
+    CommitteeDep,
+    EngineDep,
+    ErpDep,
+    OwnerDep,
+    SettingsDep,
+    SignerDep,
+)
 from api.pins import PinRefused, authenticated, refusal_text
 from api.problems import REFUSALS, ROW_ID_MAX, answers
-from api.visibility import visible_case
 from api.web import language_of
-from workflows.case import CaseWorkflow
-from workflows.case_messages import (
+from core.case import (
     Acknowledge,
     Cancel,
     Comment,
@@ -33,13 +41,14 @@ from workflows.case_messages import (
     Sign,
     Snooze,
 )
+from governance.actions import CaseMessage, act
+from governance.visibility import visible_case
 
-OWNERS = (Role.OWNER, Role.ADMIN)
-SIGNERS = (Role.COMMITTEE, Role.QA, *OWNERS)
-COMMENTERS = (*OWNERS, Role.COMMITTEE, Role.QA)
 PAGE_ACTION_ROLES = {"acknowledge": OWNERS, "propose": OWNERS, "comment": COMMENTERS, "approve": SIGNERS,
                      "reject": SIGNERS}
 """The case page's forms take the roles of the routes they stand for."""
+
+router = APIRouter(tags=["case actions"], responses={**REFUSALS, **answers(404, 409, 429)})
 
 
 class CommentBody(BaseModel):
@@ -99,20 +108,6 @@ class CancelBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-async def perform(client: Client, case_id: str, method: Any, message: Any) -> Any:
-    """The case's Update; its refusal becomes 409 with the case's own words, an unknown case 404."""
-    handle = client.get_workflow_handle(case_id)
-    try:
-        return await handle.execute_update(method, message)
-    except WorkflowUpdateFailedError as failure:
-        cause = failure.cause
-        raise HTTPException(409, cause.message if isinstance(cause, ApplicationError) else str(cause)) from None
-    except RPCError as failure:
-        if failure.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no running case {case_id}") from None
-        raise HTTPException(409, failure.message) from None
-
-
 def pin_refusal(request: Request, who: Principal, refused: PinRefused) -> HTTPException:
     """403 for a missing, unset or wrong PIN; 429 with Retry-After while signing is locked."""
     text = refusal_text(language_of(request, who.person), refused)
@@ -122,60 +117,58 @@ def pin_refusal(request: Request, who: Principal, refused: PinRefused) -> HTTPEx
     return HTTPException(429, text, headers={"Retry-After": str(wait)})
 
 
-def router() -> APIRouter:
-    routes = APIRouter(tags=["case actions"], responses={**REFUSALS, **answers(404, 409, 429)})
+async def _sent(client: Client, engine: Engine, case_id: str, who: Principal, message: CaseMessage) -> dict[str, Any]:
+    """The action's answer: the case and what its Update returned."""
+    return {"case": case_id, "result": await act(client, engine, case_id, message, who)}
 
-    async def update(request: Request, case_id: str, who: Principal, method: Any, message: Any) -> dict[str, Any]:
-        with request.app.state.engine.connect() as connection:
-            visible_case(connection, who, case_id)
-        return {"case": case_id, "result": await perform(request.app.state.client, case_id, method, message)}
 
-    @routes.post("/cases/{case_id:path}/acknowledge", summary="Acknowledge a case")
-    async def acknowledge(request: Request, case_id: str, who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.acknowledge, Acknowledge(who.person))
+@router.post("/cases/{case_id:path}/acknowledge", summary="Acknowledge a case")
+async def acknowledge(case_id: str, who: OwnerDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Acknowledge(who.person))
 
-    @routes.post("/cases/{case_id:path}/comment", summary="Comment on a case")
-    async def comment(request: Request, case_id: str, body: CommentBody,
-                      who: Annotated[Principal, Depends(require(*COMMENTERS))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.comment, Comment(who.person, body.text))
 
-    @routes.post("/cases/{case_id:path}/reassign", summary="Reassign a case to a named person, with a reason")
-    async def reassign(request: Request, case_id: str, body: ReassignBody,
-                       who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.reassign, Reassign(who.person, body.to, body.reason))
+@router.post("/cases/{case_id:path}/comment", summary="Comment on a case")
+async def comment(case_id: str, body: CommentBody, who: CommenterDep, client: ClientDep,
+                  engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Comment(who.person, body.text))
 
-    @routes.post("/cases/{case_id:path}/snooze", summary="Snooze a case within the policy's bound")
-    async def snooze(request: Request, case_id: str, body: SnoozeBody,
-                     who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.snooze, Snooze(who.person, body.days, body.reason))
 
-    @routes.post("/cases/{case_id:path}/propose", summary="Propose a disposition")
-    async def propose(request: Request, case_id: str, body: ProposeBody,
-                      who: Annotated[Principal, Depends(require(*OWNERS))]) -> dict[str, Any]:
-        lines = [ProposalLine(line.lot, line.serial, line.quantity) for line in body.lines]
-        return await update(request, case_id, who, CaseWorkflow.propose,
-                            Propose(who.person, body.disposition, lines, body.target, body.postpone_to, body.reason))
+@router.post("/cases/{case_id:path}/reassign", summary="Reassign a case to a named person, with a reason")
+async def reassign(case_id: str, body: ReassignBody, who: OwnerDep, client: ClientDep,
+                   engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Reassign(who.person, body.to, body.reason))
 
-    @routes.post("/cases/{case_id:path}/sign", summary="Sign the open proposal (approved, rejected, reviewed)")
-    async def sign(request: Request, case_id: str, body: SignBody,
-                   who: Annotated[Principal, Depends(require(*SIGNERS))]) -> dict[str, Any]:
-        with request.app.state.engine.connect() as connection:
-            visible_case(connection, who, case_id)  # before the PIN: a hidden case is not worth a guess
-        try:
-            sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
-                                           Sign(who.person, body.meaning, body.reason), body.pin, case_id)
-        except PinRefused as refused:
-            raise pin_refusal(request, who, refused) from None
-        return await update(request, case_id, who, CaseWorkflow.sign, sign)
 
-    @routes.post("/cases/{case_id:path}/confirm", summary="Confirm an ERP instruction was carried out")
-    async def confirm(request: Request, case_id: str, body: ConfirmBody,
-                      who: Annotated[Principal, Depends(require(Role.ERP, Role.ADMIN))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.confirm, Confirm(who.person, body.instruction, body.note))
+@router.post("/cases/{case_id:path}/snooze", summary="Snooze a case within the policy's bound")
+async def snooze(case_id: str, body: SnoozeBody, who: OwnerDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Snooze(who.person, body.days, body.reason))
 
-    @routes.post("/cases/{case_id:path}/cancel", summary="Cancel a case (a committee member, with a reason)")
-    async def cancel(request: Request, case_id: str, body: CancelBody,
-                     who: Annotated[Principal, Depends(require(Role.COMMITTEE))]) -> dict[str, Any]:
-        return await update(request, case_id, who, CaseWorkflow.cancel, Cancel(who.person, body.reason))
 
-    return routes
+@router.post("/cases/{case_id:path}/propose", summary="Propose a disposition")
+async def propose(case_id: str, body: ProposeBody, who: OwnerDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
+    lines = [ProposalLine(line.lot, line.serial, line.quantity) for line in body.lines]
+    return await _sent(client, engine, case_id, who,
+                       Propose(who.person, body.disposition, lines, body.target, body.postpone_to, body.reason))
+
+
+@router.post("/cases/{case_id:path}/sign", summary="Sign the open proposal (approved, rejected, reviewed)")
+async def sign(request: Request, case_id: str, body: SignBody, who: SignerDep, client: ClientDep,
+               engine: EngineDep, settings: SettingsDep) -> dict[str, Any]:
+    with engine.connect() as connection:
+        visible_case(connection, who, case_id)  # before the PIN: a hidden case is not worth a guess
+    try:
+        signed = await asyncio.to_thread(authenticated, engine, settings, Sign(who.person, body.meaning, body.reason),
+                                         body.pin, case_id)
+    except PinRefused as refused:
+        raise pin_refusal(request, who, refused) from None
+    return await _sent(client, engine, case_id, who, signed)
+
+
+@router.post("/cases/{case_id:path}/confirm", summary="Confirm an ERP instruction was carried out")
+async def confirm(case_id: str, body: ConfirmBody, who: ErpDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Confirm(who.person, body.instruction, body.note))
+
+
+@router.post("/cases/{case_id:path}/cancel", summary="Cancel a case (a committee member, with a reason)")
+async def cancel(case_id: str, body: CancelBody, who: CommitteeDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
+    return await _sent(client, engine, case_id, who, Cancel(who.person, body.reason))

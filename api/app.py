@@ -18,19 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api.actions import router as action_router
-from api.audit import router as audit_router
-from api.feeds import router as feed_router
+from api import actions, audit, feeds, links, outbox, pages, people, policies, routes, tokens
 from api.limits import BodyGuard
-from api.links import router as link_router
-from api.outbox import router as outbox_router
-from api.pages import router as page_router
-from api.people import router as people_router
-from api.policies import router as policy_router
-from api.routes import router as api_router
-from api.tokens import router as token_router
 from api.web import PageRefused, refused_page
 from core.settings import Settings
+from governance.actions import CaseRefused
 from notifications.people import Directory
 
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
@@ -112,24 +104,22 @@ async def _errors(request: Request, problem: StarletteHTTPException) -> Response
     return await http_exception_handler(request, problem)
 
 
+async def _case_refused(request: Request, refusal: CaseRefused) -> Response:
+    """A refused case action or read (governance/actions.py) is answered with its status and words."""
+    return await _errors(request, StarletteHTTPException(refusal.status, refusal.message))
+
+
 def create_app(engine: Engine, client: Client, settings: Settings, directory: Directory | None = None) -> FastAPI:
     app = FastAPI(title="Stockwarden", version="0.1.0",
                   description="Governance of slow-moving and obsolete medical-device stock (呆滞料).")
     app.state.engine, app.state.client, app.state.settings, app.state.directory = engine, client, settings, directory
-    app.include_router(link_router())
-    app.include_router(action_router())
-    app.include_router(api_router())
-    app.include_router(policy_router())
-    app.include_router(feed_router())
-    app.include_router(audit_router())
-    app.include_router(outbox_router())
-    app.include_router(people_router())
-    app.include_router(token_router())
-    app.include_router(page_router())
+    for module in (links, actions, routes, policies, feeds, audit, outbox, people, tokens, pages):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]
+    app.add_exception_handler(CaseRefused, _case_refused)  # type: ignore[arg-type]
     app.add_middleware(BodyGuard)  # credentials and size limits before any body is read (api/limits.py)
 
     @app.get("/", include_in_schema=False)

@@ -11,11 +11,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlmodel import col
 
 from api.models import ApiToken
 from api.refusals import count
@@ -23,36 +23,35 @@ from api.sessions import end_sessions_of_tokens
 from audit.trail import append
 from core.db import as_utc
 from core.settings import get_settings
+from governance.visibility import Principal, Role, only_own
 
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    COMPLIANCE = "compliance"
-    OWNER = "owner"
-    COMMITTEE = "committee"
-    QA = "qa"
-    VIEWER = "viewer"
-    ERP = "erp"
+__all__ = ["Principal", "Role", "only_own"]  # where the API has always found them
 
 
 POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 """Who validates, previews and activates policies (the API and the preview page)."""
 KPI_READERS = (Role.ADMIN, Role.COMMITTEE, Role.VIEWER, Role.COMPLIANCE)
 """Who reads the month's KPIs (the API and the KPI page)."""
+OWNERS = (Role.OWNER, Role.ADMIN)
+"""Who acknowledges, reassigns, snoozes a case and proposes its disposition."""
+SIGNERS = (Role.COMMITTEE, Role.QA, *OWNERS)
+COMMENTERS = (*OWNERS, Role.COMMITTEE, Role.QA)
+ERP = (Role.ERP, Role.ADMIN)
+"""Who sends the ERP's feeds and confirms its instructions."""
+CASE_READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA, Role.OWNER)
+"""Who may read cases; an owner (and nobody else among these) sees only their own."""
+FINDING_READERS = (Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE, Role.QA)
+SCANNERS = (Role.ADMIN, Role.COMPLIANCE)
+PACK_READERS = (Role.ADMIN, Role.COMMITTEE)
+"""Who downloads the governance pack (the API and the KPI page)."""
+OUTBOX_READERS = (*ERP, Role.VIEWER, Role.COMMITTEE)
+SNAPSHOT_READERS = (Role.ERP, Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE)
+POLICY_READERS = (Role.COMPLIANCE, Role.ADMIN, Role.COMMITTEE, Role.VIEWER)
+AUDITORS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
+PEOPLE_READERS = (Role.ADMIN, Role.COMPLIANCE, Role.COMMITTEE)
 PERSON = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$"
 """Whom a token is for: an email address (admin@localhost, as `up` makes, included). Control characters
 are named, not left to \\s, which Python's re and pydantic's (Rust) regex draw differently."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    person: str
-    roles: frozenset[str]
-
-
-def only_own(principal: Principal) -> bool:
-    """An owner (or the ERP) sees only the cases they own or are assigned to; any reading role sees all."""
-    return not (principal.roles - {Role.OWNER.value, Role.ERP.value})
 
 
 def _hash(token: str) -> str:
@@ -109,9 +108,9 @@ def issue_token(engine: Engine, person: str, roles: list[Role], *, by: str = "st
     expires_at = expires_at or now + timedelta(days=days if days is not None else get_settings().token_days)
     values = list(dict.fromkeys(Role(r).value for r in roles))  # each role once, in the order given
     with engine.begin() as connection:
-        token_id = connection.execute(insert(ApiToken).values(
+        token_id = cast(int, connection.execute(insert(ApiToken).values(  # a stored row has its id
             token_hash=_hash(token), person=person, roles=values, created_at=now, created_by=by,
-            expires_at=expires_at).returning(ApiToken.id)).scalar_one()  # type: ignore[arg-type]
+            expires_at=expires_at).returning(col(ApiToken.id))).scalar_one())
         append(connection, actor=by, action="api.token_created", subject=f"person:{person}",
                after={"token": token_id, "roles": values, "expires_at": expires_at.isoformat()})
     return IssuedToken(token, TokenInfo(token_id, person, values, now, by, expires_at, None))
@@ -124,9 +123,9 @@ def create_token(engine: Engine, person: str, roles: list[Role], *, by: str = "s
 
 
 def list_tokens(connection: Connection, person: str | None = None) -> list[TokenInfo]:
-    query = select(ApiToken).order_by(ApiToken.id)  # type: ignore[arg-type]
+    query = select(ApiToken).order_by(col(ApiToken.id))
     if person is not None:
-        query = query.where(ApiToken.person == person)  # type: ignore[arg-type]
+        query = query.where(col(ApiToken.person) == person)
     return [_info(row) for row in connection.execute(query)]
 
 
@@ -139,7 +138,7 @@ def _revoke(connection: Connection, rows: list[TokenInfo], by: str) -> list[Toke
         if row.revoked_at is not None:
             done.append(row)
             continue
-        connection.execute(update(ApiToken).where(ApiToken.id == row.id, ApiToken.revoked_at.is_(None))  # type: ignore[arg-type, union-attr]
+        connection.execute(update(ApiToken).where(col(ApiToken.id) == row.id, col(ApiToken.revoked_at).is_(None))
                            .values(revoked_at=now))
         ended = end_sessions_of_tokens(connection, [row.id], "token revoked")
         append(connection, actor=by, action="api.token_revoked", subject=f"person:{row.person}",
@@ -151,7 +150,7 @@ def _revoke(connection: Connection, rows: list[TokenInfo], by: str) -> list[Toke
 def revoke_token(engine: Engine, token_id: int, *, by: str) -> TokenInfo:
     """Revoke one token (a token already revoked stays as it was); raises UnknownToken."""
     with engine.begin() as connection:
-        row = connection.execute(select(ApiToken).where(ApiToken.id == token_id)).first()  # type: ignore[arg-type]
+        row = connection.execute(select(ApiToken).where(col(ApiToken.id) == token_id)).first()
         if row is None:
             raise UnknownToken(f"no token {token_id} (see `stockwarden token list`)")
         return _revoke(connection, [_info(row)], by)[0]
@@ -174,9 +173,9 @@ def live_token(engine: Engine, token: str) -> TokenInfo | None:
     if not token:
         return None
     with engine.connect() as connection:
-        row = connection.execute(select(ApiToken).where(ApiToken.token_hash == _hash(token),  # type: ignore[arg-type]
-                                                        ApiToken.revoked_at.is_(None),  # type: ignore[union-attr]
-                                                        ApiToken.expires_at > datetime.now(UTC))).first()  # type: ignore[arg-type, operator]
+        row = connection.execute(select(ApiToken).where(col(ApiToken.token_hash) == _hash(token),
+                                                        col(ApiToken.revoked_at).is_(None),
+                                                        col(ApiToken.expires_at) > datetime.now(UTC))).first()
     return None if row is None else _info(row)
 
 

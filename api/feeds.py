@@ -12,12 +12,14 @@ from datetime import date
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlmodel import col
 
-from api.auth import Principal, Role, require
+from api.auth import Principal
+from api.deps import EngineDep, ErpDep, SettingsDep, SnapshotReaderDep
 from api.problems import REFUSALS, answers
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import Snapshot
@@ -26,8 +28,6 @@ from inventory.sources import SourceError
 from rules.incremental import reevaluate
 from rules.scan import NothingToScan, finding_json
 
-FEEDERS = (Role.ERP, Role.ADMIN)
-READERS = (Role.ERP, Role.ADMIN, Role.VIEWER, Role.COMPLIANCE, Role.COMMITTEE)
 Record = dict[str, str | int | float | bool | None]
 """One row: the CSV file's column names as keys, plain values."""
 
@@ -64,15 +64,15 @@ def _row_errors(failed: IngestFailed) -> JSONResponse:
         {"file": e.file, "row": e.line, "column": e.column, "message": e.message} for e in failed.errors]})
 
 
-def _folder(request: Request) -> Path:
-    folder = Path(request.app.state.settings.var_dir) / "uploads" / uuid.uuid4().hex
+def _folder(var_dir: Path) -> Path:
+    folder = Path(var_dir) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     return folder
 
 
-async def _save(request: Request, files: list[UploadFile]) -> Path:
+async def _save(var_dir: Path, files: list[UploadFile]) -> Path:
     """Uploaded files into a fresh folder under var/uploads, by their own names (no directories)."""
-    folder = _folder(request)
+    folder = _folder(var_dir)
     for upload in files:
         name = PurePath(upload.filename or "").name
         if not name or not name.lower().endswith((".csv", ".xlsx")):
@@ -83,72 +83,73 @@ async def _save(request: Request, files: list[UploadFile]) -> Path:
     return folder
 
 
-def router() -> APIRouter:
-    routes = APIRouter(tags=["feeds"], responses=REFUSALS)
+router = APIRouter(tags=["feeds"], responses=REFUSALS)
 
-    async def ingest_from(request: Request, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
-        try:
-            result = await asyncio.to_thread(ingest, request.app.state.engine, source, as_of=as_of, loaded_by=who.person)
-        except IngestFailed as failed:
-            return _row_errors(failed)
-        except SourceError as problem:
-            return JSONResponse(status_code=422, content={"errors": [{"file": None, "row": None, "column": None,
-                                                                      "message": str(problem)}]})
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return {"snapshot_id": result.snapshot_id, "as_of": result.as_of.isoformat(), "row_counts": result.row_counts,
-                "already_loaded": result.already_loaded}
 
-    @routes.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
-    async def load(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                   files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
-        folder = await _save(request, files)
-        books = list(folder.glob("*.xlsx"))
-        source = books[0] if len(books) == 1 and len(files) == 1 else folder
-        return await ingest_from(request, folder, source, as_of, who)
+async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
+    try:
+        result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person)
+    except IngestFailed as failed:
+        return _row_errors(failed)
+    except SourceError as problem:
+        return JSONResponse(status_code=422, content={"errors": [{"file": None, "row": None, "column": None,
+                                                                  "message": str(problem)}]})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"snapshot_id": result.snapshot_id, "as_of": result.as_of.isoformat(), "row_counts": result.row_counts,
+            "already_loaded": result.already_loaded}
 
-    @routes.post("/snapshots/records", summary="Load a snapshot sent as JSON records; a row is a record's place in its list")
-    async def load_records(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                           body: SnapshotRecords) -> Any:
-        folder = _folder(request)
-        source = folder / "snapshot.json"
-        source.write_text(json.dumps(body.model_dump(exclude={"as_of"}), default=str), encoding="utf-8")
-        return await ingest_from(request, folder, source, body.as_of, who)
 
-    @routes.get("/snapshots", summary="Loaded snapshots, newest first")
-    async def snapshots(request: Request, _: Annotated[Principal, Depends(require(*READERS))]) -> list[dict[str, Any]]:
-        with request.app.state.engine.connect() as connection:
-            rows = connection.execute(select(Snapshot).order_by(Snapshot.id.desc())).all()  # type: ignore[union-attr]
-        return [{"id": r.id, "as_of": r.as_of.isoformat(), "loaded_by": r.loaded_by, "row_counts": r.row_counts} for r in rows]
+@router.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
+async def load(who: ErpDep, engine: EngineDep, settings: SettingsDep,
+               files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
+    folder = await _save(settings.var_dir, files)
+    books = list(folder.glob("*.xlsx"))
+    source = books[0] if len(books) == 1 and len(files) == 1 else folder
+    return await ingest_from(engine, folder, source, as_of, who)
 
-    async def apply(request: Request, folder: Path, source: Path, who: Principal) -> Any:
-        try:
-            result = await asyncio.to_thread(reevaluate, request.app.state.engine, source, actor=who.person)
-        except IngestFailed as failed:
-            return _row_errors(failed)
-        except (SourceError, NothingToScan) as problem:
-            raise HTTPException(422, str(problem)) from None
-        except AlreadyApplied as problem:
-            raise HTTPException(409, str(problem)) from None
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return {"movements": result.movements, "sku_sites": result.sku_sites,
-                "opened": [finding_json(f) for f in result.opened],
-                "cleared": [{"rule": f.rule, "sku": f.sku, "site": f.site, "lot": f.lot, "serial": f.serial}
-                            for f in result.cleared]}
 
-    @routes.post("/movements", responses=answers(409), summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")
-    async def movements(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                        file: Annotated[UploadFile, File()]) -> Any:
-        folder = await _save(request, [file])
-        return await apply(request, folder, folder / PurePath(file.filename or "").name, who)
+@router.post("/snapshots/records", summary="Load a snapshot sent as JSON records; a row is a record's place in its list")
+async def load_records(who: ErpDep, engine: EngineDep, settings: SettingsDep, body: SnapshotRecords) -> Any:
+    folder = _folder(settings.var_dir)
+    source = folder / "snapshot.json"
+    source.write_text(json.dumps(body.model_dump(exclude={"as_of"}), default=str), encoding="utf-8")
+    return await ingest_from(engine, folder, source, body.as_of, who)
 
-    @routes.post("/movements/records", responses=answers(409), summary="Apply one or many movements sent as JSON records")
-    async def movement_records(request: Request, who: Annotated[Principal, Depends(require(*FEEDERS))],
-                               body: MovementRecords) -> Any:
-        folder = _folder(request)
-        source = folder / "movements.json"
-        source.write_text(json.dumps(body.model_dump(), default=str), encoding="utf-8")
-        return await apply(request, folder, source, who)
 
-    return routes
+@router.get("/snapshots", summary="Loaded snapshots, newest first")
+async def snapshots(_: SnapshotReaderDep, engine: EngineDep) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Snapshot).order_by(col(Snapshot.id).desc())).all()
+    return [{"id": r.id, "as_of": r.as_of.isoformat(), "loaded_by": r.loaded_by, "row_counts": r.row_counts} for r in rows]
+
+
+async def apply(engine: Engine, folder: Path, source: Path, who: Principal) -> Any:
+    try:
+        result = await asyncio.to_thread(reevaluate, engine, source, actor=who.person)
+    except IngestFailed as failed:
+        return _row_errors(failed)
+    except (SourceError, NothingToScan) as problem:
+        raise HTTPException(422, str(problem)) from None
+    except AlreadyApplied as problem:
+        raise HTTPException(409, str(problem)) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"movements": result.movements, "sku_sites": result.sku_sites,
+            "opened": [finding_json(f) for f in result.opened],
+            "cleared": [{"rule": f.rule, "sku": f.sku, "site": f.site, "lot": f.lot, "serial": f.serial}
+                        for f in result.cleared]}
+
+
+@router.post("/movements", responses=answers(409), summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")
+async def movements(who: ErpDep, engine: EngineDep, settings: SettingsDep, file: Annotated[UploadFile, File()]) -> Any:
+    folder = await _save(settings.var_dir, [file])
+    return await apply(engine, folder, folder / PurePath(file.filename or "").name, who)
+
+
+@router.post("/movements/records", responses=answers(409), summary="Apply one or many movements sent as JSON records")
+async def movement_records(who: ErpDep, engine: EngineDep, settings: SettingsDep, body: MovementRecords) -> Any:
+    folder = _folder(settings.var_dir)
+    source = folder / "movements.json"
+    source.write_text(json.dumps(body.model_dump(), default=str), encoding="utf-8")
+    return await apply(engine, folder, source, who)

@@ -2,7 +2,8 @@
 action forms, the policy preview and the committee's KPIs with charts, and the page where people set their signing
 PIN. Server-rendered (Jinja), in zh-CN and en, nothing loaded from elsewhere. Each page states its roles
 as the API's routes do; the data comes from the same functions the API uses, and a case from the one
-visibility check (api/visibility.py)."""
+visibility check (governance/visibility.py); an action goes through the one case action
+(governance/actions.py), as the API's do."""
 
 from __future__ import annotations
 
@@ -10,26 +11,35 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlmodel import col
+from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api.actions import PAGE_ACTION_ROLES, perform
-from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, live_token, only_own, principal_of, refused
+from api.actions import PAGE_ACTION_ROLES
+from api.auth import PACK_READERS, Principal, live_token, only_own, principal_of, refused
 from api.charts import bar_chart, line_chart, show
-from api.forms import propose_from_form, sign_from_form
-from api.pins import PinProblem, PinRefused, authenticated, has_pin, refusal_text, set_pin, verify
+from api.deps import (
+    ClientDep,
+    EngineDep,
+    PageKpiReaderDep,
+    PagePackReaderDep,
+    PagePolicyEditorDep,
+    PageReaderDep,
+    SettingsDep,
+)
+from api.forms import DONE, act_on_form
+from api.pins import PinProblem, PinRefused, has_pin, refusal_text, set_pin, verify
 from api.refusals import SIGN_IN_FAILED, count, retry_after
-from api.routes import READERS, check_period, pack_file
+from api.routes import check_period, pack_file
 from api.texts import STATE_NAMES, page_text
-from api.visibility import visible_case
 from api.web import (
     end_session_of,
     language_of,
-    page_guard,
     person_of,
     person_of_link,
     render,
@@ -37,9 +47,12 @@ from api.web import (
     start_session,
 )
 from audit.trail import append, entries
+from core.case import FINAL_STATES, STATES, deadline_of
 from core.db import as_utc
+from core.period import Period
+from governance.actions import CaseRefused, view_of
 from governance.listing import BadCursor, CaseFilter, list_cases
-from governance.opening import FINAL_STATES, deadline_of
+from governance.visibility import visible_case
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import actions_for, rule_reasons
@@ -50,8 +63,6 @@ from reports.summary import kpi_summary
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
 from rules.versions import known_values
-from workflows.case import CaseWorkflow
-from workflows.case_messages import STATES, Acknowledge, Comment
 
 
 def _say(lang: str, key: str) -> str:
@@ -62,9 +73,9 @@ def _when(moment: datetime | None) -> str:
     return "" if moment is None else as_utc(moment).strftime("%Y-%m-%d %H:%M")
 
 
-def too_many(request: Request, lang: str) -> HTMLResponse | None:
+def too_many(request: Request, engine: Engine, lang: str) -> HTMLResponse | None:
     """429, in the reader's language, while the caller's address has failed too often (api/refusals.py)."""
-    wait = retry_after(request.app.state.engine, request)
+    wait = retry_after(engine, request)
     if wait is None:
         return None
     page = render(request, "notice.html.j2", lang, 429, title="Stockwarden", refused=True, principal=None,
@@ -73,255 +84,256 @@ def too_many(request: Request, lang: str) -> HTMLResponse | None:
     return page
 
 
-def router() -> APIRouter:
-    routes = APIRouter(prefix="/pages", include_in_schema=False)
+router = APIRouter(prefix="/pages", include_in_schema=False)
 
-    @routes.get("/enter/{token}")
-    async def enter(request: Request, token: str) -> Response:
-        """The signed "my cases" link: signs its person in (their roles from people.yaml)."""
-        settings = request.app.state.settings
-        if (slowed := too_many(request, language_of(request, None))) is not None:
-            return slowed
-        person = person_of_link(settings, token)
-        if person is None:
-            lang = language_of(request, None)
-            count(request.app.state.engine, request, "link invalid")
-            return render(request, "notice.html.j2", lang, 403, title="Stockwarden", refused=True,
-                          message=_say(lang, "link_invalid"))
-        principal = Principal(person, roles_of_person(request, person))
-        with request.app.state.engine.begin() as connection:
-            append(connection, actor=person, action="page.signed_in", subject=f"person:{person}",
-                   after={"by": "my-cases link", "roles": sorted(principal.roles)})
-        response = RedirectResponse("/pages/cases", status_code=303)
-        start_session(request, response, person, began_with="my_cases_link")
-        return response
 
-    @routes.get("/login", response_class=HTMLResponse)
-    async def login_form(request: Request) -> HTMLResponse:
-        return render(request, "login.html.j2", language_of(request, None), principal=None, message="",
-                      signed_out=request.query_params.get("signed_out") == "1")
-
-    @routes.post("/login")
-    async def login(request: Request) -> Response:
+@router.get("/enter/{token}")
+async def enter(request: Request, token: str, engine: EngineDep, settings: SettingsDep) -> Response:
+    """The signed "my cases" link: signs its person in (their roles from people.yaml)."""
+    if (slowed := too_many(request, engine, language_of(request, None))) is not None:
+        return slowed
+    person = person_of_link(settings, token)
+    if person is None:
         lang = language_of(request, None)
-        if (slowed := too_many(request, lang)) is not None:
-            return slowed
-        form = await request.form()
-        token = live_token(request.app.state.engine, str(form.get("token", "")).strip())
-        if token is None:
-            count(request.app.state.engine, request, SIGN_IN_FAILED)  # names nobody: counted, not chained
-            return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "token_invalid"))
-        with request.app.state.engine.begin() as connection:
-            append(connection, actor=token.person, action="page.signed_in", subject=f"person:{token.person}",
-                   after={"by": "api token", "token": token.id, "roles": sorted(token.roles)})
-        target = str(form.get("next", "/pages/cases"))
-        response = RedirectResponse(target if target.startswith("/pages/") else "/pages/cases", status_code=303)
-        start_session(request, response, token.person, began_with="token", token_id=token.id)
-        return response
+        count(engine, request, "link invalid")
+        return render(request, "notice.html.j2", lang, 403, title="Stockwarden", refused=True,
+                      message=_say(lang, "link_invalid"))
+    principal = Principal(person, roles_of_person(request, person))
+    with engine.begin() as connection:
+        append(connection, actor=person, action="page.signed_in", subject=f"person:{person}",
+               after={"by": "my-cases link", "roles": sorted(principal.roles)})
+    response = RedirectResponse("/pages/cases", status_code=303)
+    start_session(request, response, person, began_with="my_cases_link")
+    return response
 
-    @routes.get("/pin", response_class=HTMLResponse)
-    async def pin_form(request: Request) -> HTMLResponse:
-        """Set one's own signing PIN; the form takes the API token, so a link's session cannot set it."""
-        lang = language_of(request, None)
-        return render(request, "pin.html.j2", lang, title=_say(lang, "pin_title"), principal=None, message="")
 
-    @routes.post("/pin", response_class=HTMLResponse)
-    async def pin_set(request: Request) -> HTMLResponse:
-        lang = language_of(request, None)
-        if (slowed := too_many(request, lang)) is not None:
-            return slowed
-        form = await request.form()
-        engine, settings = request.app.state.engine, request.app.state.settings
-        principal = principal_of(engine, str(form.get("token", "")).strip())
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> HTMLResponse:
+    return render(request, "login.html.j2", language_of(request, None), principal=None, message="",
+                  signed_out=request.query_params.get("signed_out") == "1")
 
-        def answer(key: str, status: int, refused: bool = True) -> HTMLResponse:
-            return render(request, "pin.html.j2", lang, status, title=_say(lang, "pin_title"), principal=None,
-                          message=_say(lang, key), refused=refused)
 
-        if principal is None:
-            count(engine, request, SIGN_IN_FAILED)
-            return answer("token_invalid", 401)
-        lang = language_of(request, principal.person)
-        new, repeat = str(form.get("new", "")), str(form.get("repeat", ""))
-        if has_pin(engine, principal.person):
-            try:  # the current PIN counts towards the lock like a signature's
-                await asyncio.to_thread(verify, engine, settings, principal.person, str(form.get("current", "")),
-                                        f"person:{principal.person}")
-            except PinRefused as refusal:
-                return render(request, "pin.html.j2", lang, 403 if refusal.until is None else 429,
-                              title=_say(lang, "pin_title"), principal=None, refused=True,
-                              message=_say(lang, "pin_current_wrong") if refusal.reason != "locked" else refusal_text(lang, refusal))
-        if new != repeat:
-            return answer("pin_mismatch", 422)
-        try:
-            await asyncio.to_thread(set_pin, engine, principal.person, new, by=principal.person)
-        except PinProblem as problem:
-            return answer(problem.key, 422)
-        return answer("pin_saved", 200, refused=False)
+@router.post("/login")
+async def login(request: Request, engine: EngineDep) -> Response:
+    lang = language_of(request, None)
+    if (slowed := too_many(request, engine, lang)) is not None:
+        return slowed
+    form = await request.form()
+    token = live_token(engine, str(form.get("token", "")).strip())
+    if token is None:
+        count(engine, request, SIGN_IN_FAILED)  # names nobody: counted, not chained
+        return render(request, "login.html.j2", lang, 401, principal=None, message=_say(lang, "token_invalid"))
+    with engine.begin() as connection:
+        append(connection, actor=token.person, action="page.signed_in", subject=f"person:{token.person}",
+               after={"by": "api token", "token": token.id, "roles": sorted(token.roles)})
+    target = str(form.get("next", "/pages/cases"))
+    response = RedirectResponse(target if target.startswith("/pages/") else "/pages/cases", status_code=303)
+    start_session(request, response, token.person, began_with="token", token_id=token.id)
+    return response
 
-    @routes.post("/logout")
-    async def logout(request: Request) -> Response:
-        """Ends the session on the server, so its cookie, kept or copied, opens nothing afterwards."""
-        response = RedirectResponse("/pages/login?signed_out=1", status_code=303)
-        if person := end_session_of(request, response):
-            with request.app.state.engine.begin() as connection:
-                append(connection, actor=person, action="page.signed_out", subject=f"person:{person}")
-        return response
 
-    @routes.get("/cases", response_class=HTMLResponse)
-    async def cases(request: Request, principal: Annotated[Principal, Depends(page_guard(*READERS))],
-                    state: str = "", severity: str = "", overdue: bool = False, cursor: str | None = None) -> HTMLResponse:
-        lang = language_of(request, principal.person)
-        where = CaseFilter(state=state or None, severity=severity or None, overdue=True if overdue else None,
-                           person=principal.person if only_own(principal) else None)
-        now = datetime.now(UTC)
-        with request.app.state.engine.connect() as connection:
-            try:
-                rows, next_cursor = list_cases(connection, where, sort="resolve_due", cursor=cursor, limit=50)
-            except BadCursor as bad:
-                raise HTTPException(422, str(bad)) from None
-        shown = []
-        for row in rows:
-            due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
-            shown.append({"id": row.id, "title": (row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
-                          "sku": row.sku, "site": row.site, "owner": row.owner, "severity": row.severity,
-                          "state": row.state, "due": _when(due), "overdue": due is not None and as_utc(due) < now,
-                          "value": show(row.value, "money", lang)})
-        next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
-        title = _say(lang, "my_cases" if only_own(principal) else "all_cases")
-        return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
-                      filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
+@router.get("/pin", response_class=HTMLResponse)
+async def pin_form(request: Request) -> HTMLResponse:
+    """Set one's own signing PIN; the form takes the API token, so a link's session cannot set it."""
+    lang = language_of(request, None)
+    return render(request, "pin.html.j2", lang, title=_say(lang, "pin_title"), principal=None, message="")
 
-    async def case_page(request: Request, case_id: str, principal: Principal, notice: dict[str, Any] | None = None,
-                        status: int = 200) -> HTMLResponse:
-        lang = language_of(request, principal.person)
-        with request.app.state.engine.connect() as connection:
-            row = visible_case(connection, principal, case_id)
-            timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
-                        for e in entries(connection, case=case_id)]
-            reasons = rule_reasons(connection, row.rule, row.sku, row.site)
-            stock = latest_snapshot(connection)
-            sku_name = "" if stock is None else connection.execute(select(Material.name).where(
-                Material.snapshot_id == stock.id, Material.sku == row.sku)).scalar()  # type: ignore[arg-type]
-        person = person_of(request, principal.person)
-        actions = actions_for({"state": row.state, "proposal": row.proposal, "assignees": row.assignees}, person)
-        if row.state not in FINAL_STATES:
-            actions = [*actions, "comment"]
-        actions = [a for a in actions if principal.roles & {r.value for r in PAGE_ACTION_ROLES[a]}]
-        dispositions: list[str] = []
-        if "propose" in actions:
-            with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
-                dispositions = (await request.app.state.client.get_workflow_handle(case_id).query(CaseWorkflow.view)).dispositions
-        due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
-        lines = [{"lot": line["lot"], "serial": line["serial"], "expires_on": line.get("expires_on") or "",
-                  "quantity": show(Decimal(str(line.get("quantity") or 0)), "quantity", lang),
-                  "value": show(Decimal(str(line["value"])), "money", lang)} for line in row.lines]
-        return render(request, "case.html.j2", lang, status, title=(row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
-                      principal=principal, case=row, lines=lines, sku_name=sku_name or "", reasons=reasons, timeline=timeline,
-                      actions=actions, notice=notice, value=show(row.value, "money", lang),
-                      acknowledge_due=_when(row.acknowledge_due), resolve_due=_when(row.resolve_due),
-                      overdue=due is not None and as_utc(due) < datetime.now(UTC),
-                      dispositions=[{"value": d, "label": DISPOSITIONS[lang].get(d, d)} for d in dispositions])
 
-    @routes.get("/cases/{case_id:path}", response_class=HTMLResponse)
-    async def case(request: Request, case_id: str,
-                   principal: Annotated[Principal, Depends(page_guard(*READERS))]) -> HTMLResponse:
-        return await case_page(request, case_id, principal)
+@router.post("/pin", response_class=HTMLResponse)
+async def pin_set(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    lang = language_of(request, None)
+    if (slowed := too_many(request, engine, lang)) is not None:
+        return slowed
+    form = await request.form()
+    principal = principal_of(engine, str(form.get("token", "")).strip())
 
-    @routes.post("/cases/{case_id:path}/act", response_class=HTMLResponse)
-    async def act(request: Request, case_id: str,
-                  principal: Annotated[Principal, Depends(page_guard(*READERS))]) -> HTMLResponse:
-        """One of the case page's forms, as the case's Update in the signed-in person's name."""
-        form = await request.form()
-        action, lang = str(form.get("action", "")), language_of(request, principal.person)
-        with request.app.state.engine.connect() as connection:
-            found = visible_case(connection, principal, case_id)
-        if action not in PAGE_ACTION_ROLES:
-            raise HTTPException(422, f"no action {action!r}")
-        if not principal.roles & {r.value for r in PAGE_ACTION_ROLES[action]}:
-            refused(request.app.state.engine, request, principal.person, f"roles {sorted(principal.roles)} may not {action}")
-            return await case_page(request, case_id, principal, {"refused": True, "message": _say(lang, "forbidden").format(
-                roles=", ".join(sorted(principal.roles)))}, 403)
-        client, who = request.app.state.client, principal.person
-        try:
-            if action == "acknowledge":
-                await perform(client, case_id, CaseWorkflow.acknowledge, Acknowledge(who))
-            elif action == "comment":
-                await perform(client, case_id, CaseWorkflow.comment, Comment(who, str(form.get("text", ""))))
-            elif action == "propose":
-                await perform(client, case_id, CaseWorkflow.propose, propose_from_form(form, who, found.lines))
-            else:
-                sign = await asyncio.to_thread(authenticated, request.app.state.engine, request.app.state.settings,
-                                               sign_from_form(form, who, action), str(form.get("pin", "")), case_id)
-                await perform(client, case_id, CaseWorkflow.sign, sign)
+    def answer(key: str, status: int, refused: bool = True) -> HTMLResponse:
+        return render(request, "pin.html.j2", lang, status, title=_say(lang, "pin_title"), principal=None,
+                      message=_say(lang, key), refused=refused)
+
+    if principal is None:
+        count(engine, request, SIGN_IN_FAILED)
+        return answer("token_invalid", 401)
+    lang = language_of(request, principal.person)
+    new, repeat = str(form.get("new", "")), str(form.get("repeat", ""))
+    if has_pin(engine, principal.person):
+        try:  # the current PIN counts towards the lock like a signature's
+            await asyncio.to_thread(verify, engine, settings, principal.person, str(form.get("current", "")),
+                                    f"person:{principal.person}")
         except PinRefused as refusal:
-            return await case_page(request, case_id, principal, {"refused": True, "message": refusal_text(lang, refusal)},
-                                   403 if refusal.until is None else 429)
-        except InvalidOperation:
-            return await case_page(request, case_id, principal, {"refused": True, "message": _say(lang, "quantity_error")}, 422)
-        except HTTPException as refusal:
-            return await case_page(request, case_id, principal, {"refused": True, "message": refusal.detail}, refusal.status_code)
-        done = {"acknowledge": "acknowledged", "comment": "commented", "propose": "proposed"}.get(action, "signed")
-        view = await client.get_workflow_handle(case_id).query(CaseWorkflow.view)
-        message = _say(lang, done).format(state=STATE_NAMES[lang].get(view.state, view.state))
-        return await case_page(request, case_id, principal, {"refused": False, "message": message})
+            return render(request, "pin.html.j2", lang, 403 if refusal.until is None else 429,
+                          title=_say(lang, "pin_title"), principal=None, refused=True,
+                          message=_say(lang, "pin_current_wrong") if refusal.reason != "locked" else refusal_text(lang, refusal))
+    if new != repeat:
+        return answer("pin_mismatch", 422)
+    try:
+        await asyncio.to_thread(set_pin, engine, principal.person, new, by=principal.person)
+    except PinProblem as problem:
+        return answer(problem.key, 422)
+    return answer("pin_saved", 200, refused=False)
 
-    @routes.get("/policy-preview", response_class=HTMLResponse)
-    async def preview_form(request: Request, principal: Annotated[Principal, Depends(page_guard(*POLICY_EDITORS))]) -> HTMLResponse:
-        lang = language_of(request, principal.person)
-        return render(request, "preview.html.j2", lang, title=_say(lang, "preview"), principal=principal, draft="")
 
-    @routes.post("/policy-preview", response_class=HTMLResponse)
-    async def preview_page(request: Request, principal: Annotated[Principal, Depends(page_guard(*POLICY_EDITORS))]) -> HTMLResponse:
-        lang = language_of(request, principal.person)
-        draft = str((await request.form()).get("draft", ""))
-        values: dict[str, Any] = {"title": _say(lang, "preview"), "principal": principal, "draft": draft}
-        engine = request.app.state.engine
-        with engine.connect() as connection:
-            known = known_values(connection)
+@router.post("/logout")
+async def logout(request: Request, engine: EngineDep) -> Response:
+    """Ends the session on the server, so its cookie, kept or copied, opens nothing afterwards."""
+    response = RedirectResponse("/pages/login?signed_out=1", status_code=303)
+    if person := end_session_of(request, response):
+        with engine.begin() as connection:
+            append(connection, actor=person, action="page.signed_out", subject=f"person:{person}")
+    return response
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def cases(request: Request, principal: PageReaderDep, engine: EngineDep,
+                state: str = "", severity: str = "", overdue: bool = False, cursor: str | None = None) -> HTMLResponse:
+    lang = language_of(request, principal.person)
+    where = CaseFilter(state=state or None, severity=severity or None, overdue=True if overdue else None,
+                       person=principal.person if only_own(principal) else None)
+    now = datetime.now(UTC)
+    with engine.connect() as connection:
         try:
-            result = preview_json(await asyncio.to_thread(preview, engine, parse_policy(draft, "draft.yaml", known=known)))
-        except PolicyInvalid as invalid:
-            return render(request, "preview.html.j2", lang, 422, problems=[str(p) for p in invalid.problems], **values)
-        except NothingToScan as nothing:
-            return render(request, "preview.html.j2", lang, 409, problems=[str(nothing)], **values)
-        groups = ("added", "removed", "kept")
-        chart = bar_chart(_say(lang, "value"), [(_say(lang, g), Decimal(str(result[g]["value"]))) for g in groups],
-                          "money", lang)
-        return render(request, "preview.html.j2", lang, result=result, chart=chart,
-                      values={g: show(result[g]["value"], "money", lang) for g in groups}, **values)
+            rows, next_cursor = list_cases(connection, where, sort="resolve_due", cursor=cursor, limit=50)
+        except BadCursor as bad:
+            raise HTTPException(422, str(bad)) from None
+    shown = []
+    for row in rows:
+        due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+        shown.append({"id": row.id, "title": (row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
+                      "sku": row.sku, "site": row.site, "owner": row.owner, "severity": row.severity,
+                      "state": row.state, "due": _when(due), "overdue": due is not None and as_utc(due) < now,
+                      "value": show(row.value, "money", lang)})
+    next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
+    title = _say(lang, "my_cases" if only_own(principal) else "all_cases")
+    return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
+                  filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
 
-    @routes.get("/kpis", response_class=HTMLResponse)
-    async def kpis(request: Request, principal: Annotated[Principal, Depends(page_guard(*KPI_READERS))],
-                   period: str = "") -> HTMLResponse:
-        lang = language_of(request, principal.person)
-        engine = request.app.state.engine
-        if not period:
-            with engine.connect() as connection:
-                stock = latest_snapshot(connection)
-            period = stock.as_of.strftime("%Y-%m") if stock else datetime.now(UTC).strftime("%Y-%m")
-        check_period(period)
-        try:
-            await asyncio.to_thread(store, engine, period)
-        except NoSnapshotForPeriod as missing:
-            return render(request, "notice.html.j2", lang, 404, title=_say(lang, "kpis"), principal=principal,
-                          refused=True, message=str(missing))
+
+async def case_page(request: Request, engine: Engine, client: Client, case_id: str, principal: Principal,
+                    notice: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+    """The case as `principal` sees it, with the forms of the actions open to them now, and `notice` (what
+    their last action did, or why it was refused)."""
+    lang = language_of(request, principal.person)
+    with engine.connect() as connection:
+        row = visible_case(connection, principal, case_id)
+        timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
+                    for e in entries(connection, case=case_id)]
+        reasons = rule_reasons(connection, row.rule, row.sku, row.site)
+        stock = latest_snapshot(connection)
+        sku_name = "" if stock is None else connection.execute(select(col(Material.name)).where(
+            col(Material.snapshot_id) == stock.id, col(Material.sku) == row.sku)).scalar()
+    person = person_of(request, principal.person)
+    actions = actions_for(row.mirrored(), person)
+    if row.state not in FINAL_STATES:
+        actions = [*actions, "comment"]
+    actions = [a for a in actions if principal.roles & {r.value for r in PAGE_ACTION_ROLES[a]}]
+    dispositions: list[str] = []
+    if "propose" in actions:
+        with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
+            dispositions = (await view_of(client, case_id)).dispositions
+    due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
+    lines = [{"lot": line["lot"], "serial": line["serial"], "expires_on": line.get("expires_on") or "",
+              "quantity": show(Decimal(str(line.get("quantity") or 0)), "quantity", lang),
+              "value": show(Decimal(str(line["value"])), "money", lang)} for line in row.lines]
+    return render(request, "case.html.j2", lang, status, title=(row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
+                  principal=principal, case=row, lines=lines, sku_name=sku_name or "", reasons=reasons, timeline=timeline,
+                  actions=actions, notice=notice, value=show(row.value, "money", lang),
+                  acknowledge_due=_when(row.acknowledge_due), resolve_due=_when(row.resolve_due),
+                  overdue=due is not None and as_utc(due) < datetime.now(UTC),
+                  dispositions=[{"value": d, "label": DISPOSITIONS[lang].get(d, d)} for d in dispositions])
+
+
+@router.get("/cases/{case_id:path}", response_class=HTMLResponse)
+async def case(request: Request, case_id: str, principal: PageReaderDep, engine: EngineDep,
+               client: ClientDep) -> HTMLResponse:
+    return await case_page(request, engine, client, case_id, principal)
+
+
+@router.post("/cases/{case_id:path}/act", response_class=HTMLResponse)
+async def act(request: Request, case_id: str, principal: PageReaderDep, engine: EngineDep, client: ClientDep,
+              settings: SettingsDep) -> HTMLResponse:
+    """One of the case page's forms, as the case's Update in the signed-in person's name."""
+    form = await request.form()
+    action, lang = str(form.get("action", "")), language_of(request, principal.person)
+    with engine.connect() as connection:
+        found = visible_case(connection, principal, case_id)
+    if action not in PAGE_ACTION_ROLES:
+        raise HTTPException(422, f"no action {action!r}")
+
+    async def again(message: str, status: int = 200, refusal: bool = True) -> HTMLResponse:
+        """The case page again, saying what the action did or why it was refused."""
+        return await case_page(request, engine, client, case_id, principal, {"refused": refusal, "message": message},
+                               status)
+
+    if not principal.roles & {r.value for r in PAGE_ACTION_ROLES[action]}:
+        refused(engine, request, principal.person, f"roles {sorted(principal.roles)} may not {action}")
+        return await again(_say(lang, "forbidden").format(roles=", ".join(sorted(principal.roles))), 403)
+    try:
+        await act_on_form(client, engine, settings, case_id, principal, action, form, found.lines)
+    except PinRefused as refusal:
+        return await again(refusal_text(lang, refusal), 403 if refusal.until is None else 429)
+    except InvalidOperation:
+        return await again(_say(lang, "quantity_error"), 422)
+    except CaseRefused as refusal:
+        return await again(refusal.message, refusal.status)
+    view = await view_of(client, case_id)
+    return await again(_say(lang, DONE[action]).format(state=STATE_NAMES[lang].get(view.state, view.state)), refusal=False)
+
+
+@router.get("/policy-preview", response_class=HTMLResponse)
+async def preview_form(request: Request, principal: PagePolicyEditorDep) -> HTMLResponse:
+    lang = language_of(request, principal.person)
+    return render(request, "preview.html.j2", lang, title=_say(lang, "preview"), principal=principal, draft="")
+
+
+@router.post("/policy-preview", response_class=HTMLResponse)
+async def preview_page(request: Request, principal: PagePolicyEditorDep, engine: EngineDep) -> HTMLResponse:
+    lang = language_of(request, principal.person)
+    draft = str((await request.form()).get("draft", ""))
+    values: dict[str, Any] = {"title": _say(lang, "preview"), "principal": principal, "draft": draft}
+    with engine.connect() as connection:
+        known = known_values(connection)
+    try:
+        result = preview_json(await asyncio.to_thread(preview, engine, parse_policy(draft, "draft.yaml", known=known)))
+    except PolicyInvalid as invalid:
+        return render(request, "preview.html.j2", lang, 422, problems=[str(p) for p in invalid.problems], **values)
+    except NothingToScan as nothing:
+        return render(request, "preview.html.j2", lang, 409, problems=[str(nothing)], **values)
+    groups = ("added", "removed", "kept")
+    chart = bar_chart(_say(lang, "value"), [(_say(lang, g), Decimal(str(result[g]["value"]))) for g in groups],
+                      "money", lang)
+    return render(request, "preview.html.j2", lang, result=result, chart=chart,
+                  values={g: show(result[g]["value"], "money", lang) for g in groups}, **values)
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+async def kpis(request: Request, principal: PageKpiReaderDep, engine: EngineDep,
+               period: str = "") -> HTMLResponse:
+    lang = language_of(request, principal.person)
+    if not period:
         with engine.connect() as connection:
-            summary = kpi_summary(connection, period)
-        rows = [{"name": r.name, "label": kpi_label(r.name, lang), "value": show(r.value, r.kind, lang),
-                 "prior": show(r.prior, r.kind, lang), "trend": r.trend} for r in summary.rows]
-        can_pack = bool(principal.roles & {Role.ADMIN.value, Role.COMMITTEE.value})
-        return render(request, "kpis.html.j2", lang, title=_say(lang, "kpis"), principal=principal,
-                      summary=summary, rows=rows, pack_url=f"/pages/packs/{period}?lang={lang}" if can_pack else None,
-                      aging=bar_chart(_say(lang, "aging"), summary.aging, "money", lang),
-                      obsolete=line_chart(_say(lang, "obsolete_trend"), [(m[2:], v) for m, v in summary.obsolete_trend],
-                                          "ratio", lang),
-                      expiry=bar_chart(_say(lang, "expiry_outlook"), [(m[2:], v) for m, v in summary.expiry], "money", lang))
+            stock = latest_snapshot(connection)
+        period = str(Period.of(stock.as_of if stock else datetime.now(UTC).date()))
+    check_period(period)
+    try:
+        await asyncio.to_thread(store, engine, period)
+    except NoSnapshotForPeriod as missing:
+        return render(request, "notice.html.j2", lang, 404, title=_say(lang, "kpis"), principal=principal,
+                      refused=True, message=str(missing))
+    with engine.connect() as connection:
+        summary = kpi_summary(connection, period)
+    rows = [{"name": r.name, "label": kpi_label(r.name, lang), "value": show(r.value, r.kind, lang),
+             "prior": show(r.prior, r.kind, lang), "trend": r.trend} for r in summary.rows]
+    can_pack = bool(principal.roles & {r.value for r in PACK_READERS})
+    return render(request, "kpis.html.j2", lang, title=_say(lang, "kpis"), principal=principal,
+                  summary=summary, rows=rows, pack_url=f"/pages/packs/{period}?lang={lang}" if can_pack else None,
+                  aging=bar_chart(_say(lang, "aging"), summary.aging, "money", lang),
+                  obsolete=line_chart(_say(lang, "obsolete_trend"), [(m[2:], v) for m, v in summary.obsolete_trend],
+                                      "ratio", lang),
+                  expiry=bar_chart(_say(lang, "expiry_outlook"), [(m[2:], v) for m, v in summary.expiry], "money", lang))
 
-    @routes.get("/packs/{period}")
-    async def pack(request: Request, period: str,
-                   principal: Annotated[Principal, Depends(page_guard(Role.ADMIN, Role.COMMITTEE))]) -> Response:
-        """The pack for someone signed in on a page (the API's /packs wants a bearer token)."""
-        return await pack_file(request, period, language_of(request, principal.person))
 
-    return routes
+@router.get("/packs/{period}")
+async def pack(request: Request, period: str, principal: PagePackReaderDep, engine: EngineDep, client: ClientDep,
+               settings: SettingsDep) -> Response:
+    """The pack for someone signed in on a page (the API's /packs wants a bearer token)."""
+    return await pack_file(engine, client, settings, period, language_of(request, principal.person))

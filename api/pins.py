@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlmodel import col
 
 from api.models import SigningPin
 from audit.trail import append
+from core.case import AUTHENTICATIONS, Sign
 from core.db import as_utc
 from core.settings import Settings
-from workflows.case_messages import AUTHENTICATIONS, Sign
 
 AUTHENTICATED_BY = AUTHENTICATIONS[0]
 """What a Sign carries to say how its signer was authenticated at signing time."""
@@ -64,7 +65,7 @@ def set_pin(engine: Engine, person: str, pin: str, *, by: str) -> None:
     values = {"salt": salt.hex(), "pin_hash": _hash(pin, salt), "kdf": KDF, "set_at": datetime.now(UTC), "failures": 0,
               "failing_since": None, "locked_until": None}
     with engine.begin() as connection:
-        replaced = connection.execute(delete(SigningPin).where(SigningPin.person == person)).rowcount  # type: ignore[arg-type]
+        replaced = connection.execute(delete(SigningPin).where(col(SigningPin.person) == person)).rowcount
         connection.execute(insert(SigningPin).values(person=person, **values))
         append(connection, actor=by, action="pin.changed" if replaced else "pin.set", subject=f"person:{person}",
                after={"by": by, "kdf": KDF})
@@ -72,13 +73,13 @@ def set_pin(engine: Engine, person: str, pin: str, *, by: str) -> None:
 
 def has_pin(engine: Engine, person: str) -> bool:
     with engine.connect() as connection:
-        return connection.execute(select(SigningPin.person).where(SigningPin.person == person)).first() is not None  # type: ignore[arg-type]
+        return connection.execute(select(col(SigningPin.person)).where(col(SigningPin.person) == person)).first() is not None
 
 
 def matches(engine: Engine, person: str, pin: str) -> bool:
     """Whether `pin` is `person`'s PIN, without counting a failure (for changing one's own PIN)."""
     with engine.connect() as connection:
-        row = connection.execute(select(SigningPin).where(SigningPin.person == person)).first()  # type: ignore[arg-type]
+        row = connection.execute(select(SigningPin).where(col(SigningPin.person) == person)).first()
     return row is not None and hmac.compare_digest(_hash(pin, bytes.fromhex(row.salt)), row.pin_hash)
 
 
@@ -90,7 +91,7 @@ def verify(engine: Engine, settings: Settings, person: str, pin: str, subject: s
     window = timedelta(minutes=settings.pin_lock_minutes)
     locked: datetime | None = None
     with engine.begin() as connection:  # the refusal's entry commits; the exception is raised after
-        row = connection.execute(select(SigningPin).where(SigningPin.person == person)).first()  # type: ignore[arg-type]
+        row = connection.execute(select(SigningPin).where(col(SigningPin.person) == person)).first()
         if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
             locked, reason = as_utc(row.locked_until), "locked"
         elif not pin:
@@ -99,7 +100,7 @@ def verify(engine: Engine, settings: Settings, person: str, pin: str, subject: s
             reason = "not_set"
         elif hmac.compare_digest(_hash(pin, bytes.fromhex(row.salt)), row.pin_hash):
             if row.failures:
-                connection.execute(update(SigningPin).where(SigningPin.person == person).values(  # type: ignore[arg-type]
+                connection.execute(update(SigningPin).where(col(SigningPin.person) == person).values(
                     failures=0, failing_since=None))
             return
         else:
@@ -107,12 +108,12 @@ def verify(engine: Engine, settings: Settings, person: str, pin: str, subject: s
         if reason != "locked":
             append(connection, actor=person, action="sign.refused", subject=subject,
                    reason=f"pin {reason.replace('_', ' ')}")
-        if reason == "wrong":
+        if reason == "wrong" and row is not None:  # "wrong" is only said of a PIN on file
             fresh = row.failing_since is None or as_utc(row.failing_since) <= now - window
             failures = 1 if fresh else row.failures + 1
             if failures >= settings.pin_attempts:
                 locked, reason = now + window, "locked"
-            connection.execute(update(SigningPin).where(SigningPin.person == person).values(  # type: ignore[arg-type]
+            connection.execute(update(SigningPin).where(col(SigningPin.person) == person).values(
                 failures=0 if locked else failures, failing_since=None if locked else (now if fresh else row.failing_since),
                 locked_until=locked))
             if locked:

@@ -19,6 +19,7 @@ from fastapi import Request
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
 
 from api.models import RefusalCount
 
@@ -58,8 +59,8 @@ def retry_after(engine: Engine, request: Request) -> int | None:
     with engine.connect() as connection:
         total, oldest = connection.execute(
             select(func.coalesce(func.sum(RefusalCount.count), 0), func.min(RefusalCount.window_start)).where(
-                RefusalCount.address == address_of(request), RefusalCount.window_start >= since,  # type: ignore[arg-type]
-                (RefusalCount.reason == SIGN_IN_FAILED) | RefusalCount.reason.startswith(LINK_PREFIX))).one()  # type: ignore[attr-defined]
+                col(RefusalCount.address) == address_of(request), col(RefusalCount.window_start) >= since,
+                (col(RefusalCount.reason) == SIGN_IN_FAILED) | col(RefusalCount.reason).startswith(LINK_PREFIX))).one()
     if total < limit:
         return None
     oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)  # SQLite hands back naive UTC

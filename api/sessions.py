@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlmodel import col
 
 from api.models import ApiToken, PageSession
 
@@ -49,10 +50,10 @@ def find_session(connection: Connection, session_id: str) -> FoundSession | None
     now = datetime.now(UTC)
     s, t = PageSession, ApiToken
     row = connection.execute(
-        select(s.person, s.token_id, t.roles)  # type: ignore[call-overload]
-        .select_from(s).outerjoin(t, t.id == s.token_id)  # type: ignore[arg-type]
-        .where(s.id_hash == _hash(session_id), s.ended_at.is_(None), s.expires_at > now,  # type: ignore[union-attr, operator]
-               or_(s.token_id.is_(None), and_(t.revoked_at.is_(None), t.expires_at > now)))  # type: ignore[union-attr, attr-defined, operator]
+        select(col(s.person), col(s.token_id), col(t.roles))
+        .select_from(s).outerjoin(t, col(t.id) == col(s.token_id))
+        .where(col(s.id_hash) == _hash(session_id), col(s.ended_at).is_(None), col(s.expires_at) > now,
+               or_(col(s.token_id).is_(None), and_(col(t.revoked_at).is_(None), col(t.expires_at) > now)))
     ).first()
     if row is None:
         return None
@@ -61,15 +62,15 @@ def find_session(connection: Connection, session_id: str) -> FoundSession | None
 
 def end_session(connection: Connection, session_id: str, why: str) -> str | None:
     """End one session (logout); the person it was, if it was still open."""
-    row = connection.execute(update(PageSession).where(PageSession.id_hash == _hash(session_id),  # type: ignore[arg-type]
-                                                       PageSession.ended_at.is_(None))  # type: ignore[union-attr]
-                             .values(ended_at=datetime.now(UTC), ended_why=why).returning(PageSession.person)).first()  # type: ignore[arg-type]
+    row = connection.execute(update(PageSession).where(col(PageSession.id_hash) == _hash(session_id),
+                                                       col(PageSession.ended_at).is_(None))
+                             .values(ended_at=datetime.now(UTC), ended_why=why).returning(col(PageSession.person))).first()
     return None if row is None else str(row.person)
 
 
 def end_sessions_of_tokens(connection: Connection, token_ids: list[int], why: str) -> int:
     """End every open session begun with these tokens; how many."""
-    result = connection.execute(update(PageSession).where(PageSession.token_id.in_(token_ids),  # type: ignore[union-attr]
-                                                          PageSession.ended_at.is_(None))  # type: ignore[union-attr]
+    result = connection.execute(update(PageSession).where(col(PageSession.token_id).in_(token_ids),
+                                                          col(PageSession.ended_at).is_(None))
                                 .values(ended_at=datetime.now(UTC), ended_why=why))
     return int(result.rowcount)

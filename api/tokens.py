@@ -6,25 +6,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import (
     PERSON,
-    Principal,
     Role,
     TokenInfo,
     UnknownToken,
     issue_token,
     list_tokens,
-    require,
     revoke_token,
 )
+from api.deps import AdminDep, EngineDep, SettingsDep
 from api.problems import REFUSALS, ROW_ID_MAX, answers
 
-_LISTED = {"id": 7, "person": "li.na@example.com", "roles": ["compliance"], "created_at": "2026-11-25T08:00:00Z",
+_LISTED: dict[str, Any] = {"id": 7, "person": "li.na@example.com", "roles": ["compliance"], "created_at": "2026-11-25T08:00:00Z",
            "created_by": "admin@example.com", "expires_at": "2027-02-23T08:00:00Z", "revoked_at": None, "state": "live"}
 
 
@@ -63,32 +62,30 @@ def _out(info: TokenInfo) -> TokenOut:
                     state=info.state())  # type: ignore[arg-type]
 
 
-def router() -> APIRouter:
-    routes = APIRouter(tags=["tokens"], responses=REFUSALS)
+router = APIRouter(tags=["tokens"], responses=REFUSALS)
 
-    @routes.get("/tokens", summary="Every API token (optionally one person's): roles, created by, expiry, revocation; never the secret")
-    async def tokens(request: Request, _: Annotated[Principal, Depends(require(Role.ADMIN))],
-                     person: Annotated[str | None, Query(max_length=200)] = None) -> list[TokenOut]:
-        with request.app.state.engine.connect() as connection:
-            return [_out(t) for t in list_tokens(connection, person)]
 
-    @routes.post("/tokens", status_code=201, summary="Create a token; its secret is in this answer only")
-    async def create(request: Request, body: TokenCreate,
-                     who: Annotated[Principal, Depends(require(Role.ADMIN))]) -> TokenIssued:
-        try:
-            issued = await asyncio.to_thread(issue_token, request.app.state.engine, body.person, body.roles,
-                                             by=who.person, days=body.days or request.app.state.settings.token_days)
-        except ValueError as bad:
-            raise HTTPException(422, str(bad)) from None
-        return TokenIssued(**_out(issued.info).model_dump(), token=issued.token)
+@router.get("/tokens", summary="Every API token (optionally one person's): roles, created by, expiry, revocation; never the secret")
+async def tokens(_: AdminDep, engine: EngineDep,
+                 person: Annotated[str | None, Query(max_length=200)] = None) -> list[TokenOut]:
+    with engine.connect() as connection:
+        return [_out(t) for t in list_tokens(connection, person)]
 
-    @routes.post("/tokens/{token_id}/revoke", responses=answers(404),
-                 summary="Revoke a token; the page sessions begun with it end (a revoked token stays revoked)")
-    async def revoke(request: Request, token_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
-                     who: Annotated[Principal, Depends(require(Role.ADMIN))]) -> TokenOut:
-        try:
-            return _out(await asyncio.to_thread(revoke_token, request.app.state.engine, token_id, by=who.person))
-        except UnknownToken as missing:
-            raise HTTPException(404, str(missing)) from None
 
-    return routes
+@router.post("/tokens", status_code=201, summary="Create a token; its secret is in this answer only")
+async def create(body: TokenCreate, who: AdminDep, engine: EngineDep, settings: SettingsDep) -> TokenIssued:
+    try:
+        issued = await asyncio.to_thread(issue_token, engine, body.person, body.roles,
+                                         by=who.person, days=body.days or settings.token_days)
+    except ValueError as bad:
+        raise HTTPException(422, str(bad)) from None
+    return TokenIssued(**_out(issued.info).model_dump(), token=issued.token)
+
+
+@router.post("/tokens/{token_id}/revoke", responses=answers(404),
+             summary="Revoke a token; the page sessions begun with it end (a revoked token stays revoked)")
+async def revoke(token_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], who: AdminDep, engine: EngineDep) -> TokenOut:
+    try:
+        return _out(await asyncio.to_thread(revoke_token, engine, token_id, by=who.person))
+    except UnknownToken as missing:
+        raise HTTPException(404, str(missing)) from None

@@ -13,13 +13,12 @@ from datetime import timedelta
 from sqlalchemy import Connection, and_, func, select
 from sqlmodel import col
 
-from core.case import (  # noqa: F401  (deadline_of: for api/, reports/ and stockwarden/ until merge)
+from core.case import (
     FINAL_STATES,
     Approval,
     CaseInput,
     CaseLine,
     case_id,
-    deadline_of,
 )
 from governance.models import CaseRow
 from inventory.models import LotPosition, Material

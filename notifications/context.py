@@ -20,14 +20,10 @@ from rules.models import FindingRow
 from rules.scan import latest_scan
 
 
-def actions_for(case: AtAStep | dict[str, Any], person: Person) -> list[str]:
+def actions_for(case: AtAStep, person: Person) -> list[str]:
     """The actions a link may carry for this person at this step (the case's Update still checks)."""
-    if isinstance(case, dict):  # for api/pages.py until merge: it hands the mirror row's fields
-        state, assignees, proposal = case.get("state"), case.get("assignees") or [], case.get("proposal") or {}
-        proposer = proposal.get("by")
-    else:
-        state, assignees = case.state, case.assignees
-        proposer = case.proposal.by if case.proposal is not None else None
+    state, assignees = case.state, case.assignees
+    proposer = case.proposal.by if case.proposal is not None else None
     if state == AWAITING_APPROVAL and person.email != proposer:
         return ["approve", "reject"]
     if person.email not in assignees:

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, func, select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from core.case import case_id
 from governance.models import CaseRow
-from governance.opening import case_id
 from inventory.demo import write_company
 from inventory.ingest import ingest
 from rules.incremental import reevaluate

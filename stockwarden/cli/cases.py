@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 
 from core.temporal import connect
+from governance.actions import confirm_instruction
 from governance.listing import cases_by_acknowledge_due
 from governance.models import CaseRow
 from governance.outbox import export, unconfirmed
+from governance.views import lines_json
 from notifications.listing import cases_with_failing_delivery
-from stockwarden.case_actions import confirm_instruction
 from stockwarden.cli.common import AsJson, By, actor_of, database, reported, say
 
 
@@ -39,12 +40,13 @@ def cases_command(
 
 
 def _case_json(r: CaseRow, delivery_failing: bool) -> dict[str, object]:
-    """The console's case JSON (`cases --json`): the mirror row as stored, and whether a message keeps failing."""
+    """The console's case JSON (`cases --json`): the mirror row as stored, and whether a message keeps failing;
+    its lines as the API shows them (governance/views.py). Unlike the API's, its times are as the database
+    hands them back and it leaves out severity and escalation level (scripts read it as it is)."""
     return {"workflow_id": r.id, "rule": r.rule, "sku": r.sku, "site": r.site, "state": r.state, "owner": r.owner,
             "assignees": r.assignees, "acknowledge_due": r.acknowledge_due.isoformat(),
             "resolve_due": r.resolve_due.isoformat(), "value": float(r.value),
-            "lines": [{"lot": line["lot"], "serial": line["serial"], "quantity": line.get("quantity"),
-                       "value": line["value"]} for line in r.lines],
+            "lines": lines_json(r.lines),
             "proposal": r.proposal, "delivery_failing": delivery_failing}
 
 
@@ -85,7 +87,7 @@ def outbox_confirm_command(
     engine = database()
 
     async def send() -> str:
-        return await confirm_instruction(await connect(), engine, instruction_id, actor_of(by), note)
+        return (await confirm_instruction(await connect(), engine, instruction_id, actor_of(by), note)).state
 
     with reported("nothing was confirmed"):
         state = asyncio.run(send())

@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit.checkpoints import CheckpointKeyMissing
@@ -20,6 +18,7 @@ from core.period import Period, PeriodInvalid
 from core.secret import SecretRefused, check, make_stored
 from core.settings import get_settings
 from core.temporal import TLSSettingsInvalid
+from governance.actions import CaseRefused
 from governance.outbox import InstructionsAltered
 from inventory.ingest import IngestFailed, current_user
 from inventory.movements import AlreadyApplied
@@ -28,7 +27,6 @@ from reports.kpis import NoSnapshotForPeriod
 from rules.loader import PolicyInvalid
 from rules.scan import NothingToScan
 from rules.versions import PolicyConflict, SecondSignatureRefused
-from stockwarden.case_actions import UnknownInstruction
 
 app = typer.Typer(help="Stockwarden: find and govern slow-moving, idle and expiring stock (呆滞料).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -72,18 +70,29 @@ def _told(exc: Exception, nothing_changed: str) -> list[str] | None:
         shown = f" (the first {len(exc.errors):,} shown)" if exc.total > len(exc.errors) else ""
         return [*map(str, exc.errors), f"{exc.total:,} problem(s){shown}; {nothing_changed}."]
     if isinstance(exc, (SourceError, PolicyConflict, SecondSignatureRefused, NothingToScan, AlreadyApplied,
-                        UnknownInstruction, NoSnapshotForPeriod, CheckpointKeyMissing)):
+                        NoSnapshotForPeriod, CheckpointKeyMissing)):
         return [f"error: {exc}"]
     if isinstance(exc, InstructionsAltered):
         return [*(f"refused: {altered}" for altered in exc.problems),
                 f"{len(exc.problems)} ERP instruction(s) no longer match their audit entries; {nothing_changed}."]
-    if isinstance(exc, WorkflowUpdateFailedError):  # a case refused the action: its validator says why
-        return [f"refused: {exc.cause.message if isinstance(exc.cause, ApplicationError) else exc.cause}; "
-                f"{nothing_changed}."]
+    if isinstance(exc, CaseRefused):
+        return _case_refusal(exc, nothing_changed)
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
         return [f"error: the case is no longer running in Temporal ({exc.message}); {nothing_changed}."]
     if isinstance(exc, RuntimeError) and "connect" in str(exc).lower():  # temporalio's "failed client connect"
         return [f"error: cannot reach Temporal at {get_settings().temporal_address}: {exc}"]
+    return None
+
+
+def _case_refusal(refusal: CaseRefused, nothing_changed: str) -> list[str] | None:
+    """A case action refused (governance/actions.py), in the console's words; None when Temporal refused
+    for a reason no person can fix here (a bug: its traceback stays)."""
+    if refusal.kind == CaseRefused.REFUSED:  # the case's validator says why
+        return [f"refused: {refusal.message}; {nothing_changed}."]
+    if refusal.kind == CaseRefused.NOT_RUNNING:
+        return [f"error: the case is no longer running in Temporal ({refusal.temporal}); {nothing_changed}."]
+    if refusal.kind == CaseRefused.UNKNOWN_INSTRUCTION:
+        return [f"error: {refusal}"]
     return None
 
 
