@@ -11,15 +11,13 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
+from sqlmodel import col
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries
 from core.settings import Settings
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
-from tests.test_kpis import company  # noqa: F401  (a fixture)
-from tests.test_notifications import scanned  # noqa: F401  (a fixture)
-from tests.test_pack import governed  # noqa: F401  (a fixture)
 
 ROUTES = {  # route -> the roles that may call it
     "/cases": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
@@ -31,7 +29,7 @@ ROUTES = {  # route -> the roles that may call it
 
 
 @pytest.fixture
-def api(governed: Engine, tmp_path: Path) -> tuple[Engine, httpx.AsyncClient, dict[str, str]]:  # noqa: F811
+def api(governed: Engine, tmp_path: Path) -> tuple[Engine, httpx.AsyncClient, dict[str, str]]:
     tokens = {role.value: create_token(governed, "zhang.wei@example.com", [role]) for role in Role}
     app = create_app(governed, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]  # no Temporal needed here
     return governed, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api"), tokens
@@ -59,13 +57,13 @@ async def test_every_route_answers_exactly_the_roles_it_states(api: tuple[Engine
 
     from api.models import RefusalCount
     with engine.connect() as connection:
-        anonymous = connection.execute(select(func.sum(RefusalCount.count)).where(RefusalCount.reason == "no valid token")).scalar()
+        anonymous = connection.execute(select(func.sum(col(RefusalCount.count))).where(col(RefusalCount.reason) == "no valid token")).scalar()
     assert anonymous == 2 * len(ROUTES)
 
 
 @pytest.mark.asyncio
 async def test_cases_page_filter_and_owners_see_their_own(api: tuple[Engine, httpx.AsyncClient, dict[str, str]],
-                                                          governed: Engine) -> None:  # noqa: F811
+                                                          governed: Engine) -> None:
     engine, client, tokens = api
     stranger = create_token(engine, "someone.else@example.com", [Role.OWNER])
     async with client:
@@ -87,7 +85,7 @@ async def test_cases_page_filter_and_owners_see_their_own(api: tuple[Engine, htt
         assert detail["acknowledge_due"] == "2026-11-05T00:00:00+00:00"  # UTC, said so, on both databases
         assert (await client.get("/cases", params={"limit": 0}, headers=viewer)).status_code == 422
 
-        async def walk(**params: object) -> list[str]:
+        async def walk(**params: str | int | bool) -> list[str]:
             seen, cursor = [], None
             while True:
                 page = (await client.get("/cases", params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})},
@@ -125,16 +123,14 @@ async def test_the_committee_downloads_the_pack(api: tuple[Engine, httpx.AsyncCl
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: object, scanned: Engine) -> None:  # noqa: F811
+async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: WorkflowEnvironment, scanned: Engine) -> None:
     """On the dev server: the API's actions are the case's Updates; its refusals come back as 409."""
     import uuid
-
-    from temporalio.testing import WorkflowEnvironment
 
     from stockwarden.temporal import build_worker
     from workflows.case import CaseWorkflow
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     queue = str(uuid.uuid4())
     owner = create_token(scanned, "zhang.wei@example.com", [Role.OWNER])
     stranger = create_token(scanned, "someone.else@example.com", [Role.OWNER])
@@ -152,11 +148,11 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: obj
         from sqlalchemy import select
 
         from governance.models import CaseRow
-        from tests.test_notifications import until
+        from tests.support.cases import until
 
         def mirrored() -> bool:  # who may act is read from the mirror, which the case writes just after the scan
             with scanned.connect() as connection:
-                return connection.execute(select(CaseRow.id).where(CaseRow.id == case)).first() is not None  # type: ignore[arg-type]
+                return connection.execute(select(col(CaseRow.id)).where(col(CaseRow.id) == case)).first() is not None
         await until(mirrored, "the case mirror")
         assert (await client.post(f"/cases/{case}/acknowledge", headers={"Authorization": f"Bearer {viewer}"})).status_code == 403
         refused = await client.post(f"/cases/{case}/acknowledge", headers={"Authorization": f"Bearer {stranger}"})
@@ -183,48 +179,112 @@ def _flat(routes: list) -> list:
     return flat
 
 
-PUBLIC = {"/health", "/ready", "/act/{token}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/",
-          "/pages/enter/{token}", "/pages/login", "/pages/logout", "/pages/pin"}
+ANY_READER = {"admin", "committee", "compliance", "owner", "qa", "viewer"}
+"""Every role that reads cases (all but the ERP's)."""
+ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
+    # The cases: read by every reader, acted on by the roles each action is for.
+    ("GET", "/cases"): ANY_READER,
+    ("GET", "/cases/{case_id:path}"): ANY_READER,
+    ("POST", "/cases/{case_id:path}/acknowledge"): {"admin", "owner"},
+    ("POST", "/cases/{case_id:path}/comment"): {"admin", "committee", "owner", "qa"},
+    ("POST", "/cases/{case_id:path}/reassign"): {"admin", "owner"},
+    ("POST", "/cases/{case_id:path}/snooze"): {"admin", "owner"},
+    ("POST", "/cases/{case_id:path}/propose"): {"admin", "owner"},
+    ("POST", "/cases/{case_id:path}/sign"): {"admin", "committee", "owner", "qa"},
+    ("POST", "/cases/{case_id:path}/confirm"): {"admin", "erp"},
+    ("POST", "/cases/{case_id:path}/cancel"): {"committee"},
+    ("GET", "/findings"): {"admin", "committee", "compliance", "qa", "viewer"},
+    ("POST", "/scans"): {"admin", "compliance"},
+    # Reports.
+    ("GET", "/kpis/{period}"): {"admin", "committee", "compliance", "viewer"},
+    ("GET", "/packs/{period}"): {"admin", "committee"},
+    # The audit trail.
+    ("GET", "/audit"): {"admin", "committee", "compliance"},
+    ("GET", "/audit/verify"): {"admin", "committee", "compliance"},
+    # What the ERP sends and reads.
+    ("GET", "/snapshots"): {"admin", "committee", "compliance", "erp", "viewer"},
+    ("POST", "/snapshots"): {"admin", "erp"},
+    ("POST", "/snapshots/records"): {"admin", "erp"},
+    ("POST", "/movements"): {"admin", "erp"},
+    ("POST", "/movements/records"): {"admin", "erp"},
+    ("GET", "/outbox"): {"admin", "committee", "erp", "viewer"},
+    ("POST", "/outbox/{instruction_id}/confirm"): {"admin", "erp"},
+    # Policies.
+    ("GET", "/policies"): {"admin", "committee", "compliance", "viewer"},
+    ("GET", "/policies/diff"): {"admin", "committee", "compliance", "viewer"},
+    ("GET", "/policies/pending"): {"admin", "committee", "compliance", "viewer"},
+    ("POST", "/policies/validate"): {"admin", "compliance"},
+    ("POST", "/policies/preview"): {"admin", "compliance"},
+    ("POST", "/policies/activate"): {"admin", "compliance"},
+    ("POST", "/policies/pending/{pending_id}/approve"): {"admin", "compliance"},
+    ("POST", "/policies/pending/{pending_id}/reject"): {"admin", "compliance"},
+    # People and tokens.
+    ("GET", "/people"): {"admin", "committee", "compliance"},
+    ("PUT", "/people"): {"admin"},
+    ("GET", "/tokens"): {"admin"},
+    ("POST", "/tokens"): {"admin"},
+    ("POST", "/tokens/{token_id}/revoke"): {"admin"},
+    # The pages: a page takes the roles of the routes it shows; what a case page's form may do is
+    # checked again per action (test_pages_take_a_token_for_any_name).
+    ("GET", "/pages/cases"): ANY_READER,
+    ("GET", "/pages/cases/{case_id:path}"): ANY_READER,
+    ("POST", "/pages/cases/{case_id:path}/act"): ANY_READER,
+    ("GET", "/pages/kpis"): {"admin", "committee", "compliance", "viewer"},
+    ("GET", "/pages/packs/{period}"): {"admin", "committee"},
+    ("GET", "/pages/policy-preview"): {"admin", "compliance"},
+    ("POST", "/pages/policy-preview"): {"admin", "compliance"},
+}
+"""Every route that needs a role (method, path) -> the roles allowed, written out as the routes allow them
+(8936bd9), so a changed role set in the code fails the role-matrix test instead of being read from it."""
+PUBLIC = {("GET", "/"), ("GET", "/health"), ("GET", "/ready"), ("GET", "/act/{token}"), ("POST", "/act/{token}"),
+          ("GET", "/pages/enter/{token}"), ("GET", "/pages/login"), ("POST", "/pages/login"),
+          ("POST", "/pages/logout"), ("GET", "/pages/pin"), ("POST", "/pages/pin")}
 """Routes anyone may call: the signed links carry their own proof, sign-in and the PIN page take a token
 in their form."""
+NOT_API = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+"""FastAPI's schema and docs, and the pages' static files: no route of ours behind them."""
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_every_route_states_its_roles_and_refuses_all_others(dev: object, governed: Engine,  # noqa: F811
+async def test_every_route_states_its_roles_and_refuses_all_others(dev: WorkflowEnvironment, governed: Engine,
                                                                    tmp_path: Path) -> None:
-    """Walks the app's own route table, so a new route without roles fails here. Allowed roles get past
-    the role check (whatever the route then answers: 404 for a case that does not exist, 422 for an empty
-    body); every other role gets 403."""
+    """The app's routes are exactly those of ROLE_MATRIX and PUBLIC, so a new route without an entry
+    fails here; each states one role guard. The roles of the table get past the role check (whatever the
+    route then answers: 404 for a case that does not exist, 422 for an empty body); every other role gets
+    403."""
     from fastapi.routing import APIRoute
-    from temporalio.testing import WorkflowEnvironment
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     tokens = {role.value: create_token(governed, "zhang.wei@example.com", [role]) for role in Role}
     app = create_app(governed, env.client, Settings(var_dir=tmp_path / "var", people_file=tmp_path / "people.yaml"))
+    routes = _flat(app.routes)
+    assert {route.path for route in routes if not isinstance(route, APIRoute)} == NOT_API
+    api_routes = {(method, route.path): route for route in routes if isinstance(route, APIRoute)
+                  for method in route.methods or ()}
+    assert set(api_routes) - PUBLIC - set(ROLE_MATRIX) == set(), "routes missing from ROLE_MATRIX"
+    assert (set(ROLE_MATRIX) | PUBLIC) - set(api_routes) == set(), "routes in the table the app does not have"
+    assert not set(ROLE_MATRIX) & PUBLIC
+    assert set().union(*ROLE_MATRIX.values()) <= set(tokens)  # no role the service does not know
     walked = 0
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-        for route in _flat(app.routes):
-            if not isinstance(route, APIRoute) or route.path in PUBLIC:
-                continue
-            guards = [d.call for d in route.dependant.dependencies if hasattr(d.call, "roles")]
-            assert len(guards) == 1, f"{route.path} states no roles"
-            allowed = guards[0].roles
-            path = route.path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11") \
+        for (method, route_path), allowed in sorted(ROLE_MATRIX.items()):
+            guards = [d.call for d in api_routes[method, route_path].dependant.dependencies if hasattr(d.call, "roles")]
+            assert len(guards) == 1, f"{method} {route_path} states no roles"
+            path = route_path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11") \
                 .replace("{token_id}", "999999")
-            for method in route.methods:
-                for role, token in tokens.items():
-                    answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
-                    if role in allowed:
-                        assert answer.status_code not in (401, 403, 500), (method, path, role, answer.text)
-                    else:
-                        assert answer.status_code == 403, (method, path, role, answer.status_code)
-                walked += 1
-    assert walked >= 12
+            for role, token in tokens.items():
+                answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+                if role in allowed:
+                    assert answer.status_code not in (401, 403, 500), (method, path, role, answer.text)
+                else:
+                    assert answer.status_code == 403, (method, path, role, answer.status_code)
+            walked += 1
+    assert walked == len(ROLE_MATRIX) == 43
 
 
 @pytest.mark.asyncio
 async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
-    from tests.test_kpis import POLICY
+    from tests.support.data import KPI_POLICY as POLICY
 
     engine, client, tokens = api
     compliance = {"Authorization": f"Bearer {tokens['compliance']}", "Content-Type": "application/yaml"}
@@ -293,8 +353,9 @@ async def test_the_erp_posts_snapshots_and_movements(engine: Engine, tmp_path: P
     from inventory.models import LotPosition
     from rules.scan import scan
     from rules.versions import activate
-    from tests.conftest import MATERIALS
-    from tests.test_kpis import LOTS, POLICY
+    from tests.support.data import KPI_LOTS as LOTS
+    from tests.support.data import KPI_POLICY as POLICY
+    from tests.support.data import MATERIALS
 
     erp = create_token(engine, "erp@example.com", [Role.ERP])
     app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
@@ -339,8 +400,9 @@ async def test_the_erp_posts_json_records(engine: Engine, tmp_path: Path) -> Non
     from inventory.models import LotPosition
     from rules.scan import scan
     from rules.versions import activate
-    from tests.conftest import MATERIALS
-    from tests.test_kpis import LOTS, POLICY
+    from tests.support.data import KPI_LOTS as LOTS
+    from tests.support.data import KPI_POLICY as POLICY
+    from tests.support.data import MATERIALS
 
     erp = create_token(engine, "erp@example.com", [Role.ERP])
     app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
@@ -494,7 +556,7 @@ def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(dev: object, governed: Engine,  # noqa: F811
+async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(dev: WorkflowEnvironment, governed: Engine,
                                                                                tmp_path: Path) -> None:
     """The production entry point (docker-compose's api service): `stockwarden serve` in its own process."""
     import asyncio

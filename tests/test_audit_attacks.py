@@ -8,26 +8,20 @@ Only the commands and the database are used here, so each test runs unchanged ag
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, exc, select, text
+from sqlmodel import col
 
 from audit.models import AuditEntry
-from audit.trail import append, entry_hash
+from audit.trail import entry_hash
 from core.case import InstructionLine, InstructionRequest
 from governance.outbox import issue
 from stockwarden.temporal import free_port
-
-SECRET = "a-test-secret-of-forty-characters-or-so-0123456789"
-
-
-def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockwarden.cli", *args], check=False, env={**os.environ, **env},
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+from tests.support.audit import drop_trail_triggers, signed_trail
+from tests.support.cli import run
+from tests.support.data import AUDIT_SECRET as SECRET
 
 
 @pytest.fixture
@@ -36,35 +30,11 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
             "STOCKWARDEN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "STOCKWARDEN_SECRET_KEY": SECRET}
 
 
-def signed_trail(engine: Engine, entries: int) -> None:
-    """A trail whose second entry is a QA officer's signature: the one a forger wants to change."""
-    with engine.begin() as connection:
-        append(connection, actor="li.na", action="policy.activate", subject="policy:default")
-        append(connection, actor="qa.officer@example.com", action="case.signed", subject="case:case/x",
-               after={"meaning": "approved", "role": "qa"}, workflow_id="case/x")
-        for n in range(3, entries + 1):
-            append(connection, actor="stockwarden", action="case.step", subject=f"case:case/{n}")
-
-
-def drop_trail_triggers(connection: Connection) -> None:
-    """What a DBA (or anyone owning the table) can do first."""
-    if connection.dialect.name == "postgresql":
-        names = connection.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_entry'::regclass "
-                                        "AND NOT tgisinternal")).scalars().all()
-        for name in names:
-            connection.execute(text(f"DROP TRIGGER {name} ON audit_entry"))
-    else:
-        names = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                        "AND tbl_name = 'audit_entry'")).scalars().all()
-        for name in names:
-            connection.execute(text(f"DROP TRIGGER {name}"))
-
-
 def rewrite_signer(connection: Connection, forger: str) -> None:
     """Entry 2 gets another signer; it and every later entry get hashes recomputed with the project's own
     entry_hash, so the chain holds again. SQLite: INSERT OR REPLACE; PostgreSQL: UPDATE."""
-    rows = connection.execute(select(AuditEntry).where(AuditEntry.seq >= 2).order_by(AuditEntry.seq)).all()  # type: ignore[arg-type]
-    prev = connection.execute(select(AuditEntry.hash).where(AuditEntry.seq == 1)).scalar_one()  # type: ignore[arg-type]
+    rows = connection.execute(select(AuditEntry).where(col(AuditEntry.seq) >= 2).order_by(col(AuditEntry.seq))).all()
+    prev = connection.execute(select(col(AuditEntry.hash)).where(col(AuditEntry.seq) == 1)).scalar_one()
     for row in rows:
         values = {k: v for k, v in row._mapping.items() if k != "hash"}
         values["prev_hash"] = prev
@@ -74,12 +44,12 @@ def rewrite_signer(connection: Connection, forger: str) -> None:
         if connection.dialect.name == "sqlite":
             connection.execute(AuditEntry.__table__.insert().prefix_with("OR REPLACE").values(**values))  # type: ignore[attr-defined]
         else:
-            connection.execute(AuditEntry.__table__.update().where(AuditEntry.seq == row.seq).values(**values))  # type: ignore[attr-defined,arg-type]
+            connection.execute(AuditEntry.__table__.update().where(AuditEntry.seq == row.seq).values(**values))  # type: ignore[attr-defined]
 
 
 def signer(engine: Engine) -> str:
     with engine.connect() as connection:
-        return connection.execute(select(AuditEntry.actor).where(AuditEntry.seq == 2)).scalar_one()  # type: ignore[arg-type]
+        return connection.execute(select(col(AuditEntry.actor)).where(col(AuditEntry.seq) == 2)).scalar_one()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -11,12 +11,12 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
@@ -24,13 +24,10 @@ from temporalio.worker import Replayer
 
 from activities.cases import CaseActivities
 from audit.models import AuditEntry
-from audit.trail import entries, verify
+from audit.trail import verify
 from core.case import (
     Acknowledge,
-    Approval,
     Cancel,
-    CaseInput,
-    CaseLine,
     Confirm,
     InstructionLine,
     InstructionRequest,
@@ -43,66 +40,28 @@ from governance.models import ErpInstruction
 from inventory.ingest import ingest
 from rules.versions import activate
 from stockwarden.temporal import WORKFLOWS, build_worker
-from tests.conftest import write_export
-from tests.test_case_workflow import case_input, dev, mirror, notifications  # noqa: F401  (dev is a fixture)
-from tests.test_metrics import AS_OF
+from tests.support.cases import mirror, notifications, trail, until_state
+from tests.support.data import (
+    BOSS,
+    CFO,
+    OWNER,
+    PROPOSALS,
+    QA_DIRECTOR,
+    QA_OFFICER,
+    disposition_case,
+    two_cups,
+    write_export,
+)
+from tests.support.data import DISPOSITIONS as ALL
+from tests.support.data import HIP_DEMAND as DEMAND
+from tests.support.data import HIP_LINES as LINES
+from tests.support.data import HIP_LOTS as LOTS
+from tests.support.data import HIP_ORDERS as ORDERS
+from tests.support.data import HIP_POLICY as POLICY
 from workflows.case import CaseWorkflow
 from workflows.scan import ScanRequest, ScanWorkflow
 
-OWNER, BOSS = "zhang.wei@example.com", "li.na@example.com"
-QA_OFFICER, QA_DIRECTOR, CFO = "qa.officer@example.com", "qa.director@example.com", "cfo@example.com"
 PIN = "pin"  # what the service puts in a Sign once the signer's PIN held (api/pins.py); these tests send Updates directly
-# Two hip cups at SH01: L2 still inside the supplier's return window, L1 long past it.
-LINES = [CaseLine("L1", "S1", "12000.50", {"days_since_movement": 400}, quantity="1", return_by="2025-02-23"),
-         CaseLine("L2", "S2", "12000.50", {"days_since_movement": 200}, quantity="1", return_by="2099-12-30"),
-         CaseLine("L3", "S3", "12000.50", {"days_since_movement": 200}, quantity="1", return_by="2099-12-30")]
-LOTS = """\
-sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement_on,qc_status,udi
-HIP-1,SH01,L1,S1,1,,2024-11-25,2024-10-01,2029-10-01,,released,
-HIP-1,SH01,L2,S2,1,,2026-10-01,2026-09-01,2031-09-01,,released,
-HIP-1,SH01,L3,S3,1,,2026-10-01,2026-09-01,2031-09-01,,released,
-CAT-1,GZ03,A,,3,,2026-01-01,2025-12-01,2027-01-04,,released,
-"""
-DEMAND = "sku,site,period,qty,kind\nHIP-1,BJ02,2026-10,2,actual\n"
-ORDERS = "po,line,sku,site,qty_open\nP9,10,HIP-1,SH01,5\n"
-POLICY = """\
-policy: t
-version: 1
-owners:
-  - scope: {}
-    owner: zhang.wei@example.com
-    escalation: [li.na@example.com, committee]
-committee: [cfo@example.com, qa.director@example.com]
-qa: [qa.officer@example.com, qa.director@example.com]
-rules:
-  - id: held
-    title: {en: Held hip cups, zh-CN: 髋臼杯积压}
-    level: lot
-    scope: {category: [implant]}
-    when:
-      qty: {gt: 0}
-    severity: high
-    sla: {acknowledge: 3d, resolve: 30d}
-    dispositions: [reallocate, substitute, return_to_supplier, reduce_purchase_order, sell_or_donate, scrap]
-approvals:
-  scrap: {qa_signoff: true, committee_over_value: 20000}
-  return_to_supplier: {committee_over_value: 50000}
-"""
-ALL = ["reallocate", "substitute", "return_to_supplier", "reduce_purchase_order", "sell_or_donate", "scrap"]
-
-
-@pytest.fixture
-def stock(engine: Engine, tmp_path: Path) -> Engine:
-    """The snapshot the target checks read: BJ02 has demand for HIP-1, PO P9/10 has 5 open."""
-    ingest(engine, write_export(tmp_path / "export", lots=LOTS, demand=DEMAND, purchase_orders=ORDERS), as_of=AS_OF)
-    return engine
-
-
-def disposition_case(case_id: str) -> CaseInput:
-    return replace(case_input(case_id), dispositions=ALL, qa=[QA_OFFICER, QA_DIRECTOR], supplier="Ortho Co",
-                   substitutes=["HIP-2"], approvals={
-                       "scrap": Approval(qa_signoff=True, committee_over_value="20000"),
-                       "return_to_supplier": Approval(committee_over_value="50000")})
 
 
 async def start(env: WorkflowEnvironment, queue: str, name: str) -> WorkflowHandle:
@@ -111,55 +70,25 @@ async def start(env: WorkflowEnvironment, queue: str, name: str) -> WorkflowHand
                                            start_signal="refresh", start_signal_args=[Lines(LINES)])
 
 
-def two_cups(quantity: str = "1") -> list[ProposalLine]:
-    return [ProposalLine("L2", "S2", quantity), ProposalLine("L3", "S3", quantity)]
-
-
 def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
     with engine.connect() as connection:
         return [ErpInstruction.model_validate(r._mapping) for r in connection.execute(
-            select(ErpInstruction).where(ErpInstruction.case_id == case_id).order_by(ErpInstruction.id))]  # type: ignore[arg-type]
-
-
-def trail(engine: Engine, case_id: str) -> list[str]:
-    """Every audit entry of a case, its instructions' included, in chain order (as `audit show --case`)."""
-    with engine.connect() as connection:
-        return [e.action for e in entries(connection, case=case_id)]
-
-
-async def until_state(handle: WorkflowHandle, state: str, engine: Engine) -> None:
-    """Until the workflow and its mirror both show `state` (the mirror follows once the step is recorded)."""
-    for _ in range(200):
-        if (await handle.query(CaseWorkflow.view)).state == state and mirror(engine, handle.id).state == state:
-            return
-        await asyncio.sleep(0.05)
-    pending = (await handle.describe()).raw_description.pending_activities
-    raise AssertionError(f"{handle.id} never reached {state}: {(await handle.query(CaseWorkflow.view)).state}; "
-                         f"pending activities: {pending}")
+            select(ErpInstruction).where(col(ErpInstruction.case_id) == case_id).order_by(col(ErpInstruction.id)))]
 
 
 async def refused(handle: WorkflowHandle, update: object, request: object, expected: str) -> None:
     with pytest.raises(WorkflowUpdateFailedError) as failure:
-        await handle.execute_update(update, request)  # type: ignore[arg-type]
+        await handle.execute_update(update, request)  # type: ignore[call-overload]
     cause = failure.value.cause
     assert expected in str(getattr(cause, "message", cause)), cause
 
 
-PROPOSALS = {
-    "reallocate": Propose(OWNER, "reallocate", two_cups(), target="BJ02", reason="BJ02 uses them"),
-    "substitute": Propose(OWNER, "substitute", two_cups(), target="HIP-2", reason="fill HIP-2 orders"),
-    "return_to_supplier": Propose(OWNER, "return_to_supplier", two_cups(), reason="inside the window"),
-    "reduce_purchase_order": Propose(OWNER, "reduce_purchase_order", [ProposalLine("", "", "3")], target="P9/10",
-                                     postpone_to="2099-01-31", reason="enough stock"),
-    "sell_or_donate": Propose(OWNER, "sell_or_donate", two_cups(), target="Red Cross", reason="donate"),
-    "scrap": Propose(OWNER, "scrap", two_cups(), reason="damaged packaging"),
-}
 SIGNERS = {"scrap": [(QA_OFFICER, "qa"), (CFO, "committee")]}  # 24,001 > 20,000: QA and the committee
 
 
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("disposition", ALL)
-async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvironment, stock: Engine,  # noqa: F811
+async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvironment, stock: Engine,
                                                                disposition: str) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
@@ -217,7 +146,7 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvironment, stock: Engine) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
         handle = await start(dev, queue, "refusals")
@@ -277,7 +206,7 @@ async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvi
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_a_committee_member_may_cancel_a_case_awaiting_approval(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+async def test_a_committee_member_may_cancel_a_case_awaiting_approval(dev: WorkflowEnvironment, stock: Engine) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
         handle = await start(dev, queue, "cancel")
@@ -305,7 +234,7 @@ class CrashAfterCommit(CaseActivities):
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruction_twice(
-        dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+        dev: WorkflowEnvironment, stock: Engine) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
         handle = await start(dev, queue, "restart")
@@ -343,7 +272,7 @@ async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruc
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli(
-        dev: WorkflowEnvironment, engine: Engine, database_url: str, tmp_path: Path) -> None:  # noqa: F811
+        dev: WorkflowEnvironment, engine: Engine, database_url: str, tmp_path: Path) -> None:
     """From data to resolved: the scan's lines carry quantity and return window from the snapshot; the owner
     proposes a return; `stockwarden outbox --export` writes the ERP's file; `outbox confirm` resolves the case."""
     today = date.today()
@@ -412,7 +341,7 @@ async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvironment, stock: Engine) -> None:  # noqa: F811
+async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvironment, stock: Engine) -> None:
     """GET /outbox lists what the ERP must do; POST /outbox/{id}/confirm is the case's Update in the ERP's
     name; the last confirmation resolves the case; a second or unknown confirmation changes nothing."""
     import httpx

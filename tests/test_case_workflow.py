@@ -6,37 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import Engine, select
+from sqlmodel import col
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from audit.models import AuditEntry
 from audit.trail import entries, verify
-from core.case import Acknowledge, CaseInput, CaseLine, CaseState, CaseStatus, Comment, Lines, Reassign, Snooze
-from core.temporal import converter
-from governance.models import CaseRow
-from notifications.models import Notification
-from stockwarden.temporal import WORKFLOWS, build_worker, temporal_cli, temporal_test_server
+from core.case import Acknowledge, CaseLine, CaseState, CaseStatus, Comment, Lines, Reassign, Snooze
+from stockwarden.temporal import WORKFLOWS, build_worker
+from tests.support.cases import mirror, notifications
+from tests.support.data import case_input
 from workflows.case import CaseWorkflow
 
-DAY = 86_400.0
 LINES = [CaseLine("L1", "S1", "12000.5", {"days_since_movement": 200}),
          CaseLine("L1", "S2", "12000.5", {"days_since_movement": 240})]
-
-
-def case_input(case_id: str) -> CaseInput:
-    return CaseInput(case_id=case_id, rule="idle-high-value", sku="HIP-1", site="SH01", severity="high",
-                     title_en="High-value lot idle", title_zh="高值批次半年未动", policy_version="default v1",
-                     owner="zhang.wei@example.com", escalation=["li.na@example.com", "committee"],
-                     committee=["cfo@example.com", "qa.director@example.com"], acknowledge_seconds=3 * DAY,
-                     resolve_seconds=30 * DAY, dispositions=["reallocate", "scrap"], snooze_max_seconds=5 * DAY)
 
 
 async def start(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
@@ -45,46 +34,13 @@ async def start(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
                                            start_signal="refresh", start_signal_args=[Lines(LINES)])
 
 
-def mirror(engine: Engine, case_id: str) -> CaseRow:
-    with engine.connect() as connection:
-        return CaseRow.model_validate(connection.execute(select(CaseRow).where(CaseRow.id == case_id)).one()._mapping)  # type: ignore[arg-type]
-
-
 def actions(engine: Engine, case_id: str) -> list[str]:
     with engine.connect() as connection:
         by_case = [e.action for e in entries(connection, subject=f"case:{case_id}")]
         by_workflow = [e.action for e in connection.execute(
-            select(AuditEntry).where(AuditEntry.workflow_id == case_id).order_by(AuditEntry.seq))]  # type: ignore[arg-type]
+            select(AuditEntry).where(col(AuditEntry.workflow_id) == case_id).order_by(col(AuditEntry.seq)))]
     assert by_case == by_workflow
     return by_case
-
-
-def notifications(engine: Engine, case_id: str) -> list[tuple[str, list[str]]]:
-    """The messages the case queued, in order: (template, recipients) per recorded step."""
-    with engine.connect() as connection:
-        rows = connection.execute(select(Notification).where(Notification.case_id == case_id)  # type: ignore[arg-type]
-                                  .order_by(Notification.id)).all()  # type: ignore[arg-type]
-    steps: dict[int, tuple[str, list[str]]] = {}
-    for row in rows:
-        steps.setdefault(row.snapshot["event_no"], (row.event, []))[1].append(row.recipient)
-    return list(steps.values())
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def skipping() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(temporal_test_server()))
-    yield env
-    await env.shutdown()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def dev() -> AsyncIterator[WorkflowEnvironment]:
-    """The dev server, its client encrypting payloads as the service's do (the commands tests start talk to
-    the same workers)."""
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
-                                                dev_server_extra_args=["--headless"], data_converter=converter())
-    yield env
-    await env.shutdown()
 
 
 @pytest.mark.asyncio(loop_scope="module")

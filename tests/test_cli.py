@@ -25,7 +25,7 @@ from core.settings import Settings
 from inventory.demo import BAD_LOTS
 from inventory.ingest import current_user
 from stockwarden.temporal import free_port
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
+from tests.support.cli import run
 
 AS_OF = "2026-11-25"
 
@@ -42,11 +42,6 @@ def answer_to(engine: Engine, token: str) -> int:
             return (await client.get("/cases", headers={"Authorization": f"Bearer {token}"})).status_code
 
     return asyncio.run(ask())
-
-
-def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockwarden.cli", *args], env={**os.environ, **env},
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -106,7 +101,7 @@ def test_up_goes_on_to_serve_the_api_and_pages_and_prints_their_address_and_an_a
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_worker_stops_in_order_on_sigterm_as_docker_stop_sends_it(dev: WorkflowEnvironment, engine: Engine,  # noqa: F811
+async def test_worker_stops_in_order_on_sigterm_as_docker_stop_sends_it(dev: WorkflowEnvironment, engine: Engine,
                                                                         tmp_path: Path) -> None:
     """`stockwarden worker` (docker-compose's worker service) leaves its poll loops and exits 0 on SIGTERM
     instead of dying by it between an activity's commit and its report."""

@@ -27,9 +27,8 @@ from inventory.ingest import ingest
 from reports.pack import write_pack
 from rules.versions import activate
 from stockwarden.temporal import build_worker
-from tests.conftest import TEST_SECRET
-from tests.test_case_disposition import QA_OFFICER, until_state
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
+from tests.support.cases import until_state
+from tests.support.data import QA_OFFICER, TEST_SECRET
 from workflows.case import CaseWorkflow
 from workflows.scan import ScanRequest, ScanWorkflow
 
@@ -88,7 +87,7 @@ def _hostile_export(folder: Path, today: date) -> Path:
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_hostile_text_leaves_the_pack_and_the_outbox_as_text(dev: WorkflowEnvironment, engine: Engine,  # noqa: F811
+async def test_hostile_text_leaves_the_pack_and_the_outbox_as_text(dev: WorkflowEnvironment, engine: Engine,
                                                                    database_url: str, tmp_path: Path) -> None:
     today = date.today()
     ingest(engine, _hostile_export(tmp_path / "export", today), as_of=today)

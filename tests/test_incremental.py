@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from inventory.ingest import IngestFailed, ingest
 from inventory.metrics import issue_totals_query, latest_snapshot
@@ -17,9 +17,13 @@ from inventory.movements import AlreadyApplied
 from rules.incremental import reevaluate
 from rules.scan import latest_scan, scan, stored_findings
 from rules.versions import activate
-from tests.conftest import write_export
-from tests.test_metrics import AS_OF, CONVERSIONS, LOTS, MOVEMENTS, ORDERS
-from tests.test_scan import HEAD, rule
+from tests.support.data import AS_OF, write_export
+from tests.support.data import METRIC_CONVERSIONS as CONVERSIONS
+from tests.support.data import METRIC_LOTS as LOTS
+from tests.support.data import METRIC_MOVEMENTS as MOVEMENTS
+from tests.support.data import METRIC_ORDERS as ORDERS
+from tests.support.data import POLICY_HEAD as HEAD
+from tests.support.data import policy_rule as rule
 
 POLICY = (HEAD.format(version=1) + rule("idle", "lot", "{days_since_movement: {gte: 180}}")
           + rule("expired", "lot", "{days_to_expiry: {lte: 0}, qty: {gt: 0}}")
@@ -70,7 +74,7 @@ def test_movements_open_clear_and_refresh_findings_exactly_as_a_full_scan_would(
     scan(scanned)  # a full scan of the same data, stored as a new scan
     assert findings_of_latest_scan(scanned) == incremental
     with Session(scanned) as session:
-        new_serial = session.exec(select(LotPosition).where(LotPosition.serial == "S9")).scalars().one()  # type: ignore[call-overload]
+        new_serial = session.execute(select(LotPosition).where(col(LotPosition.serial) == "S9")).scalars().one()
     assert (new_serial.qty, new_serial.received_on.isoformat(), new_serial.qc_status) == (1, "2026-11-20", "released")
 
 
@@ -89,7 +93,7 @@ def test_bad_movements_change_nothing_and_a_file_applies_once(scanned: Engine, t
     ]
     assert findings_of_latest_scan(scanned) == before
     with Session(scanned) as session:
-        b = session.exec(select(LotPosition).where(LotPosition.lot == "B")).scalars().one()  # type: ignore[call-overload]
+        b = session.execute(select(LotPosition).where(col(LotPosition.lot) == "B")).scalars().one()
     assert b.qty == 20
 
     good = tmp_path / "good.csv"
@@ -108,20 +112,20 @@ def test_a_database_from_before_0010_gets_each_positions_latest_movement_from_it
 
     stored = findings_of_latest_scan(scanned)
     with scanned.connect() as connection:
-        kept = sorted(connection.execute(select(LotPosition.lot, LotPosition.latest_movement_on)).all())  # type: ignore[call-overload]
+        kept = sorted(connection.execute(select(col(LotPosition.lot), col(LotPosition.latest_movement_on))).all())
     assert sum(1 for _, latest in kept if latest is not None) >= 3
     command.downgrade(alembic_config(scanned), "0009")
     command.upgrade(alembic_config(scanned), "head")
     with scanned.connect() as connection:
-        assert sorted(connection.execute(select(LotPosition.lot, LotPosition.latest_movement_on)).all()) == kept  # type: ignore[call-overload]
+        assert sorted(connection.execute(select(col(LotPosition.lot), col(LotPosition.latest_movement_on))).all()) == kept
     scan(scanned)
     assert findings_of_latest_scan(scanned) == stored
 
 
 def stored_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
     with engine.connect() as connection:
-        return sorted(connection.execute(select(SkuSiteIssues.sku, SkuSiteIssues.site, SkuSiteIssues.issued_365d,  # type: ignore[call-overload]
-                                                SkuSiteIssues.last_issue_on)).all())
+        return sorted(connection.execute(select(col(SkuSiteIssues.sku), col(SkuSiteIssues.site), col(SkuSiteIssues.issued_365d),
+                                                col(SkuSiteIssues.last_issue_on))).all())
 
 
 def grouped_issue_totals(engine: Engine) -> list[tuple[object, ...]]:

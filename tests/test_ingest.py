@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import (
@@ -23,10 +23,8 @@ from inventory.models import (
     UomConversion,
 )
 from inventory.sources import SourceError
-from tests.conftest import MATERIALS, write_export
+from tests.support.data import AS_OF, LOT_HEADER, MATERIALS, write_export
 
-AS_OF = date(2026, 11, 25)
-LOT_HEADER = "sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement_on,qc_status,udi\n"
 GOOD_LOTS = LOT_HEADER + """\
 HIP-1,SH01,L1,S1,1,,2024-11-25,2024-10-01,2029-10-01,,released,
 CAT-1,BJ02,A,,30,,2026-01-01,2025-12-01,2027-01-04,,quarantine,
@@ -36,13 +34,13 @@ TABLES = (Snapshot, Material, UomConversion, LotPosition, Movement, DemandRecord
 
 def counts(engine: Engine) -> dict[str, int]:
     with Session(engine) as session:
-        return {model.__name__: session.exec(select(func.count()).select_from(model)).one()[0]  # type: ignore[call-overload]
+        return {model.__name__: session.execute(select(func.count()).select_from(model)).one()[0]
                 for model in TABLES}
 
 
 def lots(engine: Engine) -> dict[tuple[str, str, str, str], LotPosition]:
     with Session(engine) as session:
-        return {(p.sku, p.site, p.lot, p.serial): p for p in session.exec(select(LotPosition)).scalars()}  # type: ignore[call-overload]
+        return {(p.sku, p.site, p.lot, p.serial): p for p in session.execute(select(LotPosition)).scalars()}
 
 
 def errors_of(engine: Engine, folder: Path) -> list[str]:
@@ -71,7 +69,7 @@ def test_a_good_export_is_stored_with_its_snapshot(engine: Engine, tmp_path: Pat
         assert (hip.unit_cost, hip.lifecycle, hip.substitutes, hip.return_window_days) == (
             Decimal("12000.50"), "phase_out", ["HIP-2"], 90)
         assert hip.name == "髋臼杯 Acetabular cup 52"
-        assert sorted(session.exec(select(Site.code)).scalars()) == ["BJ02", "GZ03", "SH01"]  # type: ignore[call-overload]
+        assert sorted(session.execute(select(col(Site.code))).scalars()) == ["BJ02", "GZ03", "SH01"]
     position = lots(engine)["CAT-1", "BJ02", "A", ""]
     assert (position.qty, position.qc_status, position.expires_on) == (30, "quarantine", date(2027, 1, 4))
 
@@ -83,7 +81,7 @@ def test_gb18030_and_bom_files_are_read(engine: Engine, tmp_path: Path) -> None:
     ingest(engine, folder, as_of=AS_OF)
     assert ("HIP-1", "SH01", "批次一", "S1") in lots(engine)
     with Session(engine) as session:
-        names = set(session.exec(select(Material.name)).scalars())  # type: ignore[call-overload]
+        names = set(session.execute(select(col(Material.name))).scalars())
     assert "髋臼杯 Acetabular cup 52" in names
 
 
@@ -135,8 +133,8 @@ def test_units_convert_to_the_base_unit(engine: Engine, tmp_path: Path) -> None:
     found = lots(engine)
     assert [found["CAT-1", "SH01", lot, ""].qty for lot in "ABC"] == [20, 120, 7]
     with Session(engine) as session:
-        assert session.exec(select(Movement.qty)).scalars().one() == 15  # type: ignore[call-overload]
-        order = session.exec(select(PurchaseOrderLine)).scalars().one()  # type: ignore[call-overload]
+        assert session.execute(select(col(Movement.qty))).scalars().one() == 15
+        order = session.execute(select(PurchaseOrderLine)).scalars().one()
         assert (order.qty_open, order.received_qty) == (360, 120)
 
 
@@ -255,7 +253,7 @@ def test_a_bad_export_stores_nothing_and_leaves_the_previous_snapshot(engine: En
     assert errors_of(engine, bad) == ["lots.csv:25002: expires_on: '2026-02-30' is not a date (expected YYYY-MM-DD)"]
     assert counts(engine) == before
     with Session(engine) as session:
-        assert session.exec(select(Snapshot.id)).scalars().all() == [good.snapshot_id]  # type: ignore[call-overload]
+        assert session.execute(select(col(Snapshot.id))).scalars().all() == [good.snapshot_id]
 
 
 def test_loading_the_same_files_twice_stores_nothing_new(engine: Engine, tmp_path: Path) -> None:

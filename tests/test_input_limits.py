@@ -18,6 +18,7 @@ import httpx
 import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlmodel import col
 
 from api.app import create_app
 from api.auth import Role, create_token
@@ -25,9 +26,7 @@ from core.settings import Settings
 from inventory.ingest import IngestFailed, ingest
 from inventory.sources import SourceError
 from reports.models import KpiValue
-from tests.conftest import MATERIALS, write_export
-from tests.test_ingest import AS_OF, LOT_HEADER
-from tests.test_kpis import company  # noqa: F401  (a fixture)
+from tests.support.data import AS_OF, LOT_HEADER, MATERIALS, write_export
 
 ROOT = Path(__file__).resolve().parents[1]
 ARABIC_MONTH = "٢٠٢٦-11"
@@ -189,7 +188,7 @@ async def test_the_api_answers_the_first_thousand_problems_and_the_count(engine:
 # --- months in ASCII digits only ---------------------------------------------------------------------
 
 @pytest.mark.asyncio
-async def test_a_month_in_other_digits_is_refused_by_the_api(company: Engine, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_month_in_other_digits_is_refused_by_the_api(company: Engine, tmp_path: Path) -> None:
     token = create_token(company, "cfo@example.com", [Role.ADMIN])
     app = create_app(company, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
     headers = {"Authorization": f"Bearer {token}"}
@@ -199,12 +198,12 @@ async def test_a_month_in_other_digits_is_refused_by_the_api(company: Engine, tm
             assert answer.status_code == 422, (route, answer.status_code)
         assert (await client.get("/kpis/2026-11", headers=headers)).status_code == 200
     with company.connect() as connection:
-        periods = set(connection.execute(select(KpiValue.period)).scalars())
+        periods = set(connection.execute(select(col(KpiValue.period))).scalars())
     assert periods == {"2026-11"}  # no second set of rows for the same month
     assert not (tmp_path / "var" / "packs" / f"governance-pack-{ARABIC_MONTH}-zh-CN.xlsx").exists()
 
 
-def test_a_month_in_other_digits_is_refused_by_the_cli(company: Engine, database_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_month_in_other_digits_is_refused_by_the_cli(company: Engine, database_url: str, tmp_path: Path) -> None:
     kpis = cli("kpis", "--period", ARABIC_MONTH, database_url=database_url, cwd=tmp_path)
     assert kpis.returncode == 1 and f"--period '{ARABIC_MONTH}' is not a month (YYYY-MM)" in kpis.stderr
     out = tmp_path / "pack.xlsx"

@@ -8,83 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core.case import CaseEvent, from_json
-from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
 from reports.stock_kpis import delivery_deviation, forecast_error, stock_kpis
 from rules.scan import scan
-from rules.versions import activate
-from tests.conftest import write_export
-from tests.test_metrics import AS_OF
-
-LOTS = """\
-sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement_on,qc_status,udi
-HIP-1,SH01,L1,S1,1,,2024-11-25,,2029-10-01,,released,
-HIP-1,SH01,L2,S2,1,,2026-10-01,,2027-03-15,,released,
-CAT-1,GZ03,A,,10,,2026-01-01,,2027-01-04,2026-06-01,released,
-CAT-1,SH01,B,,5,,2025-05-01,,2026-12-20,,released,
-"""
-MOVEMENTS = """\
-sku,site,lot,serial,type,qty,uom,moved_on,reference
-CAT-1,GZ03,A,,issue,12,,2026-06-01,SO-1
-HIP-1,SH01,L2,S2,issue,1,,2026-10-01,SO-2
-"""
-DEMAND = """\
-sku,site,period,qty,kind
-CAT-1,GZ03,2026-09,10,actual
-CAT-1,GZ03,2026-09,12,forecast
-CAT-1,GZ03,2026-10,8,actual
-CAT-1,GZ03,2026-10,6,forecast
-HIP-1,SH01,2026-10,2,actual
-HIP-1,SH01,2026-10,1,forecast
-CAT-1,GZ03,2026-04,50,actual
-HIP-1,SH01,2026-11,3,forecast
-"""
-ORDERS = """\
-po,line,sku,site,qty_open,ordered_on,promised_on,received_on,received_qty
-P1,10,CAT-1,GZ03,0,2026-10-01,2026-11-05,2026-11-08,10
-P1,20,CAT-1,SH01,0,2026-10-01,2026-11-10,2026-11-09,5
-P2,10,HIP-1,SH01,0,2026-09-01,2026-10-20,2026-10-25,1
-P3,10,HIP-1,SH01,2,2026-11-01,2026-12-15,,
-"""
-POLICY = """\
-policy: kpi
-version: 1
-owners:
-  - scope: {}
-    owner: inventory@example.com
-rules:
-  - id: idle
-    title: {en: Idle a year, zh-CN: 一年未动}
-    level: lot
-    when: {days_since_movement: {gte: 365}}
-    severity: high
-    sla: {acknowledge: 3d, resolve: 30d}
-    dispositions: [scrap]
-  - id: phase-out
-    title: {en: Phase-out model, zh-CN: 停产型号}
-    level: sku
-    when: {lifecycle: {in: [phase_out]}, on_hand: {gt: 0}}
-    severity: critical
-    sla: {acknowledge: 3d, resolve: 30d}
-    dispositions: [scrap]
-  - id: slow
-    title: {en: Slow, zh-CN: 周转慢}
-    level: sku
-    when: {on_hand: {gt: 0}}
-    severity: medium
-    sla: {acknowledge: 3d, resolve: 30d}
-    dispositions: [reallocate]
-"""
-
-
-@pytest.fixture
-def company(engine: Engine, tmp_path: Path) -> Engine:
-    ingest(engine, write_export(tmp_path / "x", lots=LOTS, movements=MOVEMENTS, demand=DEMAND,
-                                purchase_orders=ORDERS), as_of=AS_OF)
-    (tmp_path / "kpi.yaml").write_text(POLICY, encoding="utf-8")
-    activate(engine, tmp_path / "kpi.yaml", actor="test")
-    return engine
+from tests.support.data import kpi_case_event as _event
 
 
 def test_stock_kpis_by_company_site_and_category(company: Engine) -> None:
@@ -128,15 +55,6 @@ def test_forecast_error_and_delivery_deviation(company: Engine) -> None:
     assert (company_delivery.lines, company_delivery.mean_days_late, company_delivery.share_late) == (
         2, Decimal("1.00"), Decimal("0.5"))
     assert delivery[("site", "GZ03")].share_late == Decimal(1)
-
-
-def _event(case_id: str, site: str, no: int, action: str, state: str, at: str, *, ack_due: str, resolve_due: str) -> CaseEvent:
-    return from_json(CaseEvent, {"case_id": case_id, "event_no": no, "action": action, "actor": "stockwarden", "state": state,
-            "before": None, "after": state, "reason": "", "rule": "idle", "sku": "HIP-1", "site": site,
-            "severity": "high", "owner": "zhang.wei@example.com", "assignees": ["zhang.wei@example.com"],
-            "escalation_level": 0, "acknowledge_due": ack_due, "resolve_due": resolve_due,
-            "lines": [{"lot": "L1", "serial": "S1", "value": "12000.50", "metrics": {}}], "policy_version": "kpi v1",
-            "at": at})
 
 
 def test_case_handling_for_a_month(engine: Engine) -> None:

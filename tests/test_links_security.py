@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, select
+from sqlmodel import col
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Role, create_token
@@ -19,8 +24,9 @@ from core.settings import Settings
 from governance.models import CaseRow
 from notifications.links import sign
 from notifications.people import parse_people
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
-from tests.test_notifications import SECRET, TEAM, scanned, until  # noqa: F401  (scanned is a fixture)
+from tests.support.cases import until
+from tests.support.data import LINK_SECRET as SECRET
+from tests.support.data import TEAM
 
 CASE = "case/held/SH01/HIP-1"
 OWNER, QA, CFO = "zhang.wei@example.com", "qa.officer@example.com", "cfo@example.com"
@@ -35,18 +41,18 @@ def _headers_of_a_page(answer: httpx.Response) -> None:
     assert answer.headers.get("x-frame-options") == "DENY", answer.url
 
 
-async def _awaiting_approval(env: object, engine: Engine, client: httpx.AsyncClient, queue: str) -> dict[str, str]:
+async def _awaiting_approval(env: WorkflowEnvironment, engine: Engine, client: httpx.AsyncClient, queue: str) -> dict[str, str]:
     """Scan, then the owner acknowledges and proposes to scrap two cups through the API (QA and the
     committee must sign)."""
     from workflows.scan import ScanRequest, ScanWorkflow
 
     owner = {"Authorization": f"Bearer {create_token(engine, OWNER, [Role.OWNER])}"}
-    await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",  # type: ignore[attr-defined]
+    await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",
                                       task_queue=queue)
 
     def mirrored() -> bool:
         with engine.connect() as connection:
-            return connection.execute(select(CaseRow.id).where(CaseRow.id == CASE)).first() is not None  # type: ignore[arg-type]
+            return connection.execute(select(col(CaseRow.id)).where(col(CaseRow.id) == CASE)).first() is not None
     await until(mirrored, "the case mirror")
     assert (await client.post(f"/cases/{CASE}/acknowledge", headers=owner)).status_code == 200
     proposed = await client.post(f"/cases/{CASE}/propose", json=SCRAP, headers=owner)
@@ -55,12 +61,11 @@ async def _awaiting_approval(env: object, engine: Engine, client: httpx.AsyncCli
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_a_link_alone_cannot_sign_the_pin_can_and_is_recorded(dev: object, scanned: Engine) -> None:  # noqa: F811
-    from temporalio.testing import WorkflowEnvironment
+async def test_a_link_alone_cannot_sign_the_pin_can_and_is_recorded(dev: WorkflowEnvironment, scanned: Engine) -> None:
 
     from stockwarden.temporal import build_worker
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     queue = str(uuid.uuid4())
     app = create_app(scanned, env.client, Settings(secret_key=SECRET, task_queue=queue), parse_people(TEAM, "people.yaml"))
     async with build_worker(env.client, scanned, queue), \
@@ -81,8 +86,8 @@ async def _terminate(handle: object) -> None:
         await handle.terminate("test over")  # type: ignore[attr-defined]
 
 
-async def _signing(env: object, scanned: Engine, client: httpx.AsyncClient, queue: str, app: object,  # noqa: F811
-                   handle: object) -> None:
+async def _signing(env: WorkflowEnvironment, scanned: Engine, client: httpx.AsyncClient, queue: str, app: FastAPI,
+                   handle: WorkflowHandle[Any, Any]) -> None:
     from workflows.case import CaseWorkflow
 
     owner = await _awaiting_approval(env, scanned, client, queue)
@@ -113,7 +118,7 @@ async def _signing(env: object, scanned: Engine, client: httpx.AsyncClient, queu
     assert (signature.signer, signature.meaning, signature.authenticated_by) == (QA, "approved", "pin")
     with scanned.connect() as connection:
         trail = entries(connection, limit=10_000)
-        row = connection.execute(select(CaseRow).where(CaseRow.id == CASE)).one()  # type: ignore[arg-type]
+        row = connection.execute(select(CaseRow).where(col(CaseRow.id) == CASE)).one()
     [entry] = [e for e in trail if e.action == "case.signed"]
     assert entry.actor == QA and entry.after["authenticated_by"] == "pin"
     assert row.proposal["signatures"][0]["authenticated_by"] == "pin"
@@ -133,7 +138,7 @@ async def _signing(env: object, scanned: Engine, client: httpx.AsyncClient, queu
     assert no_pin.status_code == 403 and "签名需要输入您的签名密码" in no_pin.text  # the CFO reads Chinese
     done = await client.post(f"/pages/cases/{CASE}/act", data={"action": "approve", "pin": "731902"}, headers=cfo)
     assert done.status_code == 200 and "您的签名已记录" in done.text, done.text
-    view = await handle.query(CaseWorkflow.view)  # type: ignore[attr-defined]
+    view = await handle.query(CaseWorkflow.view)
     assert [(s.signer, s.authenticated_by) for s in view.proposal.signatures] == [  # type: ignore[union-attr]
         (QA, "pin"), (QA_DIRECTOR, "pin"), (CFO, "pin")]
     # Every page and the API send the policy and the frame denial.
@@ -142,12 +147,11 @@ async def _signing(env: object, scanned: Engine, client: httpx.AsyncClient, queu
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_an_owner_cannot_act_on_a_case_they_may_not_see(dev: object, scanned: Engine) -> None:  # noqa: F811
-    from temporalio.testing import WorkflowEnvironment
+async def test_an_owner_cannot_act_on_a_case_they_may_not_see(dev: WorkflowEnvironment, scanned: Engine) -> None:
 
     from stockwarden.temporal import build_worker
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     queue = str(uuid.uuid4())
     app = create_app(scanned, env.client, Settings(secret_key=SECRET, task_queue=queue), parse_people(TEAM, "people.yaml"))
     async with build_worker(env.client, scanned, queue), \
@@ -159,7 +163,8 @@ async def test_an_owner_cannot_act_on_a_case_they_may_not_see(dev: object, scann
             await _terminate(handle)
 
 
-async def _hidden(env: object, scanned: Engine, client: httpx.AsyncClient, queue: str, handle: object) -> None:  # noqa: F811
+async def _hidden(env: WorkflowEnvironment, scanned: Engine, client: httpx.AsyncClient, queue: str,
+                  handle: WorkflowHandle[Any, Any]) -> None:
     from workflows.case import CaseWorkflow
 
     await _awaiting_approval(env, scanned, client, queue)
@@ -206,8 +211,8 @@ async def test_anonymous_refusals_are_counted_not_chained_and_failures_slowed(en
         with engine.connect() as connection:
             assert entries(connection, limit=10_000) == []  # not one entry in the chain
             from api.models import RefusalCount
-            counted = connection.execute(select(func.sum(RefusalCount.count)).where(
-                RefusalCount.address == "203.0.113.7", RefusalCount.reason == "no valid token")).scalar()
+            counted = connection.execute(select(func.sum(col(RefusalCount.count))).where(
+                col(RefusalCount.address) == "203.0.113.7", col(RefusalCount.reason) == "no valid token")).scalar()
         assert counted == 50
         # Failed page sign-ins: ten are answered, the eleventh within the minute is slowed.
         for _ in range(10):

@@ -11,46 +11,11 @@ from sqlalchemy import Engine
 
 from inventory.ingest import ingest
 from inventory.metrics import LotFact, SkuSiteFact, iter_facts, latest_snapshot, project_expiry
-from tests.conftest import write_export
-
-AS_OF = date(2026, 11, 25)
-
-LOTS = """\
-sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement_on,qc_status,udi
-CAT-1,SH01,A,,30,,2026-01-01,2025-12-01,2027-01-04,,released,
-CAT-1,SH01,B,,2,box10,2026-06-01,,2026-12-25,,released,
-CAT-1,SH01,C,,10,,2025-10-01,,2026-11-01,,released,
-CAT-1,SH01,D,,5,,2026-03-01,,2027-03-01,,quarantine,
-CAT-1,SH01,E,,4,,2026-02-01,,,,released,
-HIP-1,SH01,L1,S1,1,,2024-11-25,2024-10-01,2029-10-01,2025-01-10,released,
-HIP-1,BJ02,L1,S2,1,,2025-05-25,,,,released,
-HIP-2,GZ03,X,,0,,2026-01-01,,,,released,
-"""
-
-MOVEMENTS = """\
-sku,site,lot,serial,type,qty,uom,moved_on,reference
-CAT-1,SH01,A,,receipt,40,,2026-01-01,GRN-1
-CAT-1,SH01,A,,issue,139,,2026-09-15,SO-1
-CAT-1,SH01,A,X,receipt,1,,2026-11-24,other serial: must not touch lot A without serial
-CAT-1,SH01,,,issue,1,box10,2025-11-25,exactly 365 days ago: outside the window
-CAT-1,SH01,B,,issue,226,,2026-10-30,SO-2
-CAT-1,SH01,C,,transfer_out,3,,2026-11-20,TO-1
-CAT-1,BJ02,A,,issue,50,,2026-11-24,another site
-HIP-1,SH01,L0,S9,issue,1,,2026-05-01,a serial already sold
-"""
-
-CONVERSIONS = """\
-sku,uom,factor
-CAT-1,box10,10
-"""
-
-ORDERS = """\
-po,line,sku,site,qty_open,uom,ordered_on,promised_on,received_on,received_qty
-P1,10,CAT-1,SH01,2,box10,2026-11-01,2026-12-01,,
-P1,20,CAT-1,SH01,0,,2026-10-01,2026-10-20,2026-10-22,10
-P2,10,CAT-1,SH01,5,,2026-11-10,2026-12-10,,
-P3,10,HIP-1,SH01,3,,2026-11-10,2026-12-10,,
-"""
+from tests.support.data import AS_OF, write_export
+from tests.support.data import METRIC_CONVERSIONS as CONVERSIONS
+from tests.support.data import METRIC_LOTS as LOTS
+from tests.support.data import METRIC_MOVEMENTS as MOVEMENTS
+from tests.support.data import METRIC_ORDERS as ORDERS
 
 
 @pytest.fixture

@@ -3,34 +3,28 @@ language, money and date formats and action links are read back from what arrive
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, update
+from sqlmodel import col
+from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
 from audit.trail import entries
 from core.case import CaseEvent, from_json
 from core.settings import Settings
 from governance.service import record_event
-from inventory.ingest import ingest
 from notifications.links import read, read_my_cases
 from notifications.models import Notification
 from notifications.people import parse_people
-from rules.scan import scan
-from rules.versions import activate
 from stockwarden.temporal import free_port
-from tests.conftest import write_export
-from tests.receivers import smtp_server, text_of, webhook_receiver
-from tests.test_case_disposition import DEMAND, LOTS, ORDERS, POLICY
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
-from tests.test_metrics import AS_OF
-
-SECRET = "test-secret"
+from tests.support.cases import until
+from tests.support.data import LINK_SECRET as SECRET
+from tests.support.data import TEAM
+from tests.support.receivers import smtp_server, text_of, webhook_receiver
 
 
 def people(webhook_port: int) -> str:
@@ -55,16 +49,6 @@ def settings(smtp_port: int) -> Settings:
     return Settings(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_mode="insecure",
                     smtp_from="Stockwarden <stockwarden@example.com>", public_url="https://sw.example.com",
                     secret_key=SECRET)
-
-
-@pytest.fixture
-def scanned(engine: Engine, tmp_path: Path) -> Engine:
-    """A snapshot and a scan, so messages can name the SKU and say why the rule fired."""
-    ingest(engine, write_export(tmp_path / "export", lots=LOTS, demand=DEMAND, purchase_orders=ORDERS), as_of=AS_OF)
-    (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
-    activate(engine, tmp_path / "policy.yaml", actor="li.na")
-    scan(engine)
-    return engine
 
 
 def step(engine: Engine, recipient: str, template: str = "case_assigned", event_no: int = 1,
@@ -169,27 +153,6 @@ def test_people_who_take_a_digest_get_one_message_a_day(scanned: Engine) -> None
     assert states == ["digested", "digested", "sent"]
 
 
-TEAM = """\
-people:
-  - email: zhang.wei@example.com
-    name: 张伟
-    language: zh-CN
-    digest: false
-  - email: qa.officer@example.com
-    name: 赵敏
-    roles: [qa]
-    language: zh-CN
-  - email: qa.director@example.com
-    name: Anna Weber
-    roles: [qa, committee]
-    language: en
-  - email: cfo@example.com
-    name: 刘洋
-    roles: [committee]
-    language: zh-CN
-"""
-
-
 def link_of(mail: object, action_label: str) -> str:
     html = text_of(mail, "html")  # type: ignore[arg-type]
     for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', html):
@@ -198,26 +161,17 @@ def link_of(mail: object, action_label: str) -> str:
     raise AssertionError(f"no '{action_label}' link in {html}")
 
 
-async def until(condition: object, what: str, seconds: float = 20) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.asyncio(loop_scope="module")
 async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_person(
-        dev: object, scanned: Engine) -> None:  # noqa: F811
+        dev: WorkflowEnvironment, scanned: Engine) -> None:
     import httpx
-    from temporalio.testing import WorkflowEnvironment
 
     from api.app import create_app
     from stockwarden.temporal import build_worker, ensure_dispatcher
     from workflows.case import CaseWorkflow
     from workflows.scan import ScanRequest, ScanWorkflow
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     smtp_port, queue = free_port(), str(uuid.uuid4())
     config, team = settings(smtp_port), parse_people(TEAM, "people.yaml")
     app = create_app(scanned, env.client, config, team)
@@ -304,11 +258,11 @@ def test_a_message_that_keeps_failing_is_flagged_and_the_administrator_told(scan
     with webhook_receiver(hook_port) as hooks:
         for _ in range(5):
             with scanned.begin() as connection:  # each pause is over
-                connection.execute(update(Notification).where(Notification.recipient == "inventory@example.com")
+                connection.execute(update(Notification).where(col(Notification.recipient) == "inventory@example.com")
                                    .values(next_attempt_at=datetime.now(UTC)))
             delivery.deliver_due()
         with scanned.connect() as connection:
-            failing = connection.execute(select(Notification).where(Notification.recipient == "inventory@example.com")).one()
+            failing = connection.execute(select(Notification).where(col(Notification.recipient) == "inventory@example.com")).one()
         assert (failing.failing, failing.attempts, failing.state) == (True, 5, "queued")
         assert delivery.deliver_due().sent == 1  # the administrator's alert, over a channel that works
     [alert] = hooks

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Role, create_token
 from core.settings import Settings
 from stockwarden.temporal import build_worker, free_port
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
-from tests.test_notifications import scanned  # noqa: F401  (a fixture)
 
 EXAMPLES = 60
 """Per operation (about 35 operations)."""
@@ -60,14 +59,13 @@ def _fuzz(app_openapi: dict, base: str, token: str) -> dict[str, list[str]]:
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_generated_requests_never_get_a_500_or_an_answer_outside_the_schema(
-        dev: object, scanned: Engine, tmp_path: Path) -> None:  # noqa: F811
-    from temporalio.testing import WorkflowEnvironment
+        dev: WorkflowEnvironment, scanned: Engine, tmp_path: Path) -> None:
 
     from workflows.scan import ScanRequest, ScanWorkflow
 
     if scanned.dialect.name != "sqlite":
         pytest.skip("the API is fuzzed once, on SQLite; its data layer runs on both databases in test_api")
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     port, queue = free_port(), str(uuid.uuid4())
     base = f"http://127.0.0.1:{port}"
     app = create_app(scanned, env.client, Settings(public_url=base, task_queue=queue, var_dir=tmp_path / "var",

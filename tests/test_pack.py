@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,12 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from audit.checkpoints import Anchor, CheckpointFile
-from governance.service import record_event
 from reports.pack import write_pack
-from rules.scan import scan
-from tests.test_kpis import _event, company  # noqa: F401  (company is a fixture)
-
-NOW = datetime(2026, 11, 26, tzinfo=UTC)
+from tests.support.data import PACK_NOW as NOW
 
 
 def anchor_in(folder: Path) -> Anchor:
     return Anchor(CheckpointFile(folder / "audit-checkpoints.jsonl"), "a-test-secret-of-forty-characters-or-so")
-
-
-@pytest.fixture
-def governed(company: Engine) -> Engine:  # noqa: F811
-    scan(company)
-    with company.begin() as connection:
-        record_event(connection, _event("case/idle/SH01/HIP-1", "SH01", 1, "case.opened", "open", "2026-11-02T00:00:00+00:00",
-                                        ack_due="2026-11-05T00:00:00+00:00", resolve_due="2026-12-02T00:00:00+00:00"))
-        record_event(connection, _event("case/idle/SH01/CAT-1", "SH01", 1, "case.opened", "open", "2026-11-24T00:00:00+00:00",
-                                        ack_due="2026-11-27T00:00:00+00:00", resolve_due="2026-12-24T00:00:00+00:00"))
-    return company
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])

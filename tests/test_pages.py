@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from sqlalchemy import Engine, select
+from sqlmodel import col
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Role, create_token
@@ -23,9 +27,7 @@ from governance.models import CaseRow
 from notifications.context import my_cases_url
 from notifications.people import parse_people
 from stockwarden.temporal import build_worker, free_port
-from tests.test_case_disposition import POLICY
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
-from tests.test_notifications import scanned  # noqa: F401  (a fixture)
+from tests.support.data import HIP_POLICY as POLICY
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -41,7 +43,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -57,36 +59,35 @@ def browser(tmp_path: Path) -> Iterator[object]:
     driver.quit()
 
 
-def _shot(driver: object, name: str) -> Path:
+def _shot(driver: WebDriver, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
-    assert driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    assert driver.save_screenshot(str(path))
     assert path.stat().st_size > 5_000  # a rendered page, not an empty canvas
     return path
 
 
-def _fits_a_phone(driver: object) -> bool:
-    driver.set_window_size(390, 844)  # type: ignore[attr-defined]
-    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")  # type: ignore[attr-defined]
-    driver.set_window_size(1280, 900)  # type: ignore[attr-defined]
+def _fits_a_phone(driver: WebDriver) -> bool:
+    driver.set_window_size(390, 844)
+    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    driver.set_window_size(1280, 900)
     return bool(fits)
 
 
-def _only_local(driver: object, base: str) -> list[str]:
+def _only_local(driver: WebDriver, base: str) -> list[str]:
     """Every resource the page loaded; all must come from the app itself."""
-    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")  # type: ignore[attr-defined]
+    loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     return [url for url in loaded if not url.startswith(base)]
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: Engine, browser: object,  # noqa: F811
+async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironment, scanned: Engine, browser: WebDriver,
                                                           tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
-    from temporalio.testing import WorkflowEnvironment
 
     from workflows.scan import ScanRequest, ScanWorkflow
 
-    env: WorkflowEnvironment = dev  # type: ignore[assignment]
+    env: WorkflowEnvironment = dev
     driver = browser
     kind = scanned.dialect.name
     port, queue = free_port(), str(uuid.uuid4())
@@ -100,10 +101,10 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
     serving = asyncio.create_task(server.serve())
 
     def browse(url: str) -> None:
-        driver.get(url)  # type: ignore[attr-defined]
+        driver.get(url)
 
-    def find(css: str) -> object:
-        return driver.find_element(By.CSS_SELECTOR, css)  # type: ignore[attr-defined]
+    def find(css: str) -> WebElement:
+        return driver.find_element(By.CSS_SELECTOR, css)
 
     def press(css: str) -> None:
         """Click a form's button or a link and wait until the next page has loaded in place of this one.
@@ -112,12 +113,12 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        driver.execute_script("window.__old_page = true")  # type: ignore[attr-defined]
-        find(css).click()  # type: ignore[attr-defined]
+        driver.execute_script("window.__old_page = true")
+        find(css).click()
 
         def replaced(_: object) -> bool:
             try:
-                return bool(driver.execute_script(  # type: ignore[attr-defined]
+                return bool(driver.execute_script(
                     "return window.__old_page === undefined && document.readyState === 'complete'"))
             except WebDriverException:  # between two pages
                 return False
@@ -125,14 +126,14 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
         WebDriverWait(driver, 30).until(replaced)
 
     def text(css: str) -> str:
-        return find(css).text  # type: ignore[attr-defined]
+        return find(css).text
 
     def state() -> str:
-        return find("#state").get_attribute("data-state")  # type: ignore[attr-defined, no-any-return]
+        return find("#state").get_attribute("data-state") or ""
 
     def sign_in(token: str) -> None:
         press("form[action='/pages/logout'] button")
-        find("#token").send_keys(token)  # type: ignore[attr-defined]
+        find("#token").send_keys(token)
         press("form[action='/pages/login'] button")
 
     try:
@@ -143,7 +144,7 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
             case = "case/held/SH01/HIP-1"
             for _ in range(600):  # the case writes its mirror row in its first activity, just after the scan
                 with scanned.connect() as connection:
-                    if connection.execute(select(CaseRow.id).where(CaseRow.id == case)).first():  # type: ignore[arg-type]
+                    if connection.execute(select(col(CaseRow.id)).where(col(CaseRow.id) == case)).first():
                         break
                 await asyncio.sleep(0.05)
             else:
@@ -152,46 +153,46 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
             def owner_walk() -> None:
                 # The signed "my cases" link from a message signs 张伟 in and lists his cases, in Chinese.
                 browse(my_cases_url(settings, "zhang.wei@example.com"))
-                assert driver.current_url == f"{base}/pages/cases"  # type: ignore[attr-defined]
+                assert driver.current_url == f"{base}/pages/cases"
                 assert text("h1") == "我的案件"
                 assert "髋臼杯积压" in text("#cases")
                 # The style sheet applies under the pages' Content-Security-Policy (no inline style is allowed).
-                assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "960px"  # type: ignore[attr-defined]
+                assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "960px"
                 _shot(driver, f"my-cases-{kind}.png")
                 assert _fits_a_phone(driver)
                 press(f"#cases a[href='/pages/cases/{case}']")
                 assert state() == "open" and text("#state") == "待确认" and "case.opened" in text("#timeline")
                 assert {f.get_attribute("data-action") for f in driver.find_elements(By.CSS_SELECTOR, "form[data-action]")} \
-                    == {"acknowledge", "propose", "comment"}  # type: ignore[attr-defined]
+                    == {"acknowledge", "propose", "comment"}
                 assert _fits_a_phone(driver)
-                driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+                driver.set_window_size(390, 844)
                 _shot(driver, f"case-phone-{kind}.png")
-                driver.set_window_size(1280, 900)  # type: ignore[attr-defined]
+                driver.set_window_size(1280, 900)
                 # Act through the forms: a comment, then the acknowledgement; each is the case's Update.
-                find("form[data-action=comment] textarea").send_keys("请调拨到北京")  # type: ignore[attr-defined]
+                find("form[data-action=comment] textarea").send_keys("请调拨到北京")
                 press("form[data-action=comment] button")
                 assert "您的评论已记录" in text("#notice") and "case.commented" in text("#timeline")
                 press("form[data-action=acknowledge] button")
                 assert state() == "acknowledged" and "当前状态：已确认" in text("#notice")
                 # A proposal the case refuses comes back on the page in the case's own words.
-                find("form[data-action=propose] #q0").send_keys("1")  # type: ignore[attr-defined]
-                find("form[data-action=propose] #target").send_keys("NOWHERE")  # type: ignore[attr-defined]
+                find("form[data-action=propose] #q0").send_keys("1")
+                find("form[data-action=propose] #target").send_keys("NOWHERE")
                 press("form[data-action=propose] button")
-                assert "refused" in find("#notice").get_attribute("class")  # type: ignore[attr-defined]
+                assert "refused" in find("#notice").get_attribute("class")  # type: ignore[operator]
                 assert state() == "acknowledged"
                 _shot(driver, f"case-acted-{kind}.png")
                 browse(f"{base}/pages/cases/{case}")
                 press("a[hreflang=en]")
-                assert "Sign out" in text("nav") and "Timeline" in driver.page_source  # type: ignore[attr-defined]
+                assert "Sign out" in text("nav") and "Timeline" in driver.page_source
                 assert _only_local(driver, base) == []
 
             def committee_walk() -> None:
                 sign_in(committee)
                 browse(f"{base}/pages/kpis?lang=en")
                 assert text("h1") == "KPIs"
-                assert len(driver.find_elements(By.CSS_SELECTOR, "#kpis tbody tr")) == 17  # type: ignore[attr-defined]
-                assert len(driver.find_elements(By.CSS_SELECTOR, "figure svg")) == 3  # type: ignore[attr-defined]
-                assert driver.find_elements(By.CSS_SELECTOR, "figure svg rect")  # type: ignore[attr-defined]
+                assert len(driver.find_elements(By.CSS_SELECTOR, "#kpis tbody tr")) == 17
+                assert len(driver.find_elements(By.CSS_SELECTOR, "figure svg")) == 3
+                assert driver.find_elements(By.CSS_SELECTOR, "figure svg rect")
                 assert _fits_a_phone(driver)
                 _shot(driver, f"kpis-{kind}.png")
                 assert _only_local(driver, base) == []
@@ -200,14 +201,14 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: object, scanned: 
                 sign_in(compliance)
                 browse(f"{base}/pages/policy-preview?lang=en")
                 draft = find("#draft")
-                driver.execute_script("arguments[0].value = arguments[1]", draft,  # type: ignore[attr-defined]
+                driver.execute_script("arguments[0].value = arguments[1]", draft,
                                       POLICY.replace("version: 1", "version: 2").replace("qty: {gt: 0}", "qty: {gt: 1000}"))
                 press("form[action^='/pages/policy-preview'] button")
                 removed = text("#preview tr[data-group=removed]")
                 assert "held" in removed and text("#preview tr[data-group=added]").split()[1] == "0"
                 assert "t v1" in text("#against")
                 _shot(driver, f"policy-preview-{kind}.png")
-                driver.execute_script("arguments[0].value = arguments[1]", find("#draft"), "policy: t\nversion: two\n")  # type: ignore[attr-defined]
+                driver.execute_script("arguments[0].value = arguments[1]", find("#draft"), "policy: t\nversion: two\n")
                 press("form[action^='/pages/policy-preview'] button")
                 assert "draft.yaml:2:10" in text("#problems")
                 sign_in(viewer)

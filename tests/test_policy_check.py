@@ -16,32 +16,10 @@ from hypothesis import strategies as st
 from rules.compiler import compile_policy
 from rules.loader import PolicyInvalid, load_policy, parse_policy
 from rules.schema import policy_json_schema, policy_json_schema_text
+from tests.support.data import GOOD_POLICY as GOOD
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "policies" / "default.yaml"
-
-GOOD = """\
-policy: test
-version: 1
-owners:
-  - scope: {category: [implant]}
-    owner: zhang.wei@example.com
-    escalation: [li.na@example.com, committee]
-  - scope: {}
-    owner: inventory@example.com
-committee: [a@example.com]
-rules:
-  - id: idle
-    title: {en: Idle, zh-CN: 呆滞}
-    level: lot
-    scope: {category: [implant]}
-    when:
-      days_since_movement: {gte: 180d}
-      value: {gte: 5000}
-    severity: high
-    sla: {acknowledge: 3d, resolve: 30d}
-    dispositions: [reallocate, scrap]
-"""
 
 
 def problems(text: str, known: dict[str, set[str]] | None = None) -> list[str]:

@@ -25,8 +25,8 @@ from rules.versions import (
     pending_activations,
     reject_pending,
 )
-from tests.test_cli import run
-from tests.test_policy_check import GOOD
+from tests.support.cli import run
+from tests.support.data import GOOD_POLICY as GOOD
 
 SELF_QA = GOOD.replace("version: 1", "version: 2").replace("committee: [a@example.com]",
                                                            "committee: [a@example.com]\nqa: [li.na@example.com]")

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from audit.models import AuditEntry
 from audit.trail import append, verify
 from rules.loader import PolicyInvalid
 from rules.versions import PolicyConflict, activate, active_version, diff_versions, history
-from tests.test_policy_check import GOOD
+from tests.support.data import GOOD_POLICY as GOOD
 
 
 def write(tmp_path: Path, name: str, content: str) -> Path:
@@ -32,7 +33,7 @@ def test_activation_keeps_exactly_one_active_version_and_audits_each_change(engi
         rows = history(connection)
         active = active_version(connection)
         count, breaks = verify(connection)
-        entries = connection.execute(select(AuditEntry).order_by(AuditEntry.seq)).all()  # type: ignore[arg-type]
+        entries = connection.execute(select(AuditEntry).order_by(col(AuditEntry.seq))).all()
     assert [(r.version, r.active, r.activated_by) for r in rows] == [(1, False, "li.na"), (2, True, "zhang.wei")]
     assert active is not None and active[0].id == second.version.id
     assert active[1].rules[0].when["value"].gte == 8000

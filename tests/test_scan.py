@@ -8,33 +8,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from inventory.ingest import ingest
 from rules.loader import parse_policy
 from rules.scan import NothingToScan, finding_json, latest_scan, preview, scan, stored_findings
 from rules.versions import activate
-from tests.conftest import write_export
-from tests.test_metrics import AS_OF, CONVERSIONS, LOTS, MOVEMENTS, ORDERS
-
-HEAD = """\
-policy: hand
-version: {version}
-owners: [{{scope: {{}}, owner: o@example.com}}]
-rules:
-"""
-
-
-def rule(rule_id: str, level: str, when: str) -> str:
-    return f"""\
-  - id: {rule_id}
-    title: {{en: {rule_id}, zh-CN: 规则}}
-    level: {level}
-    when: {when}
-    severity: high
-    sla: {{acknowledge: 3d, resolve: 30d}}
-    dispositions: [scrap]
-"""
-
+from tests.support.data import AS_OF, write_export
+from tests.support.data import METRIC_CONVERSIONS as CONVERSIONS
+from tests.support.data import METRIC_LOTS as LOTS
+from tests.support.data import METRIC_MOVEMENTS as MOVEMENTS
+from tests.support.data import METRIC_ORDERS as ORDERS
+from tests.support.data import POLICY_HEAD as HEAD
+from tests.support.data import policy_rule as rule
 
 ACTIVE = (HEAD.format(version=1) + rule("idle", "lot", "{days_since_movement: {gte: 180}}")
           + rule("expired", "lot", "{days_to_expiry: {lte: 0}}") + rule("slow", "sku", "{turnover_365d: {lt: 1}}"))
@@ -157,5 +143,5 @@ def test_a_scan_whose_child_fails_leaves_neither_the_scan_nor_its_findings(demo:
         scan(demo, processes=2, processes_from_lots=0)
     with demo.connect() as connection:
         assert [s.id for s in connection.execute(select(Scan)).all()] == [before.scan_id]
-        assert {r.scan_id for r in connection.execute(select(FindingRow.scan_id))} == {before.scan_id}  # type: ignore[call-overload]
+        assert {r.scan_id for r in connection.execute(select(col(FindingRow.scan_id)))} == {before.scan_id}
         assert latest_scan(connection).id == before.scan_id  # type: ignore[union-attr]

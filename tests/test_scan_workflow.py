@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -21,20 +20,11 @@ from inventory.ingest import ingest
 from rules.incremental import reevaluate
 from rules.scan import latest_scan, plan_scan, scan, scan_partition, stored_findings
 from rules.versions import activate
-from stockwarden.temporal import SCAN_SCHEDULE_ID, WORKFLOWS, build_worker, ensure_scan_schedule, temporal_cli
-from tests.test_metrics import AS_OF
+from stockwarden.temporal import SCAN_SCHEDULE_ID, WORKFLOWS, build_worker, ensure_scan_schedule
+from tests.support.data import AS_OF
 from workflows.scan import ScanRequest, ScanWorkflow
 
 DEFAULT = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
-
-
-@pytest_asyncio.fixture
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server per test: case workflow ids come from the data, so tests must not share a namespace."""
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
-                                                dev_server_extra_args=["--headless"])
-    yield env
-    await env.shutdown()
 
 
 @pytest.fixture
@@ -73,7 +63,7 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
                                                        id=f"scan-2-{queue}", task_queue=queue)
         assert again.cases == summary.cases
         with company.connect() as connection:
-            rows = connection.execute(select(CaseRow.id, CaseRow.state, CaseRow.owner)).all()
+            rows = connection.execute(select(col(CaseRow.id), col(CaseRow.state), col(CaseRow.owner))).all()
         assert {r.id for r in rows} == expected and {r.state for r in rows} == {"open"}
         implant = next(r for r in rows if r.id.startswith("case/idle-high-value/") and "/IMP-" in r.id)
         assert implant.owner == "zhang.wei@example.com"  # the first owner scope that matches
@@ -94,7 +84,7 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
         assert third.cleared >= 1
         assert await temporal.client.get_workflow_handle(single.id).result() == "resolved_by_itself"
         with company.connect() as connection:
-            state = connection.execute(select(CaseRow.state).where(CaseRow.id == single.id)).scalar_one()
+            state = connection.execute(select(col(CaseRow.state)).where(col(CaseRow.id) == single.id)).scalar_one()
         assert state == "resolved_by_itself"
 
 

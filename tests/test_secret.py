@@ -21,7 +21,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from notifications.links import read, read_my_cases, sign, sign_my_cases
 from stockwarden.temporal import free_port
-from tests.test_case_workflow import dev  # noqa: F401  (a fixture: the dev server)
 
 STOCKWARDEN = Path(sys.executable).parent / "stockwarden"
 BAD = {"missing": None, "empty": "", "change-me": "change-me", "change-me-too": "change-me-too",
@@ -40,7 +39,7 @@ def environment(secret: str | None, **more: str) -> dict[str, str]:
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_serve_with_the_public_default_secret_let_a_forged_session_and_link_sign_in_as_admin(
-        dev: WorkflowEnvironment, tmp_path: Path) -> None:  # noqa: F811
+        dev: WorkflowEnvironment, tmp_path: Path) -> None:
     """The attack of the issue: with STOCKWARDEN_SECRET_KEY unset, `serve` signed with "change-me"; a cookie
     and a "my cases" link signed with it by anyone were taken. Now `serve` does not start at all."""
     import asyncio

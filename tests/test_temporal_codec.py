@@ -16,17 +16,9 @@ from sqlalchemy import Engine
 
 from core.case import Acknowledge, Lines, Sign
 from stockwarden.temporal import build_worker, dev_server, free_port, temporal_cli
-from tests.test_case_disposition import (  # noqa: F401  (stock is a fixture)
-    LINES,
-    OWNER,
-    PROPOSALS,
-    QA_OFFICER,
-    disposition_case,
-    stock,
-    trail,
-    until_state,
-)
-from tests.test_case_workflow import mirror
+from tests.support.cases import mirror, trail, until_state
+from tests.support.data import HIP_LINES as LINES
+from tests.support.data import OWNER, PROPOSALS, QA_OFFICER, disposition_case
 from workflows.case import CaseWorkflow
 
 
@@ -38,7 +30,7 @@ async def temporal(port: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.asyncio
 async def test_the_temporal_cli_can_neither_sign_nor_resolve_a_case_and_reads_no_address(
-        stock: Engine, tmp_path: Path) -> None:  # noqa: F811
+        stock: Engine, tmp_path: Path) -> None:
     port, queue = free_port(), f"codec-{uuid.uuid4().hex[:8]}"
     db_file = tmp_path / "temporal.db"
     async with dev_server(port, db_file) as client, build_worker(client, stock, queue):
