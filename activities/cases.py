@@ -3,6 +3,9 @@ disposition's target against the data, and issue and confirm the ERP instruction
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -44,5 +47,5 @@ class CaseActivities:
         with self.engine.begin() as connection:
             return confirm(connection, confirmation)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.record, self.check_target, self.issue_instructions, self.confirm_instructions]

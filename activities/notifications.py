@@ -3,6 +3,9 @@ engine (notifications/dispatch.py), which reads the open cases through governanc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -24,5 +27,5 @@ class NotificationActivities:
     def deliver_digests(self) -> DeliveryRound:
         return self.dispatcher.deliver_digests()
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.deliver_due, self.deliver_digests]

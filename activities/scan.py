@@ -3,7 +3,9 @@ database and on durable-rules)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -60,5 +62,5 @@ class ScanActivities:
         return ScanSummary(result.scan_id, result.snapshot.id or 0, result.policy.policy, result.policy.version,
                            result.finding_count)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.plan_scan, self.scan_partition, self.complete_scan]

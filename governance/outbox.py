@@ -10,14 +10,16 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlmodel import col
 
 from audit.models import AuditEntry
 from audit.trail import append, canonical_time
 from core.case import RETURN_TO_SUPPLIER, Confirmation, InstructionRequest
 from core.cells import CsvWriter
+from core.db import inserted_id, table
 from governance.models import ErpInstruction
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
@@ -46,9 +48,7 @@ def issue(connection: Connection, request: InstructionRequest) -> list[int]:
             quantity=Decimal(line.quantity), value=Decimal(line.value), target=target,
             postpone_to=date.fromisoformat(request.postpone_to) if request.postpone_to else None,
             approved_by=request.approved_by, issued_at=at)
-        new_id = connection.execute(
-            ErpInstruction.__table__.insert().values(**row.model_dump(exclude={"id"}))  # type: ignore[attr-defined]
-        ).inserted_primary_key[0]
+        new_id = inserted_id(connection.execute(table(ErpInstruction).insert().values(**row.model_dump(exclude={"id"}))))
         ids.append(new_id)
         stored = instruction(connection, new_id)  # hashed as read back: the database rounds and re-types
         assert stored is not None
@@ -92,7 +92,7 @@ def altered(connection: Connection, rows: Iterable[ErpInstruction] | None = None
         ErpInstruction.model_validate(r._mapping)
         for r in connection.execute(select(ErpInstruction).order_by(col(ErpInstruction.id)))]
     subjects = [f"instruction:{row.id}" for row in rows]
-    issued: dict[str, AuditEntry] = {}
+    issued: dict[str, Row[Any]] = {}
     for start in range(0, len(subjects), 1000):
         for entry in connection.execute(select(AuditEntry).where(
                 col(AuditEntry.action) == "instruction.issued", col(AuditEntry.subject).in_(subjects[start:start + 1000]))
@@ -100,12 +100,12 @@ def altered(connection: Connection, rows: Iterable[ErpInstruction] | None = None
             issued.setdefault(entry.subject, entry)  # the first one counts
     problems = []
     for row in rows:
-        entry = issued.get(f"instruction:{row.id}")
-        if entry is None or not isinstance(entry.after, dict):
+        first = issued.get(f"instruction:{row.id}")
+        if first is None or not isinstance(first.after, dict):
             problems.append(f"instruction {row.id} ({row.idempotency_key}) has no instruction.issued entry in the "
                             "audit trail")
             continue
-        recorded = entry.after
+        recorded = first.after
         if recorded.get("content_hash") == content_hash(row):
             continue
         now = _summary(row)  # what differs, in words (and all there is for entries without a content hash)

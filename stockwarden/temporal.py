@@ -10,10 +10,11 @@ import logging
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import (
@@ -76,7 +77,7 @@ def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseAct
     `checkpoints` where audit checkpoints go (a test's file and secret; default: the settings')."""
     cases = cases or CaseActivities(engine)
     notifications = notifications or NotificationActivities(engine, get_settings())
-    activities = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases,
+    activities: list[Callable[..., Any]] = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases,
                   *notifications.all(), CheckpointActivities(engine, client, checkpoints).write_checkpoint]
     _compile_workflow_modules()
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,

@@ -106,6 +106,7 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
             await handle.signal(CaseWorkflow.refresh, Lines(LINES[:1]))
         else:
             for instruction in instructions:
+                assert instruction.id is not None
                 await handle.execute_update(CaseWorkflow.confirm, Confirm("erp", instruction.id, "GRN-77"))
         assert await handle.result() == "resolved"
 
@@ -257,6 +258,7 @@ async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruc
                 [QA_OFFICER, CFO], "default v1", "2026-11-26T00:00:00+00:00"))
         assert again == [i.id for i in first]
         for instruction in first:
+            assert instruction.id is not None
             await handle.execute_update(CaseWorkflow.confirm, Confirm("erp", instruction.id))
         assert await handle.result() == "resolved"
     assert len(outbox(stock, handle.id)) == 2

@@ -51,7 +51,7 @@ def scanned(engine: Engine, tmp_path: Path) -> Engine:
 def findings_of_latest_scan(engine: Engine) -> dict[tuple[str, ...], tuple[object, ...]]:
     with engine.connect() as connection:
         latest = latest_scan(connection)
-        assert latest is not None
+        assert latest is not None and latest.id is not None
         return {(f.rule, f.sku, f.site, f.lot, f.serial): (f.value, f.metrics, f.reasons)
                 for f in stored_findings(connection, latest.id)}
 
@@ -122,19 +122,19 @@ def test_a_database_from_before_0010_gets_each_positions_latest_movement_from_it
     assert findings_of_latest_scan(scanned) == stored
 
 
-def stored_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
+def stored_issue_totals(engine: Engine) -> list[tuple[str, str, Decimal, date | None]]:
     with engine.connect() as connection:
         return sorted(connection.execute(select(col(SkuSiteIssues.sku), col(SkuSiteIssues.site), col(SkuSiteIssues.issued_365d),
                                                 col(SkuSiteIssues.last_issue_on))).all())
 
 
-def grouped_issue_totals(engine: Engine) -> list[tuple[object, ...]]:
+def grouped_issue_totals(engine: Engine) -> list[tuple[str, str, Decimal, date | None]]:
     with engine.connect() as connection:
         snapshot = latest_snapshot(connection)
-        assert snapshot is not None
-        return sorted((sku, site, Decimal(issued), date.fromisoformat(last) if isinstance(last, str) else last)
-                      for sku, site, issued, last in connection.execute(
-                          issue_totals_query(snapshot.id, snapshot.as_of)))  # type: ignore[arg-type]
+        assert snapshot is not None and snapshot.id is not None
+        rows = connection.execute(issue_totals_query(snapshot.id, snapshot.as_of))
+        return sorted((row[0], row[1], Decimal(row[2]), date.fromisoformat(row[3]) if isinstance(row[3], str) else row[3])
+                      for row in rows)
 
 
 def test_applied_issues_are_summed_into_their_sku_sites_as_a_fresh_grouping_of_the_movements_would(

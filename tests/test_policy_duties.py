@@ -14,6 +14,7 @@ from api.app import create_app
 from api.auth import Role, create_token
 from audit.trail import entries, verify
 from core.settings import Settings
+from rules.models import PolicyPending
 from rules.versions import (
     Activation,
     Pending,
@@ -48,13 +49,13 @@ def test_naming_yourself_qa_signer_waits_for_a_second_person(engine: Engine) -> 
     assert [str(c) for c in proposed.changes] == ["qa: + li.na@example.com"]
     assert _active_version(engine) == 1  # not active yet
     with pytest.raises(SecondSignatureRefused, match="proposed pending activation"):
-        approve_pending(engine, proposed.row.id, signer="LI.NA@example.com ")  # nobody signs what they proposed
+        approve_pending(engine, _id(proposed.row), signer="LI.NA@example.com ")  # nobody signs what they proposed
     assert _active_version(engine) == 1
-    approved = approve_pending(engine, proposed.row.id, signer="wang.fang@example.com", reason="checked")
+    approved = approve_pending(engine, _id(proposed.row), signer="wang.fang@example.com", reason="checked")
     assert approved.version.version == 2 and approved.version.activated_by == "wang.fang@example.com"
     assert _active_version(engine) == 2
     with pytest.raises(SecondSignatureRefused, match="already approved by wang.fang"):
-        approve_pending(engine, proposed.row.id, signer="admin@example.com")
+        approve_pending(engine, _id(proposed.row), signer="admin@example.com")
     with engine.connect() as connection:
         trail = [(e.actor, e.action) for e in entries(connection)]
         activation = entries(connection)[-2]
@@ -87,13 +88,13 @@ def test_a_pending_activation_judged_against_another_version_or_rejected_cannot_
     activate_text(engine, GOOD.replace("version: 1", "version: 3").replace("{gte: 5000}", "{gte: 6000}"), "p.yaml",
                   actor="li.na")
     with pytest.raises(SecondSignatureRefused, match="active policy changed since"):
-        approve_pending(engine, proposed.row.id, signer="wang.fang")
+        approve_pending(engine, _id(proposed.row), signer="wang.fang")
     with pytest.raises(SecondSignatureRefused, match="needs a reason"):
-        reject_pending(engine, proposed.row.id, signer="wang.fang", reason=" ")
-    rejected = reject_pending(engine, proposed.row.id, signer="wang.fang", reason="qa names the proposer")
+        reject_pending(engine, _id(proposed.row), signer="wang.fang", reason=" ")
+    rejected = reject_pending(engine, _id(proposed.row), signer="wang.fang", reason="qa names the proposer")
     assert rejected.state == "rejected"
     with pytest.raises(SecondSignatureRefused, match="already rejected"):
-        approve_pending(engine, proposed.row.id, signer="admin")
+        approve_pending(engine, _id(proposed.row), signer="admin")
     with pytest.raises(SecondSignatureRefused, match="no pending policy activation 99"):
         approve_pending(engine, 99, signer="admin")
     with engine.connect() as connection:
@@ -154,3 +155,9 @@ def test_activate_of_a_file_behaves_as_its_text(engine: Engine, tmp_path: Path) 
     activate(engine, tmp_path / "v1.yaml", actor="li.na")
     assert isinstance(activate(engine, tmp_path / "v2.yaml", actor="li.na"), Pending)
     assert _active_version(engine) == 1
+
+
+def _id(row: PolicyPending) -> int:
+    """A stored pending activation's id (stored rows always have one)."""
+    assert row.id is not None
+    return row.id

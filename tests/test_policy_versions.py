@@ -12,7 +12,7 @@ from sqlmodel import col
 from audit.models import AuditEntry
 from audit.trail import append, verify
 from rules.loader import PolicyInvalid
-from rules.versions import PolicyConflict, activate, active_version, diff_versions, history
+from rules.versions import Activation, PolicyConflict, activate, active_version, diff_versions, history
 from tests.support.data import GOOD_POLICY as GOOD
 
 
@@ -26,9 +26,11 @@ def test_activation_keeps_exactly_one_active_version_and_audits_each_change(engi
     v1 = write(tmp_path, "v1.yaml", GOOD)
     v2 = write(tmp_path, "v2.yaml", GOOD.replace("version: 1", "version: 2").replace("{gte: 5000}", "{gte: 8000}"))
     first = activate(engine, v1, actor="li.na")
-    assert first.changed
-    assert not activate(engine, v1, actor="li.na").changed  # same text again: nothing new
+    assert isinstance(first, Activation) and first.changed
+    again = activate(engine, v1, actor="li.na")
+    assert isinstance(again, Activation) and not again.changed  # same text again: nothing new
     second = activate(engine, v2, actor="zhang.wei")
+    assert isinstance(second, Activation)
     with engine.connect() as connection:
         rows = history(connection)
         active = active_version(connection)

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
+from sqlmodel import col
 
 from api.app import create_app
 from api.auth import Role, create_token
@@ -86,7 +87,8 @@ async def test_a_session_is_refused_once_its_token_is_revoked(engine: Engine, tm
         await _signed_in(client, token)
         assert (await client.get(PREVIEW)).status_code == 200
         with engine.connect() as connection:
-            token_id = connection.execute(ApiToken.__table__.select().order_by(ApiToken.id)).first().id  # type: ignore[attr-defined]
+            token_id = connection.execute(select(col(ApiToken.id)).order_by(col(ApiToken.id))).scalars().first()
+        assert token_id is not None
         revoked = revoke_token(engine, token_id, by="admin@example.com")
         assert revoked.revoked_at is not None
         assert (await client.get(PREVIEW)).status_code == 401
