@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api.auth import COMMENTERS, OWNERS, SIGNERS, Principal
+from api.auth import COMMENTERS, OWNERS, SIGNERS
 from api.deps import (
     ClientDep,
     CommenterDep,
@@ -42,7 +42,7 @@ from core.case import (
     Snooze,
 )
 from governance.actions import CaseMessage, act
-from governance.visibility import visible_case
+from governance.visibility import Principal, visible_case
 
 PAGE_ACTION_ROLES = {"acknowledge": OWNERS, "propose": OWNERS, "comment": COMMENTERS, "approve": SIGNERS,
                      "reject": SIGNERS}

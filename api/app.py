@@ -22,7 +22,7 @@ from api import actions, audit, feeds, links, outbox, pages, people, policies, r
 from api.limits import BodyGuard
 from api.web import PageRefused, refused_page
 from core.settings import Settings
-from governance.actions import CaseRefused
+from governance.visibility import CaseRefused
 from notifications.people import Directory
 
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"

@@ -23,10 +23,7 @@ from api.sessions import end_sessions_of_tokens
 from audit.trail import append
 from core.db import as_utc
 from core.settings import get_settings
-from governance.visibility import Principal, Role, only_own
-
-__all__ = ["Principal", "Role", "only_own"]  # where the API has always found them
-
+from governance.visibility import Principal, Role
 
 POLICY_EDITORS = (Role.COMPLIANCE, Role.ADMIN)
 """Who validates, previews and activates policies (the API and the preview page)."""

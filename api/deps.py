@@ -2,7 +2,8 @@
 the engine, the Temporal client, the settings and the people directory of the app `create_app` built, and
 the person calling in one of the roles the route allows (a bearer token for the API, a token or the
 session cookie for pages). Routes are module-level functions that name these in their signature; none
-reads `request.app.state`. Each person dependency carries its roles, which the role-matrix test reads."""
+reads `request.app.state`. Each person dependency carries its roles (the OpenAPI text names them); tests/test_api.py writes
+every route's roles out as a table."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from api.auth import Principal
 from api.deps import EngineDep, ErpDep, SettingsDep, SnapshotReaderDep
 from api.problems import REFUSALS, answers
+from governance.visibility import Principal
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import Snapshot
 from inventory.movements import AlreadyApplied

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.pins import authenticated
-from core.case import Acknowledge, Comment, ProposalLine, Propose, Sign
+from core.case import Acknowledge, CaseLine, Comment, ProposalLine, Propose, Sign
 from core.settings import Settings
 from governance.actions import CaseMessage, act
 from governance.visibility import Principal
@@ -23,14 +23,14 @@ DONE = {"acknowledge": "acknowledged", "comment": "commented", "propose": "propo
 """The text key that says a form's action was recorded."""
 
 
-def propose_from_form(form: Any, person: str, lines: list[dict[str, Any]]) -> Propose:
+def propose_from_form(form: Any, person: str, lines: list[CaseLine]) -> Propose:
     """`qty_<n>` per case line (empty: the line is left out), `disposition`, `target`, `reason`."""
     chosen = []
     for index, line in enumerate(lines):
         quantity = str(form.get(f"qty_{index}", "")).strip()
         if quantity:
             Decimal(quantity)
-            chosen.append(ProposalLine(line["lot"], line["serial"], quantity))
+            chosen.append(ProposalLine(line.lot, line.serial, quantity))
     return Propose(person, str(form.get("disposition", "")), chosen, target=str(form.get("target", "")),
                    reason=str(form.get("reason", "")))
 
@@ -42,7 +42,7 @@ def sign_from_form(form: Any, person: str, action: str) -> Sign:
     return Sign(person, meaning, str(form.get("reason", "")))
 
 
-def message_from_form(action: str, form: Any, person: str, lines: list[dict[str, Any]]) -> CaseMessage:
+def message_from_form(action: str, form: Any, person: str, lines: list[CaseLine]) -> CaseMessage:
     """The message a form's action stands for: acknowledge, comment, propose, else a signature (approve, reject)."""
     if action == "acknowledge":
         return Acknowledge(person)
@@ -54,7 +54,7 @@ def message_from_form(action: str, form: Any, person: str, lines: list[dict[str,
 
 
 async def act_on_form(client: Client, engine: Engine, settings: Settings, case_id: str, who: Principal,
-                      action: str, form: Any, lines: list[dict[str, Any]]) -> Any:
+                      action: str, form: Any, lines: list[CaseLine]) -> Any:
     """A form's action sent to the case in `who`'s name; a signature first proves its signer by their PIN."""
     message = message_from_form(action, form, who.person, lines)
     if isinstance(message, Sign):

@@ -32,9 +32,9 @@ from api.texts import LINK_TEXT, STATE_NAMES, page_text
 from api.web import PAGES, language_of, roles_of_person, session_of, start_session
 from audit.trail import append
 from core.settings import Settings
-from governance.actions import CaseRefused, view_of
+from governance.actions import view_of
 from governance.models import CaseRow
-from governance.visibility import Principal, case_seen_by
+from governance.visibility import CaseRefused, Principal, case_seen_by
 from notifications.links import ActionLink, LinkRefused, check_unused, mark_used, read
 from notifications.messages import DISPOSITIONS
 
@@ -130,7 +130,7 @@ async def act(request: Request, token: str, client: ClientDep, engine: EngineDep
     link, lang, t = context.link, context.lang, page_text(context.lang)
     try:
         state = await act_on_form(client, engine, settings, link.case_id, context.who, link.action, form,
-                                  context.case.lines)
+                                  context.case.case_lines())
     except PinRefused as refused:
         return _page(lang, "form", 403 if refused.until is None else 429, title=t[link.action],
                      error=refusal_text(lang, refused), **(await form_values(client, context)))

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.actions import PAGE_ACTION_ROLES
-from api.auth import PACK_READERS, Principal, live_token, only_own, principal_of, refused
+from api.auth import PACK_READERS, live_token, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.deps import (
     ClientDep,
@@ -50,9 +50,9 @@ from audit.trail import append, entries
 from core.case import FINAL_STATES, STATES, deadline_of
 from core.db import as_utc
 from core.period import Period
-from governance.actions import CaseRefused, view_of
+from governance.actions import view_of
 from governance.listing import BadCursor, CaseFilter, list_cases
-from governance.visibility import visible_case
+from governance.visibility import CaseRefused, Principal, only_own, visible_case
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import actions_for, rule_reasons
@@ -231,9 +231,9 @@ async def case_page(request: Request, engine: Engine, client: Client, case_id: s
         with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
             dispositions = (await view_of(client, case_id)).dispositions
     due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
-    lines = [{"lot": line["lot"], "serial": line["serial"], "expires_on": line.get("expires_on") or "",
-              "quantity": show(Decimal(str(line.get("quantity") or 0)), "quantity", lang),
-              "value": show(Decimal(str(line["value"])), "money", lang)} for line in row.lines]
+    lines = [{"lot": line.lot, "serial": line.serial, "expires_on": line.expires_on or "",
+              "quantity": show(Decimal(str(line.quantity or 0)), "quantity", lang),
+              "value": show(Decimal(str(line.value)), "money", lang)} for line in row.case_lines()]
     return render(request, "case.html.j2", lang, status, title=(row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
                   principal=principal, case=row, lines=lines, sku_name=sku_name or "", reasons=reasons, timeline=timeline,
                   actions=actions, notice=notice, value=show(row.value, "money", lang),
@@ -268,7 +268,7 @@ async def act(request: Request, case_id: str, principal: PageReaderDep, engine: 
         refused(engine, request, principal.person, f"roles {sorted(principal.roles)} may not {action}")
         return await again(_say(lang, "forbidden").format(roles=", ".join(sorted(principal.roles))), 403)
     try:
-        await act_on_form(client, engine, settings, case_id, principal, action, form, found.lines)
+        await act_on_form(client, engine, settings, case_id, principal, action, form, found.case_lines())
     except PinRefused as refusal:
         return await again(refusal_text(lang, refusal), 403 if refusal.until is None else 429)
     except InvalidOperation:

@@ -20,7 +20,6 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from activities.checkpoints import keep_in_temporal
-from api.auth import CASE_READERS, only_own
 from api.deps import (
     CaseReaderDep,
     ClientDep,
@@ -39,17 +38,15 @@ from core.period import Period, PeriodInvalid
 from core.settings import Settings
 from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
 from governance.views import case_json
-from governance.visibility import visible_case
+from governance.visibility import only_own, visible_case
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import LABELS
-from reports.models import KpiValue
 from reports.pack import write_pack
+from reports.rows import kpi_rows
 from rules.models import FindingRow
 from rules.scan import finding_json, latest_scan
 from workflows.scan import ScanRequest, ScanWorkflow
 
-READERS = CASE_READERS
-"""Who may read cases; an owner (and nobody else among these) sees only their own."""
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -179,9 +176,7 @@ async def kpis(period: str, _: KpiReaderDep, engine: EngineDep) -> list[dict[str
     except NoSnapshotForPeriod as missing:
         raise HTTPException(404, str(missing)) from None
     with engine.connect() as connection:
-        rows = connection.execute(select(KpiValue).where(col(KpiValue.period) == period)).all()
-    return [{"scope": r.scope_kind, "key": r.scope_key, "name": r.name,
-             "value": None if r.value is None else float(r.value)} for r in rows]
+        return [row.json() for row in kpi_rows(connection, period)]
 
 
 @router.get("/packs/{period}", responses={**REFUSALS, **answers(404)}, summary="The governance pack for a month (.xlsx)", tags=["reports"],

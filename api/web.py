@@ -16,10 +16,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.auth import KPI_READERS, POLICY_EDITORS, Principal, Role, bearer, only_own, principal_of, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, bearer, principal_of, refused
 from api.sessions import begin_session, end_session, find_session
 from api.texts import STATE_NAMES, page_text
 from core.settings import Settings
+from governance.visibility import Principal, Role, only_own
 from notifications.links import LinkRefused, read_my_cases
 from notifications.people import Directory, Language, Person, load_people
 from notifications.people import Role as PersonRole

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import Role, create_token
+from api.auth import create_token
 from benchmarks.pack import AS_OF, add_cases
 from benchmarks.scratch import governed_demo, scratch_database
 from core.db import make_engine
+from governance.visibility import Role
 from rules.scan import scan
 from stockwarden.temporal import free_port
 

@@ -33,9 +33,6 @@ from core.case import (
 from governance.outbox import instruction
 from governance.visibility import CaseRefused, Principal, visible_case
 
-__all__ = ["UPDATES", "VIEW", "CaseMessage", "CaseRefused", "Confirmed", "Message", "act", "confirm_instruction",
-           "view_of"]
-
 CaseMessage = Acknowledge | Comment | Reassign | Snooze | Propose | Sign | Confirm | Cancel
 """What a person can send a case."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlmodel import col
@@ -74,17 +73,17 @@ def only_own(principal: Principal) -> bool:
     return not (principal.roles - {Role.OWNER.value, Role.ERP.value})
 
 
-def may_see(connection: Connection, principal: Principal, row: Any) -> bool:
+def may_see(connection: Connection, principal: Principal, row: CaseRow) -> bool:
     if principal.roles & SEES_ALL:
         return True
-    person, proposal = principal.person, row.proposal or {}
+    person, proposal = principal.person, row.case_proposal()
     if person == row.owner or person in row.assignees:
         return True
-    if Role.ERP.value in principal.roles and proposal.get("instructions"):
+    if Role.ERP.value in principal.roles and proposal is not None and proposal.instructions:
         return True
     if Role.OWNER.value not in principal.roles:
         return False
-    if any(s.get("signer") == person for s in proposal.get("signatures") or []):
+    if proposal is not None and any(s.signer == person for s in proposal.signatures):
         return True
     asked = select(col(Notification.id)).where(col(Notification.case_id) == row.id,
                                                col(Notification.recipient) == person,
@@ -94,10 +93,11 @@ def may_see(connection: Connection, principal: Principal, row: Any) -> bool:
 
 def case_seen_by(connection: Connection, principal: Principal, case_id: str) -> CaseRow | None:
     """The case's mirror row if `principal` may see it; None for a case they may not see or that does not exist."""
-    row = connection.execute(select(CaseRow).where(col(CaseRow.id) == case_id)).first()
-    if row is None or not may_see(connection, principal, row):
+    found = connection.execute(select(CaseRow).where(col(CaseRow.id) == case_id)).first()
+    if found is None:
         return None
-    return CaseRow.model_validate(row._mapping)
+    row = CaseRow.model_validate(found._mapping)
+    return row if may_see(connection, principal, row) else None
 
 
 def visible_case(connection: Connection, principal: Principal, case_id: str) -> CaseRow:

@@ -15,9 +15,10 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from audit.trail import entries
 from core.settings import Settings
+from governance.visibility import Role
 
 ROUTES = {  # route -> the roles that may call it
     "/cases": {"admin", "viewer", "compliance", "committee", "qa", "owner"},

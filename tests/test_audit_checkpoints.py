@@ -22,12 +22,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.checkpoints import KEEPER_ID, KeeperInput, keep_in_temporal, kept_in_temporal
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from audit.checkpoints import Anchor, CheckpointFile, Kept
 from audit.trail import append
 from core.db import make_engine
 from core.settings import Settings
 from governance.verification import verify_all
+from governance.visibility import Role
 from reports.pack import write_pack
 from stockwarden.temporal import (
     CHECKPOINT_SCHEDULE_ID,

@@ -349,8 +349,9 @@ async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvi
     import httpx
 
     from api.app import create_app
-    from api.auth import Role, create_token
+    from api.auth import create_token
     from core.settings import Settings
+    from governance.visibility import Role
 
     queue = str(uuid.uuid4())
     erp = {"Authorization": f"Bearer {create_token(stock, 'erp-bot@example.com', [Role.ERP])}"}

@@ -19,9 +19,10 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import Role, create_token, list_tokens
+from api.auth import create_token, list_tokens
 from core.db import make_engine
 from core.settings import Settings
+from governance.visibility import Role
 from inventory.demo import BAD_LOTS
 from inventory.ingest import current_user
 from stockwarden.temporal import free_port

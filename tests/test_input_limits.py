@@ -21,8 +21,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import col
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from core.settings import Settings
+from governance.visibility import Role
 from inventory.ingest import IngestFailed, ingest
 from inventory.sources import SourceError
 from reports.models import KpiValue

@@ -18,10 +18,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from audit.trail import entries
 from core.settings import Settings
 from governance.models import CaseRow
+from governance.visibility import Role
 from notifications.links import sign
 from notifications.people import parse_people
 from tests.support.cases import until

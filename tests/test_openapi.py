@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from core.settings import Settings
+from governance.visibility import Role
 from stockwarden.temporal import build_worker, free_port
 
 EXAMPLES = 60

@@ -21,9 +21,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from core.settings import Settings
 from governance.models import CaseRow
+from governance.visibility import Role
 from notifications.context import my_cases_url
 from notifications.people import parse_people
 from stockwarden.temporal import build_worker, free_port

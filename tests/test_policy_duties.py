@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from audit.trail import entries, verify
 from core.settings import Settings
+from governance.visibility import Role
 from rules.models import PolicyPending
 from rules.versions import (
     Activation,

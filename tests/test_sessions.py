@@ -15,8 +15,9 @@ from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import create_token
 from core.settings import Settings
+from governance.visibility import Role
 from notifications.links import sign_my_cases
 
 SECRET = "sessions-test-secret-of-some-length"

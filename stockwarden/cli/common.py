@@ -18,8 +18,8 @@ from core.period import Period, PeriodInvalid
 from core.secret import SecretRefused, check, make_stored
 from core.settings import get_settings
 from core.temporal import TLSSettingsInvalid
-from governance.actions import CaseRefused
 from governance.outbox import InstructionsAltered
+from governance.visibility import CaseRefused
 from inventory.ingest import IngestFailed, current_user
 from inventory.movements import AlreadyApplied
 from inventory.sources import SourceError

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from api.auth import Role, TokenInfo, UnknownToken, issue_token, list_tokens, revoke_token, revoke_tokens_of
+from api.auth import TokenInfo, UnknownToken, issue_token, list_tokens, revoke_token, revoke_tokens_of
 from core.settings import get_settings
+from governance.visibility import Role
 from stockwarden.cli.common import AsJson, By, actor_of, database, say
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)

@@ -18,10 +18,11 @@ from temporalio.client import Client
 
 from activities.checkpoints import keep_in_temporal
 from activities.notifications import NotificationActivities
-from api.auth import Role, issue_token, revoke_token
+from api.auth import issue_token, revoke_token
 from audit.checkpoints import Anchor, Checkpoint
 from core.settings import get_settings
 from governance.listing import open_case_count, open_cases_by_owner
+from governance.visibility import Role
 from inventory.demo import write_company
 from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
