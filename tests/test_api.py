@@ -283,6 +283,27 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: Workflow
     assert walked == len(ROLE_MATRIX) == 43
 
 
+PAGE_FORM_ROLES: dict[str, set[str]] = {
+    "acknowledge": {"admin", "owner"},
+    "propose": {"admin", "owner"},
+    "comment": {"admin", "committee", "owner", "qa"},
+    "approve": {"admin", "committee", "owner", "qa"},
+    "reject": {"admin", "committee", "owner", "qa"},
+}
+"""The case page's forms (POST /pages/cases/{id}/act) and who may send each, written out as ROLE_MATRIX is."""
+
+
+def test_the_case_page_forms_take_the_roles_written_here_and_those_of_their_routes() -> None:
+    """A changed role set of a page form fails here, and so does a form whose roles drift from the
+    API route it stands for (approve and reject are signatures)."""
+    from api.actions import PAGE_ACTION_ROLES
+
+    assert {action: {role.value for role in roles} for action, roles in PAGE_ACTION_ROLES.items()} == PAGE_FORM_ROLES
+    route = {"acknowledge": "acknowledge", "propose": "propose", "comment": "comment", "approve": "sign", "reject": "sign"}
+    for action, roles in PAGE_FORM_ROLES.items():
+        assert roles == ROLE_MATRIX["POST", f"/cases/{{case_id:path}}/{route[action]}"], action
+
+
 @pytest.mark.asyncio
 async def test_policies_and_the_audit_trail_over_http(api: tuple[Engine, httpx.AsyncClient, dict[str, str]]) -> None:
     from tests.support.data import KPI_POLICY as POLICY
