@@ -6,6 +6,8 @@ chained, and repeated failures from one address are slowed."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +63,28 @@ async def _awaiting_approval(env: WorkflowEnvironment, engine: Engine, client: h
     return owner
 
 
-@pytest.mark.asyncio(loop_scope="module")
-async def test_a_link_alone_cannot_sign_the_pin_can_and_is_recorded(dev: WorkflowEnvironment, scanned: Engine) -> None:
-
+@asynccontextmanager
+async def _served(env: WorkflowEnvironment, scanned: Engine) -> AsyncIterator[
+        tuple[httpx.AsyncClient, str, FastAPI, WorkflowHandle[Any, Any]]]:
+    """The app and a worker on a queue of their own, a client of the app, and the case's handle; the case is
+    terminated afterwards."""
     from stockwarden.temporal import build_worker
 
-    env: WorkflowEnvironment = dev
     queue = str(uuid.uuid4())
     app = create_app(scanned, env.client, Settings(secret_key=SECRET, task_queue=queue), parse_people(TEAM, "people.yaml"))
     async with build_worker(env.client, scanned, queue), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://sw.example.com") as client:
         handle = env.client.get_workflow_handle(CASE)
         try:
-            await _signing(env, scanned, client, queue, app, handle)
+            yield client, queue, app, handle
         finally:
-            await _terminate(handle)  # the dev server outlives this test; the next one opens the same case
+            await _terminate(handle)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_link_alone_cannot_sign_the_pin_can_and_is_recorded(dev: WorkflowEnvironment, scanned: Engine) -> None:
+    async with _served(dev, scanned) as (client, queue, app, handle):
+        await _signing(dev, scanned, client, queue, app, handle)
 
 
 async def _terminate(handle: object) -> None:
@@ -149,19 +158,8 @@ async def _signing(env: WorkflowEnvironment, scanned: Engine, client: httpx.Asyn
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_an_owner_cannot_act_on_a_case_they_may_not_see(dev: WorkflowEnvironment, scanned: Engine) -> None:
-
-    from stockwarden.temporal import build_worker
-
-    env: WorkflowEnvironment = dev
-    queue = str(uuid.uuid4())
-    app = create_app(scanned, env.client, Settings(secret_key=SECRET, task_queue=queue), parse_people(TEAM, "people.yaml"))
-    async with build_worker(env.client, scanned, queue), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://sw.example.com") as client:
-        handle = env.client.get_workflow_handle(CASE)
-        try:
-            await _hidden(env, scanned, client, queue, handle)
-        finally:
-            await _terminate(handle)
+    async with _served(dev, scanned) as (client, queue, _app, handle):
+        await _hidden(dev, scanned, client, queue, handle)
 
 
 async def _hidden(env: WorkflowEnvironment, scanned: Engine, client: httpx.AsyncClient, queue: str,
