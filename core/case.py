@@ -399,6 +399,8 @@ class MirroredCase:
     title_en: str = ""
     title_zh: str = ""
     proposal: Proposal | None = None
+    severity: str = ""
+    """The case's severity (critical, high, medium, low): a digest lists the most severe first."""
 
 
 class AtAStep(Protocol):

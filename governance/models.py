@@ -53,7 +53,7 @@ class CaseRow(SQLModel, table=True):
         """The row as the case's typed view (what decides the actions a person may take, among others)."""
         return MirroredCase(self.id, self.rule, self.sku, self.site, CaseStatus(self.state), list(self.assignees),
                             self.acknowledge_due, self.resolve_due, self.value, self.title_en, self.title_zh,
-                            self.case_proposal())
+                            self.case_proposal(), self.severity)
 
 
 class ErpInstruction(SQLModel, table=True):
