@@ -1,15 +1,26 @@
 """Case activities: record a case event (mirror row, audit entry and queued messages, once), check a
-disposition's target against the data, and issue and confirm the ERP instructions of an approved one."""
+disposition's target against the data, hold a plan's stock against every other plan and let it go, read
+what the stock holds now, and issue and confirm the ERP instructions of an approved plan."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 from temporalio import activity
 
-from core.case import CaseEvent, Confirmation, InstructionRequest, TargetCheck
+from core.case import (
+    REDUCE_PURCHASE_ORDER,
+    CaseEvent,
+    Confirmation,
+    HoldRequest,
+    InstructionRequest,
+    StockCheck,
+    TargetCheck,
+)
 
 
 class CaseActivities:
@@ -33,6 +44,37 @@ class CaseActivities:
                                    check.quantity)
 
     @activity.defn
+    def hold_stock(self, request: HoldRequest) -> list[str]:
+        """Hold the plan's lots against every other open plan in the company, all or nothing; the problems
+        (a lot asked beyond what is neither held elsewhere nor gone) when it cannot. A retry holds nothing twice."""
+        from governance.reservations import Hold, reserve
+
+        holds = [Hold(n, request.sku, request.site, line.lot, line.serial, Decimal(line.quantity))
+                 for n, line in enumerate(request.lines, start=1) if line.disposition != REDUCE_PURCHASE_ORDER]
+        with self.engine.begin() as connection:
+            return reserve(connection, request.case_id, request.plan_no, holds, datetime.fromisoformat(request.at))
+
+    @activity.defn
+    def release_stock(self, request: HoldRequest) -> int:
+        """Let go of a plan's holds (rejected, cancelled, trimmed), or of some of its lines."""
+        from governance.reservations import release
+
+        with self.engine.begin() as connection:
+            return release(connection, request.case_id, request.plan_no, request.reason,
+                           datetime.fromisoformat(request.at), request.line_nos or None)
+
+    @activity.defn
+    def stock_now(self, check: StockCheck) -> list[str]:
+        """What the latest snapshot (with the movements applied since) holds of each plan line's lot, so
+        nothing approved is sent for stock that is gone; a PO cut's line reads as its quantity."""
+        from governance.reservations import on_hand
+
+        with self.engine.connect() as connection:
+            return [line.quantity if line.disposition == REDUCE_PURCHASE_ORDER
+                    else str(on_hand(connection, check.sku, check.site, line.lot, line.serial))
+                    for line in check.lines]
+
+    @activity.defn
     def issue_instructions(self, request: InstructionRequest) -> list[int]:
         """Write the instructions into the outbox; a retry finds them by idempotency key and adds none."""
         from governance.outbox import issue
@@ -48,4 +90,5 @@ class CaseActivities:
             return confirm(connection, confirmation)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.record, self.check_target, self.issue_instructions, self.confirm_instructions]
+        return [self.record, self.check_target, self.hold_stock, self.release_stock, self.stock_now,
+                self.issue_instructions, self.confirm_instructions]

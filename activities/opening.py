@@ -1,4 +1,7 @@
-"""The activity that opens or refreshes one CaseWorkflow per case of a scan, with signal-with-start."""
+"""The activity that opens or refreshes one case per stock position of a scan, with signal-with-start.
+
+An ended case's workflow id is never started again (REJECT_DUPLICATE): the mirror may not yet know that a
+case ended, and a second run would restart its event numbers, which the mirror then drops as already seen."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from core.case import CASE_WORKFLOW, REFRESH, Lines
+from core.case import CASE_WORKFLOW, REFRESH
 from governance.opening import CaseRequest, case_requests
 
 CONCURRENT_STARTS = 64
@@ -41,12 +46,14 @@ class CaseOpening:
             nonlocal done
             async with gate:
                 if request.lines and request.case is not None:
-                    await self.client.start_workflow(
-                        CASE_WORKFLOW, request.case, id=request.case_id, task_queue=queue,
-                        start_signal=REFRESH, start_signal_args=[Lines(list(request.lines))])
+                    with suppress(WorkflowAlreadyStartedError):  # it ended since the mirror last heard of it
+                        await self.client.start_workflow(
+                            CASE_WORKFLOW, request.case, id=request.case_id, task_queue=queue,
+                            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                            start_signal=REFRESH, start_signal_args=[request.refresh])
                 else:
                     with suppress(RPCError):  # the case already ended: nothing to tell it
-                        await self.client.get_workflow_handle(request.case_id).signal(REFRESH, Lines([]))
+                        await self.client.get_workflow_handle(request.case_id).signal(REFRESH, request.refresh)
                 done += 1
                 if done % 500 == 0:
                     activity.heartbeat(done)

@@ -55,7 +55,7 @@ from governance.listing import BadCursor, CaseFilter, list_cases
 from governance.visibility import CaseRefused, Principal, only_own, visible_case
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
-from notifications.context import actions_for, rule_reasons
+from notifications.context import actions_for, case_reasons
 from notifications.messages import DISPOSITIONS
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import kpi_label
@@ -217,7 +217,6 @@ async def case_page(request: Request, engine: Engine, client: Client, case_id: s
         row = visible_case(connection, principal, case_id)
         timeline = [{"at": _when(e.at), "actor": e.actor, "action": e.action, "reason": e.reason}
                     for e in entries(connection, case=case_id)]
-        reasons = rule_reasons(connection, row.rule, row.sku, row.site)
         stock = latest_snapshot(connection)
         sku_name = "" if stock is None else connection.execute(select(col(Material.name)).where(
             col(Material.snapshot_id) == stock.id, col(Material.sku) == row.sku)).scalar()
@@ -231,9 +230,12 @@ async def case_page(request: Request, engine: Engine, client: Client, case_id: s
         with contextlib.suppress(RPCError):  # a case Temporal no longer runs offers no choices
             dispositions = (await view_of(client, case_id)).dispositions
     due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
-    lines = [{"lot": line.lot, "serial": line.serial, "expires_on": line.expires_on or "",
+    case_lines = row.case_lines()
+    reasons = case_reasons(case_lines, row.rule)
+    lines = [{"lot": line.lot, "serial": line.serial, "expires_on": line.expires_on or "", "po": line.po,
               "quantity": show(Decimal(str(line.quantity or 0)), "quantity", lang),
-              "value": show(Decimal(str(line.value)), "money", lang)} for line in row.case_lines()]
+              "value": "–" if line.po else show(Decimal(str(line.value)), "money", lang), "findings": line.findings,
+              "allowed": ", ".join(DISPOSITIONS[lang].get(d, d) for d in line.dispositions)} for line in case_lines]
     return render(request, "case.html.j2", lang, status, title=(row.title_zh if lang == "zh-CN" else row.title_en) or row.rule,
                   principal=principal, case=row, lines=lines, sku_name=sku_name or "", reasons=reasons, timeline=timeline,
                   actions=actions, notice=notice, value=show(row.value, "money", lang),

@@ -10,6 +10,7 @@ back by `from_json` into these types; Temporal's converter carries the same data
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 T = TypeVar("T")
 D = TypeVar("D")
 
-CASE_WORKFLOW = "CaseWorkflow"
+CASE_WORKFLOW = "PositionCase"
 """The case's workflow type name: an activity that starts a case uses it, not the workflow class."""
 REFRESH = "refresh"
 """The signal a scan sends a case with its lines (signal-with-start opens the case)."""
@@ -72,9 +73,34 @@ RETURN_TO_SUPPLIER, REALLOCATE, SUBSTITUTE = "return_to_supplier", "reallocate",
 REDUCE_PURCHASE_ORDER = "reduce_purchase_order"
 
 
-def case_id(rule: str, sku: str, site: str) -> str:
-    """The workflow id: the same finding on a later scan reaches the same case, never a second one."""
-    return f"case/{rule}/{site}/{sku}"
+SELL_OR_DONATE, SCRAP = "sell_or_donate", "scrap"
+SEVERITIES = ("critical", "high", "medium", "low")
+"""Most severe first: a line's governing finding is the most severe one, a case's severity its most severe line's."""
+UNUSABLE_QC = frozenset({"quarantine", "hold", "rejected"})
+"""QC states whose stock may go back to the supplier or be scrapped, never to a patient."""
+NEVER_FOR_UNUSABLE = frozenset({REALLOCATE, SUBSTITUTE, SELL_OR_DONATE})
+"""Dispositions that put stock to use: never for unusable (QC) or expired stock, whatever the policy says."""
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical, growing with less severe; an unknown severity ranks last."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def position_key(sku: str, site: str, owner: str) -> str:
+    """The stock position a case governs: one SKU at one site, for one owner (the owner scopes may give
+    some lots, e.g. quarantined ones, to another owner). An owner address too long for the ids it becomes
+    part of (200 characters, with room for a generation) is named by its digest instead."""
+    key = f"position/{site}/{sku}/{owner}"
+    if len(key) > 180:
+        key = f"position/{site}/{sku}/{hashlib.sha256(owner.encode()).hexdigest()[:16]}"
+    return key
+
+
+def case_id(position: str, generation: int = 1) -> str:
+    """The workflow id: a later scan of the same position reaches the same case. Once a case has ended, new
+    findings on its position open the next generation, never a new run of the ended case."""
+    return position if generation <= 1 else f"{position}~{generation}"
 
 
 def deadline_of(state: str, acknowledge_due: T, resolve_due: T) -> T | None:
@@ -88,8 +114,31 @@ def deadline_of(state: str, acknowledge_due: T, resolve_due: T) -> T | None:
 
 
 @dataclass
+class Condition:
+    """One condition of a rule that held: the metric, how it was compared, the policy's threshold and the value."""
+
+    metric: str
+    operator: str
+    threshold: Any
+    value: Any
+
+
+@dataclass
+class LineFinding:
+    """A rule that fired on a line: on its lot, or (level "sku") on the whole SKU-site the lot belongs to."""
+
+    rule: str
+    severity: str
+    level: str
+    conditions: list[Condition] = field(default_factory=list)
+    title_en: str = ""
+    title_zh: str = ""
+
+
+@dataclass
 class CaseLine:
-    """One lot (or, for a SKU rule, the SKU-site) of a case, with the finding's numbers."""
+    """One lot of the position (or one open purchase-order line, `po` "PO/LINE", lot empty), with every
+    finding on it, the rule that governs it and the dispositions it allows."""
 
     lot: str
     serial: str
@@ -99,6 +148,29 @@ class CaseLine:
     return_by: str = ""
     """The last day the supplier takes the lot back (ISO date); empty when it takes no returns."""
     expires_on: str = ""
+    findings: list[LineFinding] = field(default_factory=list)
+    rule: str = ""
+    """The governing rule: the most severe finding (policy order breaks ties)."""
+    dispositions: list[str] = field(default_factory=list)
+    """What every lot rule on it allows (else the governing rule's), less what the QC and expiry guard forbids."""
+    qc_status: str = ""
+    po: str = ""
+    """For a purchase-order line: "PO/LINE"; its quantity is the open quantity, its value is on order, not stock."""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.lot, self.serial, self.po)
+
+    @property
+    def name(self) -> str:
+        if self.po:
+            return f"PO line {self.po}"
+        return f"lot {self.lot or '-'}" + (f" serial {self.serial}" if self.serial else "")
+
+
+def stock_value(lines: list[CaseLine]) -> Decimal:
+    """The value of the stock the lines hold; purchase-order lines are on order, not stock, and never count."""
+    return sum((Decimal(line.value) for line in lines if not line.po), Decimal(0))
 
 
 @dataclass
@@ -133,6 +205,11 @@ class CaseInput:
     history_limit: int = 5_000
     """History events after which the case continues as new, so a case open for years stays light."""
     carried: CaseState | None = None
+    position: str = ""
+    """The stock position (position_key) this case governs."""
+    generation: int = 1
+    snapshot_id: int = 0
+    """The snapshot whose scan opened the case."""
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -140,9 +217,22 @@ class CaseInput:
 
 @dataclass
 class ProposalLine:
+    """One line of a plan: what to do with how much of one lot (or a cut of one PO line). An empty
+    disposition or target takes the Propose's own, so a one-disposition plan is written once."""
+
     lot: str
     serial: str
     quantity: str
+    disposition: str = ""
+    target: str = ""
+    """The site (reallocate), the substitute SKU (substitute) or the purchase-order line "PO/LINE"."""
+    postpone_to: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.disposition == REDUCE_PURCHASE_ORDER:
+            return f"PO line {self.target or '-'}"
+        return f"lot {self.lot or '-'}" + (f" serial {self.serial}" if self.serial else "")
 
 
 @dataclass
@@ -159,16 +249,22 @@ class Signature:
 
 @dataclass
 class Instruction:
-    """One ERP instruction of an approved proposal, as the outbox numbered it."""
+    """One ERP instruction of an approved plan (one per plan line), as the outbox numbered it."""
 
     id: int
     lot: str
     serial: str
     quantity: str
     stock_before: str = ""
-    """The line's quantity when the instruction went out; a later scan showing less confirms it."""
+    """The line's quantity when the instruction went out."""
     confirmed_by: str = ""
     confirmed_at: str = ""
+    disposition: str = ""
+    target: str = ""
+    done: str = ""
+    """The quantity confirmed carried out; less than `quantity` for a partial confirmation."""
+    how: str = ""
+    """What confirmed it: the ERP's note, or the movement a later snapshot shows."""
 
 
 @dataclass
@@ -204,6 +300,8 @@ class CaseState:
     timeline: list[str]
     proposals: int = 0
     proposal: Proposal | None = None
+    snapshot_id: int = 0
+    opened_at: str = ""
 
 
 # --- what people and scans send a case, and what it shows --------------------------------------
@@ -211,9 +309,30 @@ class CaseState:
 
 @dataclass
 class Lines:
-    """What a scan found for this case now; no lines means the finding cleared."""
+    """What a scan found for this case now; no lines means every finding cleared. Beside the lines, what
+    they make of the case (its severity, governing rule, tightest deadlines, dispositions), and the
+    instructions this scan's snapshot shows carried out (governance/evidence.py)."""
 
     lines: list[CaseLine] = field(default_factory=list)
+    severity: str = ""
+    rule: str = ""
+    title_en: str = ""
+    title_zh: str = ""
+    acknowledge_seconds: float = 0.0
+    resolve_seconds: float = 0.0
+    dispositions: list[str] = field(default_factory=list)
+    snapshot_id: int = 0
+    evidenced: list[Evidenced] = field(default_factory=list)
+
+
+@dataclass
+class Evidenced:
+    """An instruction a snapshot shows carried out (a return or scrap movement of that lot, the stock arriving
+    at the target, the PO line cut), and how much of it."""
+
+    instruction: int
+    done: str
+    how: str
 
 
 @dataclass
@@ -269,6 +388,8 @@ class Confirm:
     actor: str
     instruction: int
     note: str = ""
+    quantity: str = ""
+    """What was carried out, when less than instructed (a partial confirmation); empty: all of it."""
 
 
 @dataclass
@@ -334,6 +455,9 @@ class CaseEvent:
     notify: Notify | None = None
     title_en: str = ""
     title_zh: str = ""
+    position: str = ""
+    generation: int = 1
+    snapshot_id: int = 0
 
 
 @dataclass
@@ -380,7 +504,7 @@ class CaseSnapshot:
                    event.title_zh, event.reason, event.actor)
 
     def value(self) -> Decimal:
-        return sum((Decimal(line.value) for line in self.lines), Decimal(0))
+        return stock_value(self.lines)
 
 
 @dataclass
@@ -429,6 +553,9 @@ class InstructionLine:
     serial: str
     quantity: str
     value: str
+    disposition: str = ""
+    target: str = ""
+    postpone_to: str = ""
 
 
 @dataclass
@@ -457,6 +584,35 @@ class Confirmation:
     note: str
     policy_version: str
     at: str
+    done: list[str] = field(default_factory=list)
+    """Beside `instructions`: the quantity carried out of each ("" for all of it)."""
+    plan_no: int = 0
+    """The plan whose holds on the stock the confirmed quantities release."""
+
+
+@dataclass
+class HoldRequest:
+    """A plan's lots to hold against every other plan in the company (governance/reservations.py), or,
+    with no lines, its holds to let go."""
+
+    case_id: str
+    plan_no: int
+    sku: str
+    site: str
+    lines: list[ProposalLine]
+    reason: str
+    at: str
+    line_nos: list[int] = field(default_factory=list)
+    """For a release: only these plan lines (1-based); empty: the whole plan."""
+
+
+@dataclass
+class StockCheck:
+    """The plan lines to check against what the latest snapshot holds now, before instructions go out."""
+
+    sku: str
+    site: str
+    lines: list[ProposalLine]
 
 
 # --- JSON in the database ---------------------------------------------------------------------

@@ -20,7 +20,12 @@ class CaseRow(SQLModel, table=True):
     __table_args__ = tuple(Index(f"ix_governance_case_{column}_id", column, "id") for column in SORTED_BY)
 
     id: str = Field(primary_key=True, max_length=200)
-    """The workflow id, derived from rule, SKU and site."""
+    """The workflow id, derived from the position and the generation (core.case.case_id)."""
+    position: str = Field(default="", max_length=200, index=True)
+    """The stock position the case governs (core.case.position_key); empty for cases of the per-rule model."""
+    generation: int = 1
+    snapshot_id: int = 0
+    """The snapshot the case's lines last came from: a re-scan of it never opens the position again."""
     rule: str = Field(max_length=60, index=True)
     sku: str = Field(max_length=80)
     site: str = Field(max_length=40)
@@ -86,3 +91,6 @@ class ErpInstruction(SQLModel, table=True):
     exported_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     confirmed_by: str = Field(default="", max_length=200)
+    done: Decimal | None = Field(default=None, max_digits=20, decimal_places=6)
+    """What was confirmed carried out: less than `quantity` when partial; None until confirmed (or, for
+    instructions confirmed before partial confirmations, all of it)."""

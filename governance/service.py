@@ -32,7 +32,8 @@ def record_event(connection: Connection, event: CaseEvent) -> bool:
         "resolve_due": datetime.fromisoformat(event.resolve_due),
         "value": snapshot.value(), "lines": to_json(event.lines), "policy_version": event.policy_version,
         "updated_at": at, "last_event": event.event_no, "proposal": to_json(event.proposal),
-        "title_en": event.title_en, "title_zh": event.title_zh,
+        "title_en": event.title_en, "title_zh": event.title_zh, "position": event.position,
+        "generation": event.generation, "snapshot_id": event.snapshot_id,
     }
     if seen is None:
         connection.execute(insert(CaseRow).values(id=event.case_id, opened_at=at, **values))

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlmodel import col
 
-from core.case import ACKNOWLEDGED, AWAITING_APPROVAL, OPEN, AtAStep, deadline_of
+from core.case import ACKNOWLEDGED, AWAITING_APPROVAL, OPEN, AtAStep, CaseLine, deadline_of
 from core.settings import Settings
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
@@ -16,8 +16,6 @@ from notifications.links import sign, sign_my_cases
 from notifications.messages import action_label
 from notifications.models import Notification
 from notifications.people import Person
-from rules.models import FindingRow
-from rules.scan import latest_scan
 
 
 def actions_for(case: AtAStep, person: Person) -> list[str]:
@@ -35,15 +33,14 @@ def actions_for(case: AtAStep, person: Person) -> list[str]:
     return []
 
 
-def rule_reasons(connection: Connection, rule: str, sku: str, site: str) -> list[dict[str, Any]]:
-    """Why the rule fired on this SKU-site in the latest scan: each metric against its threshold."""
-    scan = latest_scan(connection)
-    if scan is None:
-        return []
-    row = connection.execute(select(col(FindingRow.reasons)).where(
-        col(FindingRow.scan_id) == scan.id, col(FindingRow.rule) == rule, col(FindingRow.sku) == sku,
-        col(FindingRow.site) == site).limit(1)).first()
-    return list(row.reasons) if row else []
+def case_reasons(lines: list[CaseLine], rule: str) -> list[dict[str, Any]]:
+    """Why the case's governing rule fired: each metric against its threshold, from the first line it governs."""
+    for line in lines:
+        for finding in line.findings:
+            if finding.rule == rule:
+                return [{"metric": c.metric, "operator": c.operator, "threshold": c.threshold, "value": c.value}
+                        for c in finding.conditions]
+    return []
 
 
 def action_url(settings: Settings, case_id: str, person: Person, action: str) -> str:
@@ -63,7 +60,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     if stock is not None:
         material = connection.execute(select(col(Material.name), col(Material.currency)).where(
             col(Material.snapshot_id) == stock.id, col(Material.sku) == case.sku)).first()
-    reasons = rule_reasons(connection, case.rule, case.sku, case.site)
+    reasons = case_reasons(case.lines, case.rule)
     actions = [{"action": action, "label": action_label(action, language),
                 "url": action_url(settings, notification.case_id, person, action)}
                for action in actions_for(case, person)]

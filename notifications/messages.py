@@ -16,7 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATES = Path(__file__).parent / "templates"
 EVENTS = ("case_assigned", "reminder", "escalated", "approval_requested", "approved", "rejected",
-          "instruction_sent", "resolved", "resolved_by_itself", "cancelled", "delivery_failing")
+          "instruction_sent", "resolved", "resolved_by_itself", "cancelled", "delivery_failing", "tightened",
+          "plan_trimmed", "plan_done")
 LOCALES = {"zh-CN": "zh_Hans_CN", "en": "en"}
 DISPOSITIONS = {
     "en": {"reallocate": "reallocate to another site", "substitute": "use for a substitute model",
@@ -59,7 +60,8 @@ def _environment(language: str) -> Environment:
         return format_date(when.date() if isinstance(when, datetime) else when, format="long", locale=locale)
 
     environment.filters.update(money=money, number=number, day=day,
-                               disposition=lambda name: DISPOSITIONS[language].get(name, name))
+                               disposition=lambda name: " + ".join(DISPOSITIONS[language].get(part, part)
+                                                                   for part in str(name).split("+")))
     return environment
 
 

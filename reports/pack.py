@@ -23,12 +23,12 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Row, select, tuple_
 from sqlmodel import col
 
 from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
-from core.case import FINAL_STATES, case_id, deadline_of
+from core.case import FINAL_STATES, deadline_of
 from core.cells import string_cell
 from core.db import as_utc, table
 from core.period import month_bounds
@@ -204,15 +204,34 @@ def _top_risks(workbook: Workbook, labels: dict[str, str], connection: Connectio
                     labels["value"], labels["owner"], labels["state"]],
                    [24, 10, 16, 10, 14, 14, 16, 30, 20], [None, None, None, None, None, None, MONEY, None, None])
     if scan_id is not None:
-        cases = {row.id: row for row in connection.execute(select(col(CaseRow.id), col(CaseRow.owner), col(CaseRow.state)))}
         f = table(FindingRow).c
-        for row in connection.execute(select(f.rule, f.severity, f.sku, f.site, f.lot, f.serial, f.value)
-                                      .where(f.scan_id == scan_id).order_by(f.value.desc(), f.rule).limit(100)):
-            case = cases.get(case_id(row.rule, row.sku, row.site))
+        top = list(connection.execute(select(f.rule, f.severity, f.sku, f.site, f.lot, f.serial, f.value)
+                                      .where(f.scan_id == scan_id).order_by(f.value.desc(), f.rule).limit(100)))
+        governing = _cases_of_lots(connection, {(row.sku, row.site) for row in top})
+        for row in top:
+            case = governing.get((row.sku, row.site, row.lot, row.serial)) or governing.get((row.sku, row.site, "*", ""))
             sheet.append([row.rule, row.severity, row.sku, row.site, row.lot, row.serial, row.value,
                           case.owner if case else "", case.state if case else ""])
     sheet.close()
     return sheet.rows
+
+
+def _cases_of_lots(connection: Connection, sku_sites: set[tuple[str, str]]) -> dict[tuple[str, str, str, str], Row[Any]]:
+    """The case that governs each lot of these SKU-sites (its position's latest generation), and under lot "*"
+    one case of each SKU-site for findings on the SKU-site as a whole."""
+    found: dict[tuple[str, str, str, str], Row[Any]] = {}
+    if not sku_sites:
+        return found
+    rows = connection.execute(select(col(CaseRow.sku), col(CaseRow.site), col(CaseRow.owner), col(CaseRow.state),
+                                     col(CaseRow.lines), col(CaseRow.generation))
+                              .where(tuple_(col(CaseRow.sku), col(CaseRow.site)).in_(sorted(sku_sites)))
+                              .order_by(col(CaseRow.generation)))
+    for row in rows:  # a later generation overwrites an earlier one
+        found[(row.sku, row.site, "*", "")] = row
+        for line in row.lines or []:
+            if isinstance(line, dict) and not line.get("po"):
+                found[(row.sku, row.site, str(line.get("lot", "")), str(line.get("serial", "")))] = row
+    return found
 
 
 def _cases(workbook: Workbook, labels: dict[str, str], connection: Connection, now: datetime) -> int:

@@ -13,11 +13,13 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from core.case import case_id
+from core.case import CASE_WORKFLOW, Cancel, position_key
 from governance.models import CaseRow
 from inventory.demo import write_company
 from inventory.ingest import ingest
+from inventory.models import LotPosition, Material
 from rules.incremental import reevaluate
+from rules.models import Scan
 from rules.scan import latest_scan, plan_scan, scan, scan_partition, stored_findings
 from rules.versions import activate
 from stockwarden.temporal import SCAN_SCHEDULE_ID, WORKFLOWS, build_worker, ensure_scan_schedule
@@ -40,8 +42,35 @@ def findings(engine: Engine, scan_id: int) -> set[tuple[object, ...]]:
         return {(f.rule, f.sku, f.site, f.lot, f.serial, f.value, str(f.reasons)) for f in stored_findings(connection, scan_id)}
 
 
+OWNERS = {"implant": "zhang.wei@example.com", "stent": "zhang.wei@example.com", "ivd_reagent": "wang.fang@example.com"}
+"""The default policy's owner scopes by category; everything else is inventory@example.com's."""
+
+
+def positions_with_findings(engine: Engine, scan_id: int) -> set[str]:
+    """Each (SKU, site, owner) holding stock a finding is about, worked out here from the findings and the
+    materials: a SKU finding is about every lot of its SKU-site, a lot finding about its lot."""
+    with engine.connect() as connection:
+        snapshot = connection.execute(select(col(Scan.snapshot_id)).where(col(Scan.id) == scan_id)).scalar_one()
+        categories = {sku: category for sku, category in connection.execute(
+            select(col(Material.sku), col(Material.category)).where(col(Material.snapshot_id) == snapshot))}
+        stocked = {(r.sku, r.site, r.lot, r.serial) for r in connection.execute(
+            select(col(LotPosition.sku), col(LotPosition.site), col(LotPosition.lot), col(LotPosition.serial))
+            .where(col(LotPosition.snapshot_id) == snapshot, col(LotPosition.qty) > 0))}
+        sku_sites = {(sku, site) for sku, site, _, _ in stocked}
+        found = set()
+        for f in stored_findings(connection, scan_id):
+            if (f.level == "sku" and (f.sku, f.site) in sku_sites) or (f.sku, f.site, f.lot, f.serial) in stocked:
+                found.add(position_key(f.sku, f.site, OWNERS.get(categories[f.sku], "inventory@example.com")))
+    return found
+
+
+async def running_cases(temporal: WorkflowEnvironment, queue: str) -> list[str]:
+    return [c.id async for c in temporal.client.list_workflows(
+        f"WorkflowType = '{CASE_WORKFLOW}' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Running'")]
+
+
 @pytest.mark.asyncio
-async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_per_rule_sku_site(
+async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_per_stock_position(
         temporal: WorkflowEnvironment, company: Engine, tmp_path: Path) -> None:
     direct = scan(company)
     queue = str(uuid.uuid4())
@@ -52,36 +81,53 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
         assert findings(company, summary.scan_id) == findings(company, direct.scan_id)
         with company.connect() as connection:
             assert latest_scan(connection).id == summary.scan_id  # type: ignore[union-attr]
-            expected = {case_id(f.rule, f.sku, f.site) for f in stored_findings(connection, summary.scan_id)}
+        expected = positions_with_findings(company, summary.scan_id)
         assert summary.cases == len(expected) and summary.cleared == 0
         history = await temporal.client.get_workflow_handle(f"scan-{queue}").fetch_history()
         await Replayer(workflows=WORKFLOWS).replay_workflow(history)  # deterministic on the current code
         await wait_for_mirror(company, len(expected))
+        with company.connect() as connection:
+            rows = [CaseRow.model_validate(x._mapping) for x in connection.execute(select(CaseRow))]
+        assert {r.id for r in rows} == expected and {r.state for r in rows} == {"open"}
+        lots = [(r.sku, r.site, line["lot"], line["serial"]) for r in rows for line in r.lines if not line["po"]]
+        assert len(lots) == len(set(lots))  # no lot is in two cases
+        implant = next(r for r in rows if "/IMP-" in r.id)
+        assert implant.owner == "zhang.wei@example.com"  # the first owner scope that matches
+        assert sorted(await running_cases(temporal, queue)) == sorted(expected)
 
-        # A second scan opens no duplicate: the same workflow ids are refreshed.
+        # A second scan of the same snapshot opens no duplicate and changes nothing: no case records a step.
+        events = {r.id: r.last_event for r in rows}
         again = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
                                                        id=f"scan-2-{queue}", task_queue=queue)
         assert again.cases == summary.cases
+        for case in list(events)[:5]:  # each has handled the refresh by the time its view answers
+            await temporal.client.get_workflow_handle(case).query("view")
         with company.connect() as connection:
-            rows = connection.execute(select(col(CaseRow.id), col(CaseRow.state), col(CaseRow.owner))).all()
-        assert {r.id for r in rows} == expected and {r.state for r in rows} == {"open"}
-        implant = next(r for r in rows if r.id.startswith("case/idle-high-value/") and "/IMP-" in r.id)
-        assert implant.owner == "zhang.wei@example.com"  # the first owner scope that matches
-        running = [c async for c in temporal.client.list_workflows(f"WorkflowType = 'CaseWorkflow' AND TaskQueue = '{queue}' AND ExecutionStatus = 'Running'")]
-        assert len(running) == len(expected)
+            assert {case: n for case, n in connection.execute(select(col(CaseRow.id), col(CaseRow.last_event)))} == events
 
-        # Stock of a one-line case moves: the next scan no longer finds it and the case resolves by itself.
+        # A cancelled case is never started again by a re-scan of the snapshot it ended on.
+        cancelled = rows[0].id
+        await temporal.client.get_workflow_handle(cancelled).execute_update(
+            "cancel", Cancel("cfo@example.com", "accepted as it is"), result_type=str)
+        assert await temporal.client.get_workflow_handle(cancelled).result() == "cancelled"
+        await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
+                                               id=f"scan-3-{queue}", task_queue=queue)
+        assert cancelled not in await running_cases(temporal, queue)
         with company.connect() as connection:
-            cases = [CaseRow.model_validate(x._mapping) for x in connection.execute(select(CaseRow))]
-        single = next(r for r in cases if r.rule == "idle-one-year" and len(r.lines) == 1)
+            assert connection.execute(select(col(CaseRow.state)).where(col(CaseRow.id) == cancelled)).scalar_one() \
+                == "cancelled"
+
+        # The stock of a one-lot case is issued: the next scan no longer finds it and the case resolves by itself.
+        single = next(r for r in rows if r.id != cancelled and len(r.lines) == 1 and not r.lines[0]["po"]
+                      and {f["rule"] for f in r.lines[0]["findings"]} == {"idle-one-year"})
         line = single.lines[0]
         movement = tmp_path / "movement.csv"
         movement.write_text(f"sku,site,lot,serial,type,qty,moved_on\n{single.sku},{single.site},{line['lot']},"
-                            f"{line['serial']},transfer_in,1,{AS_OF}\n", encoding="utf-8")
+                            f"{line['serial']},issue,{line['quantity']},{AS_OF}\n", encoding="utf-8")
         reevaluate(company, movement, actor="erp")
-        third = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
-                                                       id=f"scan-3-{queue}", task_queue=queue)
-        assert third.cleared >= 1
+        fourth = await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2),
+                                                        id=f"scan-4-{queue}", task_queue=queue)
+        assert fourth.cleared >= 1
         assert await temporal.client.get_workflow_handle(single.id).result() == "resolved_by_itself"
         with company.connect() as connection:
             state = connection.execute(select(col(CaseRow.state)).where(col(CaseRow.id) == single.id)).scalar_one()

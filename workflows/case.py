@@ -1,13 +1,16 @@
-"""CaseWorkflow: one governance case per (rule, SKU, site), from finding to resolution.
+"""CaseWorkflow: one governance case per stock position (SKU, site, owner), from finding to resolution.
 
 The owner is assigned and notified, reminded before the acknowledge deadline and, when it lapses, the
 case escalates along the owner's chain (a manager, then the committee), each step notified and recorded;
-the resolve deadline likewise. Scans refresh the case's lines; when the last line clears the case
-resolves by itself. The owner proposes a disposition; the signatures the policy asks for (QA, the
-committee over a value) are collected as electronic signatures; the approved disposition becomes ERP
-instructions in the outbox, and the case resolves when they are confirmed (by an Update, or by a later
-scan that no longer finds the stock). People act through Updates whose validators refuse a wrong actor
-or a wrong state before anything enters history.
+the resolve deadline likewise. Scans refresh the case's lines (the position's lots, each with every finding
+on it); a more severe finding tightens the case's deadlines; when the last line clears the case resolves
+by itself. The owner proposes a plan (per line a disposition and a quantity), whose lots are held against
+every other plan in the company; the signatures the plan's actions need together (QA, the committee over
+a value) are collected as electronic signatures; the approved plan becomes one ERP instruction per line in
+the outbox, after its stock is read again (nothing goes out for stock that is gone). An instruction is
+confirmed by an Update, or by a later snapshot that shows that disposition happening to that lot; the case
+resolves when every line is confirmed, and goes back to its owner with whatever a plan left. People act
+through Updates whose validators refuse a wrong actor or a wrong state before anything enters history.
 Deterministic: time from workflow.now(), deadlines as timers, all I/O in activities.
 """
 
@@ -56,29 +59,36 @@ with workflow.unsafe.imports_passed_through():
         Comment,
         Confirm,
         Confirmation,
+        Evidenced,
+        HoldRequest,
         Instruction,
         InstructionLine,
         InstructionRequest,
         Lines,
         Notify,
         Proposal,
+        ProposalLine,
         Propose,
         Reassign,
         Sign,
         Signature,
         Snooze,
+        StockCheck,
         TargetCheck,
+        severity_rank,
     )
     from notifications.models import URGENT_EVENTS
     from workflows.disposition import (
         PO_LINE,
+        line_value,
+        plan_lines,
+        plan_name,
         proposal_problems,
-        proposal_value,
         required_signatures,
         role_filled,
         signature_problem,
         signers_for,
-        unit_value,
+        values_by_disposition,
     )
     from workflows.notifications import DISPATCHER_ID
 
@@ -86,7 +96,9 @@ REMIND_AT = 0.75
 """Share of a deadline's window after which the people responsible are reminded."""
 WAITING_FOR_PEOPLE = {OPEN, ACKNOWLEDGED, AWAITING_APPROVAL, AWAITING_CONFIRMATION}
 SNAPSHOT = "snapshot"
-"""The actor of a confirmation that a later scan gave by no longer finding the stock."""
+"""The actor of a confirmation that a later snapshot gave by showing the disposition happen to the lot."""
+PLANNED = {DISPOSITION_PROPOSED, AWAITING_APPROVAL, APPROVED}
+"""States with a plan whose stock is held but no instruction out: stock that goes meanwhile trims the plan."""
 
 
 def _looks_like_address(text: str) -> bool:
@@ -118,7 +130,10 @@ class CaseWorkflow:
         self.level = 0
         self.timeline: list[str] = []
         self.events = 0
-        opened = workflow.now()
+        opened = self.opened_at = workflow.now()
+        self.snapshot_id = case.snapshot_id
+        self.pending: Lines | None = None
+        """The latest refresh whose severity, deadlines, stock and evidence the case has yet to weigh."""
         self.due = {"acknowledge": opened + timedelta(seconds=case.acknowledge_seconds),
                     "resolve": opened + timedelta(seconds=case.resolve_seconds)}
         self.deadline_moved = False
@@ -140,6 +155,8 @@ class CaseWorkflow:
         self.lines = list(update.lines)
         self.got_lines = True
         self.lines_changed = True
+        self.snapshot_id = update.snapshot_id or self.snapshot_id
+        self.pending = update
 
     @workflow.update
     async def acknowledge(self, request: Acknowledge) -> str:
@@ -214,26 +231,46 @@ class CaseWorkflow:
     @workflow.update
     async def propose(self, request: Propose) -> str:
         await workflow.wait_condition(lambda: self.opened)
-        if request.disposition in (REALLOCATE, PO_LINE):
+        plan = plan_lines(request)
+        targets: dict[tuple[str, str], Decimal] = {}
+        for line in plan:
+            if line.disposition in (REALLOCATE, PO_LINE):
+                key = (line.disposition, line.target)
+                targets[key] = targets.get(key, Decimal(0)) + Decimal(line.quantity)
+        for (disposition, target), quantity in targets.items():
             problems = await workflow.execute_activity_method(
                 CaseActivities.check_target,
-                TargetCheck(self.input.sku, self.input.site, request.disposition, request.target,
-                            request.lines[0].quantity),
+                TargetCheck(self.input.sku, self.input.site, disposition, target, str(quantity)),
                 start_to_close_timeout=timedelta(seconds=30))
             if problems:
                 raise ApplicationError("; ".join(problems), type="Refused", non_retryable=True)
         _refuse_unless(self._validate_propose, request)  # the case may have moved on while this waited
+        plan_no = self.proposals + 1
+        hold = HoldRequest(self.input.case_id, plan_no, self.input.sku, self.input.site, plan, "proposed",
+                           workflow.now().isoformat())
+        problems = await workflow.execute_activity_method(CaseActivities.hold_stock, hold,
+                                                          start_to_close_timeout=timedelta(seconds=30))
+        if problems:
+            raise ApplicationError("; ".join(problems), type="Refused", non_retryable=True)
+        try:
+            _refuse_unless(self._validate_propose, request)
+        except ApplicationError:
+            await self._release(plan_no, "the case moved on while its stock was held")
+            raise
         before = self.state
-        value = proposal_value(self.lines, request)
-        self.proposals += 1
+        values = values_by_disposition(self.lines, plan)
+        value = sum(values.values(), Decimal(0)).quantize(Decimal("0.01"))
+        disposition = plan_name(plan)
+        self.proposals = plan_no
         self.proposal = Proposal(
-            no=self.proposals, disposition=request.disposition, by=request.actor, at=workflow.now().isoformat(),
-            lines=list(request.lines), target=request.target, postpone_to=request.postpone_to,
-            reason=request.reason, value=str(value),
-            requires=required_signatures(self.input, request.disposition, value))
+            no=plan_no, disposition=disposition, by=request.actor, at=workflow.now().isoformat(),
+            lines=plan, target=request.target, postpone_to=request.postpone_to,
+            reason=request.reason, value=str(value), requires=required_signatures(self.input, values))
         self.state = DISPOSITION_PROPOSED
         await self._record("case.disposition_proposed", request.actor, before=before,
-                           after={"disposition": request.disposition, "value": str(value), "target": request.target},
+                           after={"disposition": disposition, "value": str(value), "target": request.target,
+                                  "lines": [{"line": line.name, "disposition": line.disposition,
+                                             "quantity": line.quantity, "target": line.target} for line in plan]},
                            reason=request.reason)
         outcome = self.state = AWAITING_APPROVAL if self.proposal.requires else APPROVED
         if outcome == AWAITING_APPROVAL:
@@ -271,6 +308,7 @@ class CaseWorkflow:
         outcome = self.state
         if request.meaning == REJECTED_MEANING:
             outcome = self.state = ACKNOWLEDGED
+            await self._release(proposal.no, f"rejected by {request.actor}")
             await self._record("case.rejected", request.actor, before=AWAITING_APPROVAL, after=ACKNOWLEDGED,
                                reason=request.reason, notify=("rejected", self.assignees))
         elif request.meaning == APPROVED_MEANING and not proposal.requires:
@@ -301,7 +339,7 @@ class CaseWorkflow:
         """The ERP (or a person for it) confirms one instruction was carried out."""
         await workflow.wait_condition(lambda: self.opened)
         _refuse_unless(self._validate_confirm, request)  # a scan may have confirmed it meanwhile
-        await self._confirm([request.instruction], request.actor, request.note)
+        await self._confirm([request.instruction], request.actor, request.note, [request.quantity])
         return self.state
 
     @confirm.validator
@@ -314,6 +352,15 @@ class CaseWorkflow:
         if request.instruction not in pending:
             raise ValueError(f"instruction {request.instruction} is not pending on this case "
                              f"(pending: {', '.join(map(str, pending)) or 'none'})")
+        if request.quantity:
+            instructed = next(i.quantity for i in self.proposal.instructions if i.id == request.instruction)
+            try:
+                done = Decimal(request.quantity)
+            except ArithmeticError:
+                raise ValueError(f"quantity '{request.quantity}' is not a number") from None
+            if not done.is_finite() or done < 0 or done > Decimal(instructed):
+                raise ValueError(f"instruction {request.instruction} moves {instructed}; confirm between 0 and that, "
+                                 f"not {request.quantity}")
 
     @workflow.update
     async def cancel(self, request: Cancel) -> str:
@@ -321,6 +368,8 @@ class CaseWorkflow:
         _refuse_unless(self._validate_cancel, request)
         before = self.state
         self.state = CANCELLED
+        if self.proposal is not None and before == AWAITING_APPROVAL:
+            await self._release(self.proposal.no, f"case cancelled by {request.actor}")
         await self._record("case.cancelled", request.actor, before=before, after=CANCELLED, reason=request.reason,
                            notify=("cancelled", self.assignees))
         return self.state
@@ -359,10 +408,10 @@ class CaseWorkflow:
             self.opened = True
         while self.state not in FINAL:
             await self._continue_as_new_if_long()
-            if self.state == APPROVED:
+            if self.pending is not None:
+                await self._weigh(self.pending)
+            elif self.state == APPROVED:
                 await self._execute()
-            elif self.state == AWAITING_CONFIRMATION and self.lines_changed and self.lines:
-                await self._confirm_from_lines()
             elif self.state in WAITING_FOR_PEOPLE:
                 await self._under_sla()
             else:  # an Update handler is between two steps; it moves the state on
@@ -376,7 +425,7 @@ class CaseWorkflow:
     async def _under_sla(self) -> None:
         """Wait for one thing: the case moves on, its lines change or clear, or a reminder or escalation is due."""
         state, phase = self.state, self._phase()
-        if not self.lines:
+        if not self.lines and state != AWAITING_CONFIRMATION:  # instructions out wait for their confirmation
             await self._cleared()
             return
         window = self.input.acknowledge_seconds if phase == "acknowledge" else self.input.resolve_seconds
@@ -387,8 +436,8 @@ class CaseWorkflow:
             self.deadline_moved = False
             try:
                 await workflow.wait_condition(
-                    lambda: self.state != state or not self.lines or self.deadline_moved or self._long()
-                    or (state == AWAITING_CONFIRMATION and self.lines_changed),
+                    lambda: self.state != state or (not self.lines and state != AWAITING_CONFIRMATION)
+                    or self.deadline_moved or self._long() or self.pending is not None,
                     timeout=until - workflow.now())
                 return
             except TimeoutError:
@@ -402,62 +451,165 @@ class CaseWorkflow:
         self.reminded = ""
 
     async def _cleared(self) -> None:
-        """The latest scan finds none of the case's stock: awaited instructions are done, else the case
-        resolved by itself."""
-        if self.state == AWAITING_CONFIRMATION and self.proposal is not None:
-            pending = [i.id for i in self.proposal.instructions if not i.confirmed_by]
-            await self._confirm(pending, SNAPSHOT, "the latest scan no longer finds the stock")
-            return
+        """The latest scan finds none of the case's stock, and no instruction awaits confirmation: the case
+        resolved by itself (a plan not yet instructed lets go of its holds)."""
         before = self.state
+        if self.proposal is not None and before in PLANNED:
+            await self._release(self.proposal.no, "the stock is gone")
         self.state = RESOLVED_BY_ITSELF
         await self._record("case.resolved_by_itself", "stockwarden", before=before,
                            notify=("resolved_by_itself", self.assignees))
 
-    async def _confirm_from_lines(self) -> None:
-        """A later scan that shows a lot gone or reduced by its instructed quantity confirms that instruction;
-        a purchase-order change shows in no lot, so it waits for the ERP's confirmation."""
-        self.lines_changed = False
-        assert self.proposal is not None
-        if self.proposal.disposition == PO_LINE:
-            return
-        now_in_stock = {(line.lot, line.serial): Decimal(line.quantity) for line in self.lines}
-        done = [i.id for i in self.proposal.instructions if not i.confirmed_by and (
-            (i.lot, i.serial) not in now_in_stock
-            or now_in_stock[(i.lot, i.serial)] <= Decimal(i.stock_before or "0") - Decimal(i.quantity))]
-        if done:
-            await self._confirm(done, SNAPSHOT, "the latest scan shows the stock gone or moved")
+    async def _weigh(self, update: Lines) -> None:
+        """What a scan's refresh means for the case: a more severe finding tightens its severity and
+        deadlines; stock gone from under a plan trims it; a snapshot showing an instruction carried out
+        confirms it."""
+        self.pending = None
+        if update.severity and severity_rank(update.severity) < severity_rank(self.input.severity):
+            before = {"severity": self.input.severity, "rule": self.input.rule}
+            self.input = replace(self.input, severity=update.severity, rule=update.rule, title_en=update.title_en,
+                                 title_zh=update.title_zh)
+            tightened = [f"severity {before['severity']} -> {update.severity} ({update.rule})"]
+            for phase, seconds in (("acknowledge", update.acknowledge_seconds), ("resolve", update.resolve_seconds)):
+                due = self.opened_at + timedelta(seconds=seconds)
+                if seconds and due < self.due[phase]:
+                    tightened.append(f"{phase} by {due.isoformat()} (was {self.due[phase].isoformat()})")
+                    self.due[phase] = due
+                    self.deadline_moved = True
+            self.input = replace(self.input,
+                                 acknowledge_seconds=min(self.input.acknowledge_seconds, update.acknowledge_seconds or 1e18),
+                                 resolve_seconds=min(self.input.resolve_seconds, update.resolve_seconds or 1e18))
+            await self._record("case.tightened", "stockwarden", before=before,
+                               after={"severity": update.severity, "rule": update.rule},
+                               reason="; ".join(tightened), notify=("tightened", self._recipients()))
+        if update.dispositions:
+            self.input = replace(self.input, dispositions=list(update.dispositions))
+        if self.proposal is not None and self.state in PLANNED:
+            stock = {(line.lot, line.serial): line.quantity for line in self.lines if not line.po}
+            orders = {line.po: line.quantity for line in self.lines if line.po}
+            await self._trim([orders.get(line.target, line.quantity) if line.disposition == PO_LINE
+                              else stock.get((line.lot, line.serial), "0") for line in self.proposal.lines],
+                             "the latest snapshot holds less")
+        if self.state == AWAITING_CONFIRMATION and update.evidenced:
+            await self._confirm_evidenced(update.evidenced)
 
-    async def _confirm(self, ids: list[int], actor: str, note: str) -> None:
+    async def _trim(self, available: list[str], why: str) -> None:
+        """Cut each plan line to what its stock holds now (`available`, in plan order); a line with nothing
+        left goes. The proposer is told; a plan with no line left is void and the case goes back to its owner."""
+        proposal = self.proposal
+        assert proposal is not None
+        kept, trimmed, gone = [], [], []
+        for n, (line, have) in enumerate(zip(proposal.lines, available, strict=True), start=1):
+            quantity, left = Decimal(line.quantity), max(Decimal(have), Decimal(0))
+            if line.disposition == PO_LINE or left >= quantity:
+                kept.append(line)
+            elif left > 0:
+                kept.append(replace(line, quantity=str(left)))
+                trimmed.append(f"{line.name}: {line.quantity} -> {left}")
+            else:
+                gone.append(n)
+                trimmed.append(f"{line.name}: {line.quantity} -> 0")
+        if not trimmed:
+            return
+        if gone:
+            await self._release(proposal.no, why, gone)
+        before = self.state
+        if not kept:
+            self.state = ACKNOWLEDGED
+            self.proposal = None
+            await self._record("case.plan_void", "stockwarden", before=before, after=ACKNOWLEDGED,
+                               reason=f"{why}: " + "; ".join(trimmed),
+                               notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))))
+            return
+        proposal.lines = kept
+        values = values_by_disposition(self.lines, kept)
+        proposal.value = str(sum(values.values(), Decimal(0)).quantize(Decimal("0.01")))
+        await self._record("case.plan_trimmed", "stockwarden", after=[line.quantity for line in kept],
+                           reason=f"{why}: " + "; ".join(trimmed),
+                           notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))))
+
+    async def _release(self, plan_no: int, reason: str, line_nos: list[int] | None = None) -> None:
+        await workflow.execute_activity_method(
+            CaseActivities.release_stock,
+            HoldRequest(self.input.case_id, plan_no, self.input.sku, self.input.site, [], reason,
+                        workflow.now().isoformat(), list(line_nos or [])),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=0))
+
+    async def _confirm_evidenced(self, evidenced: list[Evidenced]) -> None:
+        """Instructions a later snapshot shows carried out (that disposition, that lot); any other drop in
+        stock confirms nothing."""
+        assert self.proposal is not None
+        pending = {i.id for i in self.proposal.instructions if not i.confirmed_by}
+        for seen in evidenced:
+            if seen.instruction in pending:
+                await self._confirm([seen.instruction], SNAPSHOT, seen.how, [seen.done])
+
+    async def _confirm(self, ids: list[int], actor: str, note: str, done: list[str] | None = None) -> None:
         assert self.proposal is not None
         at = workflow.now().isoformat()
+        quantities = list(done or [""] * len(ids))
         await workflow.execute_activity_method(
             CaseActivities.confirm_instructions,
-            Confirmation(self.input.case_id, ids, actor, note, self.input.policy_version, at),
+            Confirmation(self.input.case_id, ids, actor, note, self.input.policy_version, at, quantities,
+                         self.proposal.no),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=0))
         for instruction in self.proposal.instructions:
             if instruction.id in ids and not instruction.confirmed_by:
                 instruction.confirmed_by, instruction.confirmed_at = actor, at
+                instruction.done = quantities[ids.index(instruction.id)] or instruction.quantity
+                instruction.how = note
         await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
         if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
+            await self._plan_done(actor)
+
+    async def _plan_done(self, actor: str) -> None:
+        """Every instruction of the plan is confirmed: the case resolves when nothing of its lines is left;
+        otherwise what is left (lines the plan did not take, quantities it did not move) goes back to the owner."""
+        assert self.proposal is not None
+        moved: dict[tuple[str, str, str], Decimal] = {}
+        expected: dict[tuple[str, str, str], Decimal] = {}
+        for line, instruction in zip(self.proposal.lines, self.proposal.instructions, strict=True):
+            key = ("", "", line.target) if line.disposition == PO_LINE else (line.lot, line.serial, "")
+            moved[key] = Decimal(instruction.done or instruction.quantity)
+            if instruction.stock_before:
+                expected[key] = Decimal(instruction.stock_before) - moved[key]
+        left = []
+        for held in self.lines:  # a later scan may already show the move; the line then holds no more than expected
+            rest = (min(Decimal(held.quantity), expected[held.key]) if held.key in expected
+                    else Decimal(held.quantity) - moved.get(held.key, Decimal(0)))
+            if rest > 0:
+                share = rest / Decimal(held.quantity)
+                left.append(replace(held, quantity=str(rest),
+                                    value=str((Decimal(held.value) * share).quantize(Decimal("0.0001")))))
+        if not left:
             self.state = RESOLVED
             await self._record("case.resolved", actor, before=AWAITING_CONFIRMATION, after=RESOLVED,
                                notify=("resolved", self.assignees))
+            return
+        self.lines = left
+        self.state = ACKNOWLEDGED
+        self.proposal = None
+        await self._record("case.plan_done", actor, before=AWAITING_CONFIRMATION, after=ACKNOWLEDGED,
+                           reason="still governed: " + "; ".join(f"{held.name} {held.quantity}" for held in left),
+                           notify=("plan_done", self.assignees))
 
     async def _execute(self) -> None:
-        """Turn the approved proposal into ERP instructions; the outbox keys them so a retry adds none."""
+        """Turn the approved plan into ERP instructions, one per line, after reading its stock once more (a
+        movement may have taken it since the plan was held: nothing goes out for stock that is gone); the
+        outbox keys them so a retry adds none."""
         proposal = self.proposal
         assert proposal is not None
+        available = await workflow.execute_activity_method(
+            CaseActivities.stock_now, StockCheck(self.input.sku, self.input.site, list(proposal.lines)),
+            start_to_close_timeout=timedelta(seconds=30))
+        await self._trim(available, "the stock was read again before the instructions went out")
+        if self.state != APPROVED or self.proposal is None:
+            return
         self.state = EXECUTING
         await self._record("case.executing", "stockwarden", before=APPROVED, after=proposal.disposition)
-        stock = {(line.lot, line.serial): line for line in self.lines}
-        per_unit = unit_value(self.lines)
-        lines = []
-        for proposed in proposal.lines:
-            line = stock.get((proposed.lot, proposed.serial))
-            price = (Decimal(line.value) / Decimal(line.quantity)
-                     if line is not None and Decimal(line.quantity) else per_unit)
-            lines.append(InstructionLine(proposed.lot, proposed.serial, proposed.quantity,
-                                         str((Decimal(proposed.quantity) * price).quantize(Decimal("0.01")))))
+        stock = {line.key: line for line in self.lines}
+        lines = [InstructionLine(p.lot, p.serial, p.quantity, str(line_value(self.lines, p)), p.disposition, p.target,
+                                 p.postpone_to) for p in proposal.lines]
         ids = await workflow.execute_activity_method(
             CaseActivities.issue_instructions,
             InstructionRequest(
@@ -467,9 +619,14 @@ class CaseWorkflow:
                 approved_by=[s.signer for s in proposal.signatures if s.meaning == APPROVED_MEANING],
                 policy_version=self.input.policy_version, at=workflow.now().isoformat()),
             start_to_close_timeout=timedelta(seconds=60), retry_policy=RetryPolicy(maximum_attempts=0))
+
+        def before(p: ProposalLine) -> str:
+            line = stock.get(("", "", p.target) if p.disposition == PO_LINE else (p.lot, p.serial, ""))
+            return line.quantity if line is not None else ""
+
         proposal.instructions = [
-            Instruction(id=instruction_id, lot=p.lot, serial=p.serial, quantity=p.quantity,
-                        stock_before=stock[(p.lot, p.serial)].quantity if (p.lot, p.serial) in stock else "")
+            Instruction(id=instruction_id, lot=p.lot, serial=p.serial, quantity=p.quantity, stock_before=before(p),
+                        disposition=p.disposition, target=p.target)
             for instruction_id, p in zip(ids, proposal.lines, strict=True)]
         self.state = AWAITING_CONFIRMATION
         self.lines_changed = False
@@ -489,7 +646,7 @@ class CaseWorkflow:
             events=self.events, acknowledge_due=self.due["acknowledge"].isoformat(),
             resolve_due=self.due["resolve"].isoformat(), snoozed_seconds=self.snoozed_seconds,
             reminded=self.reminded, timeline=self.timeline[-50:], proposals=self.proposals,
-            proposal=self.proposal)))
+            proposal=self.proposal, snapshot_id=self.snapshot_id, opened_at=self.opened_at.isoformat())))
 
     def _restore(self, carried: CaseState) -> None:
         self.state, self.lines, self.got_lines = carried.state, list(carried.lines), True
@@ -498,6 +655,9 @@ class CaseWorkflow:
                     "resolve": datetime.fromisoformat(carried.resolve_due)}
         self.snoozed_seconds, self.reminded, self.timeline = carried.snoozed_seconds, carried.reminded, list(carried.timeline)
         self.proposals, self.proposal = carried.proposals, carried.proposal
+        self.snapshot_id = carried.snapshot_id or self.snapshot_id
+        if carried.opened_at:
+            self.opened_at = datetime.fromisoformat(carried.opened_at)
 
     async def _escalate(self, deadline: str, window: float) -> None:
         chain = self.input.escalation
@@ -539,7 +699,8 @@ class CaseWorkflow:
                 acknowledge_due=self.due["acknowledge"].isoformat(), resolve_due=self.due["resolve"].isoformat(),
                 lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
                 proposal=deepcopy(self.proposal), notify=Notify(notify[0], list(notify[1])) if notify else None,
-                title_en=self.input.title_en, title_zh=self.input.title_zh)
+                title_en=self.input.title_en, title_zh=self.input.title_zh, position=self.input.position,
+                generation=self.input.generation, snapshot_id=self.snapshot_id)
             await workflow.execute_local_activity_method(CaseActivities.record, event,
                                                          start_to_close_timeout=timedelta(seconds=30),
                                                          retry_policy=RetryPolicy(maximum_attempts=0))

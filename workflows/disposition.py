@@ -8,6 +8,7 @@ checked by an activity in the Update handler (activities.cases.CaseActivities.ch
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -15,15 +16,18 @@ from core.case import (
     APPROVED_MEANING,
     COMMITTEE,
     MEANINGS,
+    NEVER_FOR_UNUSABLE,
     QA,
     REALLOCATE,
     REDUCE_PURCHASE_ORDER,
     RETURN_TO_SUPPLIER,
     REVIEWED_MEANING,
     SUBSTITUTE,
+    UNUSABLE_QC,
     CaseInput,
     CaseLine,
     Proposal,
+    ProposalLine,
     Propose,
 )
 
@@ -40,93 +44,168 @@ def _quantity(text: str) -> Decimal | None:
     return quantity if quantity.is_finite() else None
 
 
+def plan_lines(request: Propose) -> list[ProposalLine]:
+    """The plan's lines, each with its own disposition, target and postponement (a line that names none
+    takes the Propose's)."""
+    return [replace(line, disposition=line.disposition or request.disposition, target=line.target or request.target,
+                    postpone_to=line.postpone_to or (request.postpone_to if
+                                                     (line.disposition or request.disposition) == PO_LINE else ""))
+            for line in request.lines]
+
+
+def unusable(line: CaseLine, today: date) -> str:
+    """Why the line's stock may not be put to use ("quarantine", "expired", ...), or ""."""
+    if line.qc_status in UNUSABLE_QC:
+        return line.qc_status
+    if line.expires_on and date.fromisoformat(line.expires_on) < today:
+        return "expired"
+    return ""
+
+
 def proposal_problems(case: CaseInput, lines: list[CaseLine], request: Propose, today: date) -> list[str]:
-    """Everything wrong with `request` on this case today; empty when it may be proposed."""
+    """Everything wrong with the plan `request` on this case today; empty when it may be proposed."""
+    plan = plan_lines(request)
+    if not plan:
+        return ["a plan needs at least one line with a quantity"]
+    unknown = sorted({line.disposition for line in plan} - set(case.dispositions))
+    if unknown and len({line.disposition for line in plan}) == 1:
+        return [f"this case allows {', '.join(case.dispositions)}, not '{unknown[0]}'"]
     problems: list[str] = []
-    if request.disposition not in case.dispositions:
-        return [f"rule {case.rule} allows {', '.join(case.dispositions)}, not '{request.disposition}'"]
-    if request.disposition in NEEDS_TARGET and not request.target.strip():
-        problems.append(f"{request.disposition} needs {NEEDS_TARGET[request.disposition]}")
-    if request.disposition == REALLOCATE and request.target == case.site:
-        problems.append(f"the stock is already at {case.site}; reallocate to another site")
-    if request.disposition == SUBSTITUTE and request.target and request.target not in case.substitutes:
-        allowed = ", ".join(case.substitutes) or "none"
-        problems.append(f"{request.target} is not a substitute of {case.sku} (substitutes: {allowed})")
-    if request.postpone_to and request.disposition != PO_LINE:
-        problems.append("only reduce_purchase_order can postpone a delivery")
-    if request.postpone_to:
-        try:
-            if date.fromisoformat(request.postpone_to) <= today:
-                problems.append(f"postpone to a date after {today.isoformat()}")
-        except ValueError:
-            problems.append(f"postpone_to '{request.postpone_to}' is not a date (YYYY-MM-DD)")
-    if not request.lines:
-        return [*problems, "a proposal needs at least one line with a quantity"]
-    if request.disposition == PO_LINE:
-        return problems + _po_cut_problems(request)
-    by_key = {(line.lot, line.serial): line for line in lines}
-    seen: set[tuple[str, str]] = set()
-    for proposed in request.lines:
-        key = (proposed.lot, proposed.serial)
-        name = f"lot {proposed.lot or '-'}" + (f" serial {proposed.serial}" if proposed.serial else "")
-        line = by_key.get(key)
-        if line is None:
-            problems.append(f"{name} is not a line of this case")
+    stock = {(line.lot, line.serial): line for line in lines if not line.po}
+    orders = {line.po: line for line in lines if line.po}
+    seen: set[tuple[str, str, str]] = set()
+    for proposed in plan:
+        disposition, name = proposed.disposition, proposed.name
+        if disposition not in case.dispositions:
+            problems.append(f"{name}: this case allows {', '.join(case.dispositions)}, not '{disposition}'")
             continue
+        problems += _target_problems(case, proposed, today)
+        if disposition == PO_LINE:
+            key = ("", "", proposed.target)
+            problems += _po_cut_problems(proposed, orders)
+        else:
+            key = (proposed.lot, proposed.serial, "")
+            line = stock.get((proposed.lot, proposed.serial))
+            if line is None:
+                problems.append(f"{name} is not a line of this case")
+                continue
+            problems += _lot_problems(case, line, proposed, today)
         if key in seen:
             problems.append(f"{name} appears twice")
         seen.add(key)
-        quantity = _quantity(proposed.quantity)
-        if quantity is None or quantity <= 0:
-            problems.append(f"{name}: quantity '{proposed.quantity}' is not a positive number")
-        elif quantity > Decimal(line.quantity):
-            problems.append(f"{name}: {quantity} is more than the {line.quantity} in stock")
-        if request.disposition == RETURN_TO_SUPPLIER:
-            if not line.return_by:
-                problems.append(f"{name}: the supplier takes no returns of {case.sku}")
-            elif date.fromisoformat(line.return_by) < today:
-                problems.append(f"{name}: the supplier's return window closed on {line.return_by}")
-    if request.disposition == RETURN_TO_SUPPLIER and not case.supplier:
+    if any(line.disposition == RETURN_TO_SUPPLIER for line in plan) and not case.supplier:
         problems.append(f"{case.sku} has no supplier on record to return it to")
     return problems
 
 
-def _po_cut_problems(request: Propose) -> list[str]:
-    if len(request.lines) != 1 or request.lines[0].lot or request.lines[0].serial:
-        return ["reduce_purchase_order takes one line without lot: the quantity to cut from the PO line"]
-    quantity = _quantity(request.lines[0].quantity)
-    if quantity is None or quantity < 0 or (quantity == 0 and not request.postpone_to):
-        return [f"cut quantity '{request.lines[0].quantity}' must be positive (or 0 with postpone_to)"]
+def _target_problems(case: CaseInput, proposed: ProposalLine, today: date) -> list[str]:
+    problems = []
+    disposition, name = proposed.disposition, proposed.name
+    if disposition in NEEDS_TARGET and not proposed.target.strip():
+        problems.append(f"{name}: {disposition} needs {NEEDS_TARGET[disposition]}")
+    if disposition == REALLOCATE and proposed.target == case.site:
+        problems.append(f"{name}: the stock is already at {case.site}; reallocate to another site")
+    if disposition == SUBSTITUTE and proposed.target and proposed.target not in case.substitutes:
+        allowed = ", ".join(case.substitutes) or "none"
+        problems.append(f"{proposed.target} is not a substitute of {case.sku} (substitutes: {allowed})")
+    if proposed.postpone_to and disposition != PO_LINE:
+        problems.append("only reduce_purchase_order can postpone a delivery")
+    if proposed.postpone_to:
+        try:
+            if date.fromisoformat(proposed.postpone_to) <= today:
+                problems.append(f"postpone to a date after {today.isoformat()}")
+        except ValueError:
+            problems.append(f"postpone_to '{proposed.postpone_to}' is not a date (YYYY-MM-DD)")
+    return problems
+
+
+def _lot_problems(case: CaseInput, line: CaseLine, proposed: ProposalLine, today: date) -> list[str]:
+    problems = []
+    disposition, name = proposed.disposition, proposed.name
+    allowed = line.dispositions or case.dispositions
+    why = unusable(line, today)
+    if why and disposition in NEVER_FOR_UNUSABLE:
+        problems.append(f"{name} is {why}: it may be returned or scrapped, never {disposition}")
+    elif disposition not in allowed:
+        rules = ", ".join(dict.fromkeys(f.rule for f in line.findings)) or case.rule
+        problems.append(f"{name}: its findings ({rules}) allow {', '.join(allowed)}, not '{disposition}'")
+    quantity = _quantity(proposed.quantity)
+    if quantity is None or quantity <= 0:
+        problems.append(f"{name}: quantity '{proposed.quantity}' is not a positive number")
+    elif quantity > Decimal(line.quantity):
+        problems.append(f"{name}: {quantity} is more than the {line.quantity} in stock")
+    if disposition == RETURN_TO_SUPPLIER:
+        if not line.return_by:
+            problems.append(f"{name}: the supplier takes no returns of {case.sku}")
+        elif date.fromisoformat(line.return_by) < today:
+            problems.append(f"{name}: the supplier's return window closed on {line.return_by}")
+    return problems
+
+
+def _po_cut_problems(proposed: ProposalLine, orders: dict[str, CaseLine]) -> list[str]:
+    if proposed.lot or proposed.serial:
+        return ["reduce_purchase_order takes a line without lot: the quantity to cut from the PO line"]
+    quantity = _quantity(proposed.quantity)
+    if quantity is None or quantity < 0 or (quantity == 0 and not proposed.postpone_to):
+        return [f"cut quantity '{proposed.quantity}' must be positive (or 0 with postpone_to)"]
+    if orders:  # a case of a SKU rule that cuts orders carries its open PO lines; older cases ask the database
+        line = orders.get(proposed.target)
+        if line is None:
+            return [f"PO line {proposed.target} is not a line of this case (its PO lines: {', '.join(orders)})"]
+        if quantity > Decimal(line.quantity):
+            return [f"PO line {proposed.target}: {quantity} is more than the {line.quantity} still open"]
     return []
 
 
 def unit_value(lines: list[CaseLine]) -> Decimal:
     """The case's stock value per unit: every line is the same SKU, so one price serves a PO cut too."""
-    quantity = sum((Decimal(line.quantity) for line in lines), Decimal(0))
-    return sum((Decimal(line.value) for line in lines), Decimal(0)) / quantity if quantity else Decimal(0)
+    stock = [line for line in lines if not line.po] or lines
+    quantity = sum((Decimal(line.quantity) for line in stock), Decimal(0))
+    return sum((Decimal(line.value) for line in stock), Decimal(0)) / quantity if quantity else Decimal(0)
+
+
+def line_value(lines: list[CaseLine], proposed: ProposalLine) -> Decimal:
+    """The value one plan line disposes of (stock, or for a PO cut the orders not bought)."""
+    match = next((line for line in lines if (proposed.disposition == PO_LINE and line.po == proposed.target)
+                  or (proposed.disposition != PO_LINE and not line.po
+                      and (line.lot, line.serial) == (proposed.lot, proposed.serial))), None)
+    if match is not None and Decimal(match.quantity):
+        per_unit = Decimal(match.value) / Decimal(match.quantity)
+    else:
+        per_unit = unit_value(lines)
+    return (Decimal(proposed.quantity) * per_unit).quantize(Decimal("0.01"))
+
+
+def values_by_disposition(lines: list[CaseLine], plan: list[ProposalLine]) -> dict[str, Decimal]:
+    """What the plan disposes of, per disposition: each disposition's value decides its own committee threshold."""
+    values: dict[str, Decimal] = {}
+    for proposed in plan:
+        values[proposed.disposition] = values.get(proposed.disposition, Decimal(0)) + line_value(lines, proposed)
+    return values
 
 
 def proposal_value(lines: list[CaseLine], request: Propose) -> Decimal:
-    """The stock value the proposal disposes of; it decides whether the committee must sign."""
-    if request.disposition == PO_LINE:
-        return (Decimal(request.lines[0].quantity) * unit_value(lines)).quantize(Decimal("0.01"))
-    by_key = {(line.lot, line.serial): line for line in lines}
-    total = Decimal(0)
-    for proposed in request.lines:
-        line = by_key[(proposed.lot, proposed.serial)]
-        per_unit = Decimal(line.value) / Decimal(line.quantity) if Decimal(line.quantity) else Decimal(0)
-        total += Decimal(proposed.quantity) * per_unit
-    return total.quantize(Decimal("0.01"))
+    """The value the whole plan disposes of."""
+    return sum(values_by_disposition(lines, plan_lines(request)).values(), Decimal(0)).quantize(Decimal("0.01"))
 
 
-def required_signatures(case: CaseInput, disposition: str, value: Decimal) -> list[str]:
-    approval = case.approvals.get(disposition)
-    if approval is None:
-        return []
-    required = [QA] if approval.qa_signoff else []
-    if approval.committee_over_value is not None and value > Decimal(approval.committee_over_value):
+def required_signatures(case: CaseInput, values: dict[str, Decimal]) -> list[str]:
+    """The signatures the plan's actions need together: QA if any line's disposition asks for QA sign-off,
+    the committee where a disposition's value in the plan passes its threshold."""
+    required = []
+    approvals = [case.approvals[d] for d in values if d in case.approvals]
+    if any(a.qa_signoff for a in approvals):
+        required.append(QA)
+    if any(case.approvals[d].committee_over_value is not None
+           and value > Decimal(case.approvals[d].committee_over_value or 0)
+           for d, value in values.items() if d in case.approvals):
         required.append(COMMITTEE)
     return required
+
+
+def plan_name(plan: list[ProposalLine]) -> str:
+    """The plan's disposition when its lines share one, else its dispositions joined with "+"."""
+    return "+".join(dict.fromkeys(line.disposition for line in plan))
 
 
 def signers_for(case: CaseInput, role: str) -> list[str]:
