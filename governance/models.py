@@ -94,3 +94,41 @@ class ErpInstruction(SQLModel, table=True):
     done: Decimal | None = Field(default=None, max_digits=20, decimal_places=6)
     """What was confirmed carried out: less than `quantity` when partial; None until confirmed (or, for
     instructions confirmed before partial confirmations, all of it)."""
+
+
+class LotReservation(SQLModel, table=True):
+    """A plan line's hold on the units of one lot (governance/reservations.py): what the case means to
+    dispose of, so no other plan can promise the same units. Written once per (case, plan, line); its state
+    moves from held to released (plan rejected, cancelled, replaced, or the line trimmed) or consumed (the
+    instruction confirmed: the stock left); `consumed` counts a partial confirmation."""
+
+    __tablename__ = "lot_reservation"
+    __table_args__ = (Index("ix_lot_reservation_lot_state", "sku", "site", "lot", "serial", "state"),)
+
+    case_id: str = Field(primary_key=True, max_length=200)
+    plan_no: int = Field(primary_key=True)
+    line_no: int = Field(primary_key=True)
+    sku: str = Field(max_length=80)
+    site: str = Field(max_length=40)
+    lot: str = Field(default="", max_length=80)
+    serial: str = Field(default="", max_length=80)
+    quantity: Decimal = Field(max_digits=18, decimal_places=4)
+    """As reserved, in the SKU's base unit (the precision of lot_position.qty)."""
+    consumed: Decimal = Field(default=Decimal(0), max_digits=18, decimal_places=4)
+    state: str = Field(default="held", max_length=10)
+    reason: str = Field(default="", max_length=2000)
+    """Why it was released, or what confirmed it."""
+    reserved_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    changed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class LotReservationLock(SQLModel, table=True):
+    """One row per lot that was ever reserved, and nothing in it but the lot: the row a reservation locks
+    before it counts what is held, so two reservations of one lot take turns (governance/reservations.py)."""
+
+    __tablename__ = "lot_reservation_lock"
+
+    sku: str = Field(primary_key=True, max_length=80)
+    site: str = Field(primary_key=True, max_length=40)
+    lot: str = Field(primary_key=True, max_length=80)
+    serial: str = Field(primary_key=True, max_length=80)
