@@ -1,7 +1,8 @@
 """Delivering queued messages: render each for its recipient, send it through their channels, record
 the attempt. A failed message is retried with growing pauses (up to an hour) until its channel is back;
 after several failures it is marked failing and the administrators are told. Once a day, people who take
-a digest get one message with their new, due and overdue cases.
+a digest get one message with their new, due and overdue cases (what it lists: digest.py; once a day,
+also across restarts and concurrent rounds: digest_days.py).
 
 The open cases a digest lists come from the case mirror, which sits above this room (governance/): the
 caller hands in the function that reads them (activities/notifications.py gives governance's)."""
@@ -9,22 +10,23 @@ caller hands in the function that reads them (activities/notifications.py gives 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection, Engine, or_, select, update
 from sqlmodel import col
 
 from audit.trail import append
-from core.case import AtAStep, CaseSnapshot, FailedDelivery, MirroredCase, deadline_of
-from core.db import as_utc
+from core.case import AtAStep, FailedDelivery, MirroredCase
 from core.settings import Settings
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 from notifications.context import action_url, actions_for, case_context, my_cases_url
 from notifications.delivery import send
+from notifications.digest import DigestAction, digest_of, digest_rows
+from notifications.digest_days import claim, had_digest, settle
 from notifications.messages import action_label, render
 from notifications.models import DIGESTED, QUEUED, SENT, Notification
 from notifications.people import Directory, Language, Person, Role, load_people
@@ -117,11 +119,14 @@ class Dispatcher:
         with self.engine.begin() as connection:
             queue(connection, notice, "delivery_failing", admins, datetime.now(UTC))
 
-    def deliver_digests(self) -> DeliveryRound:
-        """One message a day per person who takes a digest: their new or changed cases (the messages
-        queued for them since), and their open cases due within two days or overdue."""
+    def deliver_digests(self, at: datetime | None = None) -> DeliveryRound:
+        """One message a day (the UTC day of `at`, now by default) per person who takes a digest: their
+        new or changed cases (the messages queued for them since their last digest), and their open cases
+        due within two days or overdue, in one table (notifications/digest.py). A person whose digest of
+        the day was claimed by any round, this one, an earlier one or one in another process, gets none."""
         directory = self._directory()
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
+        day = now.date()
         default_language = Language(self.settings.default_language)
         with self.engine.connect() as connection:
             queued: dict[str, list[Notification]] = {}
@@ -129,47 +134,47 @@ class Dispatcher:
                     col(Notification.state) == QUEUED, col(Notification.urgent).is_(False)).order_by(col(Notification.id))):
                 queued.setdefault(row.recipient, []).append(Notification.model_validate(row._mapping))
             open_cases = self.open_cases(connection)
-            currencies = defaultdict(lambda: self.settings.default_currency, _currencies(
-                connection, {c.sku for c in open_cases} | {n.case().sku for ns in queued.values() for n in ns}))
+            known = _currencies(connection, {c.sku for c in open_cases} | {n.case().sku for ns in queued.values() for n in ns})
+            done = had_digest(connection, day)
         recipients = set(queued) | {a for case in open_cases for a in case.assignees}
         sent = failed = 0
-        for recipient in sorted(recipients):
+        for recipient in sorted(recipients - done):
             person = directory.person(recipient, language=default_language)
             if not person.digest:
                 continue
             language = person.language.value
-            mine = [c for c in open_cases if recipient in c.assignees]
-            new = {n.case_id: {**_summary_of_step(n.case(), language, currencies),
-                               "actions": self._links(n.case_id, n.case(), person)}
-                   for n in queued.get(recipient, [])}
-            deadlines = [(c, deadline_of(c.state, c.acknowledge_due, c.resolve_due)) for c in mine]
-            overdue = [{**_summary_of_case(c, d, language, currencies), "actions": self._links(c.case_id, c, person)}
-                       for c, d in deadlines if d is not None and as_utc(d) < now]
-            due_soon = [{**_summary_of_case(c, d, language, currencies), "actions": self._links(c.case_id, c, person)}
-                        for c, d in deadlines if d is not None and now <= as_utc(d) < now + timedelta(days=2)]
-            if not (new or overdue or due_soon):
+            mine = queued.get(recipient, [])
+            rows = digest_rows(recipient, language, mine, open_cases,
+                               lambda sku: known.get(sku, self.settings.default_currency), now,
+                               partial(self._links, person=person))
+            if not rows:
                 continue
-            message = render("digest", language, {"person": {"name": person.name}, "today": now.date(),
+            digest = digest_of(rows)
+            message = render("digest", language, {"person": {"name": person.name}, "today": day,
                                                   "my_cases": my_cases_url(self.settings, person.email),
-                                                  "new": list(new.values()), "due_soon": due_soon, "overdue": overdue})
+                                                  "digest": digest})
+            ids = [n.id for n in mine]
+            if not claim(self.engine, recipient, day, datetime.now(UTC), messages=len(ids), cases=digest.cases):
+                continue  # another round has today's digest for this person
             results = send(person, message, self.settings)
             ok = all(r.ok for r in results)
-            ids = [n.id for n in queued.get(recipient, [])]
             with self.engine.begin() as connection:
                 if ok and ids:
                     connection.execute(update(Notification).where(col(Notification.id).in_(ids))
                                        .values(state=DIGESTED, sent_at=datetime.now(UTC)))
+                settle(connection, recipient, day, datetime.now(UTC), every_channel=ok, any_channel=any(r.ok for r in results))
                 append(connection, actor="stockwarden", action="notification.digest_sent" if ok else "notification.digest_failed",
                        subject=f"person:{recipient}",
-                       after={"recipient": recipient, "language": language, "messages": ids,
-                              "due_soon": len(due_soon), "overdue": len(overdue),
+                       after={"recipient": recipient, "language": language, "day": day.isoformat(), "messages": ids,
+                              "cases": digest.cases, "shown": len(digest.rows), "new": digest.new,
+                              "due_soon": digest.due_soon, "overdue": digest.overdue,
                               "channels": [{"channel": r.channel, "ok": r.ok, "error": r.error} for r in results]})
             sent, failed = (sent + 1, failed) if ok else (sent, failed + 1)
         return DeliveryRound(sent, failed)
 
-    def _links(self, case_id: str, case: AtAStep, person: Person) -> list[dict[str, str]]:
+    def _links(self, case_id: str, case: AtAStep, person: Person) -> list[DigestAction]:
         """One click from the digest to the action, as in a single message."""
-        return [{"label": action_label(action, person.language.value), "url": action_url(self.settings, case_id, person, action)}
+        return [DigestAction(action_label(action, person.language.value), action_url(self.settings, case_id, person, action))
                 for action in actions_for(case, person)]
 
 
@@ -179,16 +184,3 @@ def _currencies(connection: Connection, skus: set[str]) -> dict[str, str]:
         return {}
     return {sku: currency for sku, currency in connection.execute(select(col(Material.sku), col(Material.currency)).where(
         col(Material.snapshot_id) == stock.id, col(Material.sku).in_(sorted(skus))))}
-
-
-def _summary_of_step(case: CaseSnapshot, language: str, currencies: dict[str, str]) -> dict[str, object]:
-    return {"title": case.title_zh if language == "zh-CN" else case.title_en,
-            "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value()),
-            "currency": currencies[case.sku],
-            "deadline": deadline_of(case.state, case.acknowledge_due, case.resolve_due)}
-
-
-def _summary_of_case(case: MirroredCase, deadline: datetime, language: str, currencies: dict[str, str]) -> dict[str, object]:
-    title = case.title_zh if language == "zh-CN" else case.title_en
-    return {"title": title or case.rule, "sku": case.sku, "site": case.site, "state": case.state, "value": str(case.value),
-            "currency": currencies[case.sku], "deadline": as_utc(deadline).isoformat()}

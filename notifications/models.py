@@ -6,10 +6,10 @@ records each attempt, so a channel that is down never stalls a case and nothing 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column, Date, DateTime
 from sqlmodel import Field, SQLModel
 
 from core.case import CaseSnapshot, from_json
@@ -55,3 +55,24 @@ class UsedLink(SQLModel, table=True):
     person: str = Field(max_length=200)
     action: str = Field(max_length=30)
     used_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+DIGEST_SENDING, DIGEST_SENT, DIGEST_PARTIAL = "sending", "sent", "partial"
+
+
+class DigestSent(SQLModel, table=True):
+    """A person's digest of one day (UTC). The row is written before the digest is sent, and its key
+    (person, day) lets only one round write it: a concurrent round, a retried activity or a restarted
+    `stockwarden up` finds it and sends nothing. It is deleted again only when no channel took the digest."""
+
+    __tablename__ = "digest_sent"
+
+    person: str = Field(primary_key=True, max_length=200)
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    state: str = Field(default=DIGEST_SENDING, max_length=12)
+    """sending (claimed), sent (every channel took it) or partial (some did: the rest wait for tomorrow)."""
+    messages: int = 0
+    """The queued messages it told (marked digested when every channel took it)."""
+    cases: int = 0
+    claimed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
