@@ -148,7 +148,8 @@ def _add(way: Way, metric: str, span: _Span) -> None:
 
 
 def ways_to_fire(rule: Rule) -> list[Way]:
-    """The rule's scope and when, with each of its any groups in turn (or alone when it has none)."""
+    """The rule's scope and when, with each of its any groups in turn (or alone when it has none); a way
+    that asks the impossible of a metric (released and quarantined at once) is none."""
     common: Way = {}
     for key, values in rule.scope.items().items():
         _add(common, key, _Span(words=frozenset(values), null=False))
@@ -159,7 +160,8 @@ def ways_to_fire(rule: Rule) -> list[Way]:
         way = dict(common)
         for metric, condition in group.items():
             _add(way, metric, _span(LOT_METRICS.get(metric, Kind.QUANTITY), condition))
-        ways.append(way)
+        if not any(span.empty() for span in way.values()):
+            ways.append(way)
     return ways
 
 
@@ -231,10 +233,10 @@ def _alone(index: int, rule: Rule) -> Said | None:
             why_en, why_zh = _why_none(rule.dispositions, guarded=guarded)
             names = _names(rule.dispositions)
             return Said(("rules", index, "dispositions"),
-                         f"every disposition of '{rule.id}' ({names}) is closed to the lots it covers ({why_en}), "
-                         "so they would be left with no disposition; allow return_to_supplier or scrap too",
-                         f"规则 '{rule.id}' 的全部处置（{names}）对其覆盖的批次均不可用（{why_zh}），"
-                         "这些批次将没有任何可用处置；请同时允许 return_to_supplier 或 scrap")
+                        f"every disposition of '{rule.id}' ({names}) is closed to the lots it covers ({why_en}), "
+                        "so they would be left with no disposition; allow return_to_supplier or scrap too",
+                        f"规则 '{rule.id}' 的全部处置（{names}）对其覆盖的批次均不可用（{why_zh}），"
+                        "这些批次将没有任何可用处置；请同时允许 return_to_supplier 或 scrap")
     return None
 
 

@@ -251,3 +251,17 @@ def test_policy_check_prints_warnings_and_the_policy_stays_valid(tmp_path: Path)
     assert "警告：规则 'slow'" in run.stderr
     assert "is valid (2 rules; 1 warning(s), it can still be activated)." in run.stdout
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("rule, expected", [
+    (_rule("cut-orders", "reduce_purchase_order"),
+     "is closed to the lots it covers (orders are cut on purchase-order lines, never on a lot)"),
+    (_rule("never", "reallocate", scope="{qc_status: [released]}", when="qc_status: {eq: quarantine}"), None),
+])
+def test_a_lot_rule_that_only_cuts_orders_warns_and_one_that_never_fires_does_not(rule: str, expected: str | None) -> None:
+    found = [w.en for w in warnings(GOOD + rule) if w.path.endswith(".dispositions")]
+    if expected is None:
+        assert found == []
+    else:
+        (only,) = found
+        assert expected in only
