@@ -2,7 +2,9 @@
 
 Metric names must exist at the rule's level, thresholds must be in the metric's unit (days as numbers
 or durations, money and quantities as numbers, words for words, ISO dates for dates), rule ids must
-be unique, and scopes must be able to match something.
+be unique, and scopes must be able to match something. These are errors: a policy with one is refused.
+What a valid policy may still get wrong, rules that can fire on one lot and leave it no disposition in
+common, is a warning of rules/overlaps.py, shown by `policy check` beside an activatable policy.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from rules.compiler import compile_policy
 from rules.loader import PolicyInvalid, load_policy, parse_policy
+from rules.overlaps import PolicyWarning, policy_warnings
 from rules.schema import policy_json_schema, policy_json_schema_text
 from tests.support.data import GOOD_POLICY as GOOD
 
@@ -170,3 +171,97 @@ def test_policy_check_command_exit_codes_and_no_traceback(tmp_path: Path) -> Non
     assert f"{bad}:16:7: rules[0].when.dwel_days: unknown metric 'dwel_days'" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert json.loads((ROOT / "policies" / "schema.json").read_text())["title"].startswith("Stockwarden policy")
+
+
+# Warnings: rules that can fire on one lot and leave it less than the policy means. The policy stays valid.
+
+def _rule(rule_id: str, dispositions: str, *, scope: str = "{}", when: str = "days_in_stock: {gte: 365}",
+          severity: str = "medium") -> str:
+    return (f"  - id: {rule_id}\n    title: {{en: {rule_id}, zh-CN: 规则}}\n    scope: {scope}\n    when:\n"
+            f"      {when}\n    severity: {severity}\n    sla: {{acknowledge: 3d, resolve: 30d}}\n"
+            f"    dispositions: [{dispositions}]\n")
+
+
+def warnings(text: str) -> list[PolicyWarning]:
+    return policy_warnings(parse_policy(text, "policies/x.yaml"), text, "policies/x.yaml")
+
+
+def test_two_rules_with_no_disposition_in_common_warn_at_the_second_rule() -> None:
+    text = GOOD + _rule("slow", "return_to_supplier")  # GOOD's 'idle' (line 11, implants): reallocate, scrap
+    (warning,) = warnings(text)
+    assert (warning.line, warning.column, warning.path) == (21, 5, "rules[1]")
+    assert str(warning).startswith(
+        "policies/x.yaml:21:5: warning: rules[1]: 'slow' (return_to_supplier) and 'idle' (line 11: reallocate, "
+        "scrap) can fire on the same lot with no disposition in common: there only the governing 'idle' (more "
+        "severe) applies: reallocate, scrap / 警告：")
+    assert "规则 'slow'（return_to_supplier）与 'idle'（第 11 行：reallocate, scrap）可能作用于同一批次" in warning.zh_cn
+    assert warning.text("zh-CN") == warning.zh_cn and warning.text("en") == warning.en
+
+
+@pytest.mark.parametrize("second", [
+    _rule("reagents", "return_to_supplier", scope="{category: [ivd_reagent]}"),  # idle is scoped to implants
+    _rule("recent", "return_to_supplier", when="days_since_movement: {lt: 90d}"),  # idle needs 180 days or more
+    _rule("unpriced", "return_to_supplier", when="value: {is_null: true}"),  # idle needs a value of 5,000
+    _rule("slow", "return_to_supplier, scrap"),  # scrap in common
+])
+def test_rules_that_cannot_meet_or_share_a_disposition_do_not_warn(second: str) -> None:
+    assert warnings(GOOD + second) == []
+
+
+def test_a_rule_whose_every_disposition_the_guard_forbids_warns() -> None:
+    text = GOOD + _rule("quarantined-use", "reallocate", scope="{qc_status: [quarantine]}", severity="low")
+    text += _rule("expired-sale", "sell_or_donate, substitute", when="days_to_expiry: {lt: 0}", severity="low")
+    text += _rule("held", "reallocate, scrap", scope="{qc_status: [hold]}", severity="low")  # scrap is left
+    found = [w for w in warnings(text) if w.path.endswith(".dispositions")]
+    assert [str(w).split(" / ")[0] for w in found] == [
+        "policies/x.yaml:28:19: warning: rules[1].dispositions: every disposition of 'quarantined-use' (reallocate) "
+        "is closed to the lots it covers (quarantined, held, rejected or expired stock is never reallocated, "
+        "substituted or sold), so they would be left with no disposition; allow return_to_supplier or scrap too",
+        "policies/x.yaml:36:19: warning: rules[2].dispositions: every disposition of 'expired-sale' (sell_or_donate, "
+        "substitute) is closed to the lots it covers (quarantined, held, rejected or expired stock is never "
+        "reallocated, substituted or sold), so they would be left with no disposition; allow return_to_supplier or "
+        "scrap too",
+    ]
+    assert "隔离、冻结、拒收或过期库存不得调拨、替代或出售/捐赠" in found[0].zh_cn
+
+
+def test_two_rules_whose_only_common_disposition_the_guard_forbids_on_their_stock_warn() -> None:
+    text = GOOD + _rule("quarantined", "reallocate, return_to_supplier", scope="{qc_status: [quarantine]}")
+    (warning,) = warnings(text)
+    assert str(warning).startswith(
+        "policies/x.yaml:21:5: warning: rules[1]: 'quarantined' (reallocate, return_to_supplier) and 'idle' "
+        "(line 11: reallocate, scrap) can fire on the same lot and share only reallocate, which such a lot can never "
+        "take (quarantined, held, rejected or expired stock is never reallocated, substituted or sold)")
+
+
+def test_the_default_policy_gets_no_warning() -> None:
+    """Every lot rule of the default allows return_to_supplier, which the guard never forbids."""
+    policy, text = load_policy(DEFAULT)
+    assert policy_warnings(policy, text, str(DEFAULT)) == []
+
+
+def test_policy_check_prints_warnings_and_the_policy_stays_valid(tmp_path: Path) -> None:
+    warned = tmp_path / "warned.yaml"
+    warned.write_text(GOOD + _rule("slow", "return_to_supplier"), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "stockwarden.cli", "policy", "check", str(warned)], capture_output=True, text=True,
+        env={**__import__("os").environ, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")}, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"{warned}:21:5: warning: rules[1]: 'slow' (return_to_supplier) and 'idle' (line 11: " in run.stderr
+    assert "警告：规则 'slow'" in run.stderr
+    assert "is valid (2 rules; 1 warning(s), it can still be activated)." in run.stdout
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("rule, expected", [
+    (_rule("cut-orders", "reduce_purchase_order"),
+     "is closed to the lots it covers (orders are cut on purchase-order lines, never on a lot)"),
+    (_rule("never", "reallocate", scope="{qc_status: [released]}", when="qc_status: {eq: quarantine}"), None),
+])
+def test_a_lot_rule_that_only_cuts_orders_warns_and_one_that_never_fires_does_not(rule: str, expected: str | None) -> None:
+    found = [w.en for w in warnings(GOOD + rule) if w.path.endswith(".dispositions")]
+    if expected is None:
+        assert found == []
+    else:
+        (only,) = found
+        assert expected in only

@@ -11,6 +11,7 @@ import typer
 
 from notifications.people import PEOPLE_FILE, parse_people
 from rules.loader import load_policy, read_document
+from rules.overlaps import policy_warnings
 from rules.scan import preview, preview_json
 from rules.schema import policy_json_schema_text
 from rules.versions import (
@@ -31,7 +32,8 @@ policy_app = typer.Typer(help="Policies: check, activate, compare and preview po
 @policy_app.command("check")
 def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Policy files (and people.yaml).")]) -> None:
     """Check policy files and the people directory (people.yaml); every problem is printed as
-    file:line:column: path: message. Exit 1 if any."""
+    file:line:column: path: message. Exit 1 if any. Warnings (file:line:column: warning: ...) leave a
+    policy valid."""
     engine = database()
     with engine.connect() as connection:
         known = known_values(connection)
@@ -42,15 +44,19 @@ def policy_check_command(paths: Annotated[list[Path], typer.Argument(help="Polic
                 if path.name == PEOPLE_FILE:
                     directory = parse_people(read_document(path), str(path))
                 else:
-                    policy, _ = load_policy(path, known=known)
+                    policy, text = load_policy(path, known=known)
         except typer.Exit:
             failed = True  # go on: every file's problems are wanted in one run
         else:
             if path.name == PEOPLE_FILE:
                 typer.echo(f"{path}: the directory of {len(directory.people)} people is valid.")
             else:
+                warnings = policy_warnings(policy, text, str(path))
+                for warning in warnings:
+                    say(str(warning))
+                noted = f"; {len(warnings)} warning(s), it can still be activated" if warnings else ""
                 typer.echo(f"{path}: policy '{policy.policy}' version {policy.version} is valid "
-                           f"({len(policy.rules)} rules).")
+                           f"({len(policy.rules)} rules{noted}).")
     if failed:
         raise typer.Exit(1)
 
