@@ -28,13 +28,13 @@ from sqlmodel import col
 
 from core.case import (
     FINAL_STATES,
-    NEVER_FOR_UNUSABLE,
     REDUCE_PURCHASE_ORDER,
     UNUSABLE_QC,
     Approval,
     CaseInput,
     CaseLine,
     Condition,
+    Evidenced,
     LineFinding,
     Lines,
     case_id,
@@ -42,9 +42,12 @@ from core.case import (
     severity_rank,
 )
 from core.db import table
-from governance.models import CaseRow
+from governance.evidence import evidence
+from governance.models import CaseRow, ErpInstruction
+from governance.outbox import unconfirmed
 from inventory.models import LotPosition, Material, PurchaseOrderLine, Snapshot
 from rules.models import FindingRow, PolicyVersion, Scan
+from rules.overlaps import lot_dispositions
 from rules.policy import OwnerScope, Policy, Rule
 from rules.versions import stored_policy
 
@@ -118,7 +121,20 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
     for mirrored in latest.values():
         if mirrored.state not in FINAL_STATES and mirrored.id not in wanted:
             requests.append(CaseRequest(mirrored.id, None, Lines(snapshot_id=scan.snapshot_id)))
+    _attach_evidence(connection, requests, scan.snapshot_id)
     return requests
+
+
+def _attach_evidence(connection: Connection, requests: list[CaseRequest], snapshot_id: int) -> None:
+    """Beside each case's lines, the instructions out for it that this snapshot shows carried out."""
+    waiting: dict[str, list[ErpInstruction]] = defaultdict(list)
+    for instruction in unconfirmed(connection):
+        waiting[instruction.case_id].append(instruction)
+    for request in requests:
+        if request.case_id in waiting:
+            request.refresh.evidenced = [
+                Evidenced(seen.instruction_id, str(seen.done), seen.how)
+                for seen in evidence(connection, waiting[request.case_id], snapshot_id)]
 
 
 def _mirrored(connection: Connection) -> dict[str, _Mirrored]:
@@ -202,8 +218,11 @@ def _positions(connection: Connection, scan: Scan, policy: Policy, as_of: date) 
                 if returnable and lot.received_on else "",
                 expires_on=lot.expires_on.isoformat() if lot.expires_on else "",
                 findings=findings, rule=governing.rule,
-                dispositions=lot_dispositions(own, shared, governing, rules, unusable=(
-                    lot.qc_status in UNUSABLE_QC or (lot.expires_on is not None and lot.expires_on < as_of))),
+                # A SKU rule speaks of the SKU-site as a whole: it decides a lot's dispositions only where no
+                # lot rule fired on it.
+                dispositions=[d.value for d in lot_dispositions(
+                    [rules[x.rule] for x in own or shared], rules[governing.rule], guarded=(
+                        lot.qc_status in UNUSABLE_QC or (lot.expires_on is not None and lot.expires_on < as_of)))],
                 qc_status=lot.qc_status)
             position = position_of(lot.sku, lot.site, lot.qc_status)
             position.lines.append(line)
@@ -228,21 +247,6 @@ def _positions(connection: Connection, scan: Scan, policy: Policy, as_of: date) 
     # A position whose only lines are on order but whose lots belong to another owner still opens: the
     # orders are this owner's to cut. A position with no line at all (every lot empty) opens nothing.
     return {key: position for key, position in positions.items() if position.lines}
-
-
-def lot_dispositions(own: list[LineFinding], shared: list[LineFinding], governing: LineFinding, rules: dict[str, Rule],
-                     *, unusable: bool) -> list[str]:
-    """What may be done with a lot: what every lot rule on it allows (a SKU rule speaks of the SKU-site as a
-    whole, so it decides only for a lot no lot rule fired on); where they allow nothing in common, the
-    governing rule's. Orders are cut on PO lines, never on a lot. Unusable stock is never put to use."""
-    deciding = own or shared
-    allowed = [d.value for d in rules[deciding[0].rule].dispositions]
-    for finding in deciding[1:]:
-        theirs = {d.value for d in rules[finding.rule].dispositions}
-        allowed = [d for d in allowed if d in theirs]
-    if not allowed:
-        allowed = [d.value for d in rules[governing.rule].dispositions]
-    return [d for d in allowed if d != REDUCE_PURCHASE_ORDER and not (unusable and d in NEVER_FOR_UNUSABLE)]
 
 
 def _case(policy: Policy, rules: dict[str, Rule], order: dict[str, int], position: _Position, key: str,

@@ -21,6 +21,7 @@ from core.case import RETURN_TO_SUPPLIER, Confirmation, InstructionRequest
 from core.cells import CsvWriter
 from core.db import inserted_id, table
 from governance.models import ErpInstruction
+from governance.reservations import consume
 
 PENDING, EXPORTED, CONFIRMED = "pending", "exported", "confirmed"
 COLUMNS = ("id", "idempotency_key", "disposition", "sku", "site", "lot", "serial", "quantity", "value", "target",
@@ -130,19 +131,34 @@ def _same(name: str, recorded: object, now: object) -> bool:
 
 
 def confirm(connection: Connection, confirmation: Confirmation) -> int:
-    """Mark instructions confirmed (once: a retry or a second confirmation changes nothing)."""
+    """Mark instructions confirmed (once: a retry or a second confirmation changes nothing), each with the
+    quantity carried out (all of it unless `confirmation.done` says less); that much of its plan line's
+    hold on the lot ends, as the stock has left."""
     at = datetime.fromisoformat(confirmation.at)
     changed = 0
-    for instruction_id in confirmation.instructions:
-        done = connection.execute(
+    done = list(confirmation.done) + [""] * (len(confirmation.instructions) - len(confirmation.done))
+    for instruction_id, quantity in zip(confirmation.instructions, done, strict=True):
+        row = instruction(connection, instruction_id)
+        if row is None:
+            continue
+        carried_out = Decimal(quantity) if quantity else Decimal(row.quantity)
+        updated = connection.execute(
             update(ErpInstruction).where(col(ErpInstruction.id) == instruction_id, col(ErpInstruction.state) != CONFIRMED)
-            .values(state=CONFIRMED, confirmed_at=at, confirmed_by=confirmation.actor)).rowcount
-        if done:
+            .values(state=CONFIRMED, confirmed_at=at, confirmed_by=confirmation.actor, done=carried_out)).rowcount
+        if updated:
             changed += 1
             append(connection, actor=confirmation.actor, action="instruction.confirmed",
-                   subject=f"instruction:{instruction_id}", after=CONFIRMED, reason=confirmation.note,
-                   policy_version=confirmation.policy_version, workflow_id=confirmation.case_id, at=at)
+                   subject=f"instruction:{instruction_id}", after={"state": CONFIRMED, "done": _plain(carried_out),
+                                                                    "of": _plain(Decimal(row.quantity))},
+                   reason=confirmation.note, policy_version=confirmation.policy_version,
+                   workflow_id=confirmation.case_id, at=at)
+            consume(connection, row.case_id, row.proposal_no, line_of(row.idempotency_key), carried_out, at)
     return changed
+
+
+def line_of(key: str) -> int:
+    """The plan line an idempotency key (`case#p<plan>#<line>`) names."""
+    return int(key.rsplit("#", 1)[1])
 
 
 def unconfirmed(connection: Connection) -> list[ErpInstruction]:

@@ -15,11 +15,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from core.case import AtAStep, CaseSnapshot, MirroredCase, deadline_of
+from core.case import AtAStep, CaseSnapshot, MirroredCase, deadline_of, severity_rank
 from core.db import as_utc
 from notifications.models import Notification
 
-SEVERITIES = ("critical", "high", "medium", "low")
 """Most severe first: the order of a digest's rows. A severity not named here sorts after them."""
 MAX_ROWS = 25
 DUE_SOON = timedelta(days=2)
@@ -86,10 +85,6 @@ class Digest:
 
 Actions = Callable[[str, AtAStep], list[DigestAction]]
 """The action links a person may use on a case (signed for them)."""
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 def order_key(row: DigestRow) -> tuple[int, Decimal, datetime, str]:

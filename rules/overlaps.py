@@ -21,15 +21,12 @@ from typing import Any
 
 import yaml
 
+from core.case import NEVER_FOR_UNUSABLE, UNUSABLE_QC
 from rules.checks import threshold_value
 from rules.loader import render_path
 from rules.policy import Condition, Policy, Rule
 from rules.vocabulary import LOT_METRICS, Disposition, Kind, Level, Severity
 
-UNUSABLE_QC = frozenset({"quarantine", "hold", "rejected"})
-"""QC states whose stock may go back to the supplier or be scrapped, never to a patient."""
-NEVER_FOR_UNUSABLE = frozenset({Disposition.REALLOCATE, Disposition.SUBSTITUTE, Disposition.SELL_OR_DONATE})
-"""What the guard forbids for unusable (QC) or expired stock, whatever the policy says."""
 NOT_ON_A_LOT = frozenset({Disposition.REDUCE_PURCHASE_ORDER})
 """Orders are cut on purchase-order lines, which only SKU rules open; a lot line never offers it."""
 _SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)

@@ -566,6 +566,7 @@ class CaseWorkflow:
         """Every instruction of the plan is confirmed: the case resolves when nothing of its lines is left;
         otherwise what is left (lines the plan did not take, quantities it did not move) goes back to the owner."""
         assert self.proposal is not None
+        await self._release(self.proposal.no, "the plan is carried out")  # what a partial confirmation left held
         moved: dict[tuple[str, str, str], Decimal] = {}
         expected: dict[tuple[str, str, str], Decimal] = {}
         for line, instruction in zip(self.proposal.lines, self.proposal.instructions, strict=True):
