@@ -28,7 +28,9 @@ from audit.trail import verify
 from core.case import (
     Acknowledge,
     Cancel,
+    CaseLine,
     Confirm,
+    Evidenced,
     InstructionLine,
     InstructionRequest,
     Lines,
@@ -64,10 +66,10 @@ from workflows.scan import ScanRequest, ScanWorkflow
 PIN = "pin"  # what the service puts in a Sign once the signer's PIN held (api/pins.py); these tests send Updates directly
 
 
-async def start(env: WorkflowEnvironment, queue: str, name: str) -> WorkflowHandle:
+async def start(env: WorkflowEnvironment, queue: str, name: str, lines: list[CaseLine] = LINES) -> WorkflowHandle:
     case_id = f"case/held/SH01/HIP-1/{name}-{queue[:8]}"
     return await env.client.start_workflow(CaseWorkflow.run, disposition_case(case_id), id=case_id, task_queue=queue,
-                                           start_signal="refresh", start_signal_args=[Lines(LINES)])
+                                           start_signal="refresh", start_signal_args=[Lines(lines)])
 
 
 def outbox(engine: Engine, case_id: str) -> list[ErpInstruction]:
@@ -92,7 +94,10 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
                                                                disposition: str) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
-        handle = await start(dev, queue, disposition)
+        # The plan takes all of the case (its cups L2 and L3, or its open PO line), so carrying it out resolves it.
+        order = CaseLine("", "", "36001.50", {}, quantity="3", po="P9/10", dispositions=["reduce_purchase_order"])
+        lines = [order] if disposition == "reduce_purchase_order" else LINES[1:]
+        handle = await start(dev, queue, disposition, lines)
         await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
         state = await handle.execute_update(CaseWorkflow.propose, PROPOSALS[disposition])
         for signer, _role in SIGNERS.get(disposition, []):
@@ -102,8 +107,9 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
         instructions = outbox(stock, handle.id)
         expected_lines = 1 if disposition == "reduce_purchase_order" else 2
         assert [(i.disposition, i.state) for i in instructions] == [(disposition, "pending")] * expected_lines
-        if disposition == "reallocate":  # the next scan no longer finds the two cups: confirmed by the snapshot
-            await handle.signal(CaseWorkflow.refresh, Lines(LINES[:1]))
+        if disposition == "reallocate":  # the next snapshot shows both cups arrive at BJ02 (governance/evidence.py)
+            await handle.signal(CaseWorkflow.refresh, Lines(lines, evidenced=[
+                Evidenced(i.id or 0, "1", "transfer_in of 1 at BJ02") for i in instructions]))
         else:
             for instruction in instructions:
                 assert instruction.id is not None
@@ -122,12 +128,11 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
             ("L2", "S2", 1, 12000.50), ("L3", "S3", 1, 12000.50)]
     signed = ["case.signed"] * len(SIGNERS.get(disposition, []))
     approval = ["case.approval_requested", *signed] if signed else []
-    if disposition == "reallocate":  # one scan confirmed both instructions at once
-        confirmations = ["instruction.confirmed", "instruction.confirmed", "case.instruction_confirmed"]
-    else:
-        confirmations = ["instruction.confirmed", "case.instruction_confirmed"] * expected_lines
+    held = [] if disposition == "reduce_purchase_order" else ["lot.reserved"] * 2  # orders hold no stock
+    consumed = [] if disposition == "reduce_purchase_order" else ["lot.consumed"]
+    confirmations = ["instruction.confirmed", *consumed, "case.instruction_confirmed"] * expected_lines
     assert trail(stock, handle.id) == [
-        "case.opened", "case.acknowledged", "case.disposition_proposed", *approval, "case.approved",
+        "case.opened", "case.acknowledged", *held, "case.disposition_proposed", *approval, "case.approved",
         "case.executing", *["instruction.issued"] * expected_lines, "case.instructions_issued", *confirmations,
         "case.resolved"]
     sent = notifications(stock, handle.id)
