@@ -22,6 +22,8 @@ from core.case import (
     REDUCE_PURCHASE_ORDER,
     RETURN_TO_SUPPLIER,
     REVIEWED_MEANING,
+    SCRAP,
+    SELL_OR_DONATE,
     SUBSTITUTE,
     UNUSABLE_QC,
     CaseInput,
@@ -31,6 +33,7 @@ from core.case import (
     Propose,
 )
 
+DISPOSITION_WORDS = (REALLOCATE, SUBSTITUTE, RETURN_TO_SUPPLIER, REDUCE_PURCHASE_ORDER, SELL_OR_DONATE, SCRAP)
 NEEDS_TARGET = {REALLOCATE: "a target site", SUBSTITUTE: "a substitute SKU",
                 REDUCE_PURCHASE_ORDER: "a purchase-order line as PO/LINE"}
 PO_LINE = REDUCE_PURCHASE_ORDER
@@ -67,8 +70,8 @@ def proposal_problems(case: CaseInput, lines: list[CaseLine], request: Propose, 
     plan = plan_lines(request)
     if not plan:
         return ["a plan needs at least one line with a quantity"]
-    unknown = sorted({line.disposition for line in plan} - set(case.dispositions))
-    if unknown and len({line.disposition for line in plan}) == 1:
+    unknown = sorted({line.disposition for line in plan} - set(DISPOSITION_WORDS))
+    if unknown:
         return [f"this case allows {', '.join(case.dispositions)}, not '{unknown[0]}'"]
     problems: list[str] = []
     stock = {(line.lot, line.serial): line for line in lines if not line.po}
@@ -76,11 +79,11 @@ def proposal_problems(case: CaseInput, lines: list[CaseLine], request: Propose, 
     seen: set[tuple[str, str, str]] = set()
     for proposed in plan:
         disposition, name = proposed.disposition, proposed.name
-        if disposition not in case.dispositions:
-            problems.append(f"{name}: this case allows {', '.join(case.dispositions)}, not '{disposition}'")
-            continue
         problems += _target_problems(case, proposed, today)
         if disposition == PO_LINE:
+            if PO_LINE not in case.dispositions:
+                problems.append(f"{name}: this case allows {', '.join(case.dispositions)}, not '{disposition}'")
+                continue
             key = ("", "", proposed.target)
             problems += _po_cut_problems(proposed, orders)
         else:
