@@ -343,25 +343,6 @@ def test_an_administrator_sets_a_pin_at_the_terminal_typed_twice(database_url: s
 
 
 @pytest.mark.asyncio
-async def test_a_case_signed_before_pins_were_asked_for_replays_unchanged() -> None:
-    """A running case's history holds Signs without `authenticated_by`; the new code must replay it (the
-    check lives in the validator, which replay does not run). The history was recorded on the code of
-    commit ed09303 (a case proposing a scrap, then QA's signature)."""
-    import json
-
-    from temporalio.client import WorkflowHistory
-    from temporalio.worker import Replayer
-
-    from stockwarden.temporal import WORKFLOWS
-
-    recorded = (Path(__file__).parent / "histories" / "case_signed_before_pins.json").read_text(encoding="utf-8")
-    updates = [e for e in json.loads(recorded)["events"] if e.get("workflowExecutionUpdateAcceptedEventAttributes")]
-    assert [e["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]["name"] for e in updates] \
-        == ["propose", "sign"]
-    await Replayer(workflows=WORKFLOWS).replay_workflow(WorkflowHistory.from_json("case-before-pins", recorded))
-
-
-@pytest.mark.asyncio
 async def test_every_answer_forbids_framing_and_link_pages_leak_nothing(engine: Engine, tmp_path: Path) -> None:
     app = create_app(engine, None, Settings(var_dir=tmp_path / "var", secret_key=SECRET))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
