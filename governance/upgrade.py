@@ -34,6 +34,7 @@ from core.case import (
     Signature,
     from_json,
 )
+from core.db import as_utc
 from governance.models import CaseRow
 from governance.opening import CaseRequest
 
@@ -148,8 +149,7 @@ def _timelines(connection: Connection, case_ids: list[str]) -> dict[str, list[st
                 select(col(AuditEntry.subject), col(AuditEntry.at), col(AuditEntry.action), col(AuditEntry.actor),
                        col(AuditEntry.reason))
                 .where(col(AuditEntry.subject).in_(subjects)).order_by(col(AuditEntry.seq))):
-            at = entry.at if entry.at.tzinfo is not None else entry.at.replace(tzinfo=UTC)  # SQLite: naive UTC
             timelines[entry.subject.removeprefix("case:")].append(
-                f"{at.astimezone(UTC).isoformat()} {entry.action} by {entry.actor}"
+                f"{as_utc(entry.at).astimezone(UTC).isoformat()} {entry.action} by {entry.actor}"
                 + (f": {entry.reason}" if entry.reason else ""))
     return timelines

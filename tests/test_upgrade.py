@@ -11,11 +11,15 @@ import asyncio
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from alembic import command
+from sqlalchemy import Engine, MetaData, select, text
 from sqlmodel import col
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.converter import DataConverter
@@ -24,24 +28,66 @@ from temporalio.testing import WorkflowEnvironment
 from audit.models import AuditEntry
 from audit.trail import verify
 from core.case import CaseLine, CaseView, from_json
-from core.db import make_engine, migrate
-from governance.models import CaseRow
+from core.db import alembic_config, make_engine, migrate
+from governance.models import CaseRow, LotReservation
+from governance.upgrade import NO_FINDING, open_per_rule_cases, per_rule_merges, record_merge
 from stockwarden.temporal import build_worker
+from tests.support.databases import PG_ADMIN_URL
 from workflows.scan import ScanRequest, ScanWorkflow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "per_rule_release"
 OLD_TYPE = "CaseWorkflow"
+RELEASE_SCHEMA = "0015"
+"""The schema of release 0459185, whose database the fixture holds."""
 
 
-@pytest.fixture
-def upgraded(tmp_path: Path) -> Any:
-    """The previous release's SQLite database, copied and migrated to head."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The previous release's database migrated to head: on SQLite the fixture file itself (copied); on
+    PostgreSQL the same rows, loaded into a database at the release's schema (0015) before migrating."""
     path = tmp_path / "stockwarden.db"
     shutil.copy(FIXTURE / "stockwarden.db", path)
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        yield engine
+        engine.dispose()
+        return
+    name = f"sw_upgrade_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        command.upgrade(alembic_config(engine), RELEASE_SCHEMA)
+        load_rows(make_engine(f"sqlite:///{path}"), engine)
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def load_rows(source: Engine, target: Engine) -> None:
+    """Copy every row of the release's SQLite database into PostgreSQL at the same schema, parents first,
+    then move each id sequence past the ids copied."""
+    tables, into = MetaData(), MetaData()
+    tables.reflect(source)
+    into.reflect(target)
+    with source.connect() as reading, target.begin() as writing:
+        writing.exec_driver_sql("SET TIME ZONE 'UTC'")  # SQLite's naive moments were written as UTC
+        for table in tables.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            rows = [dict(row._mapping) for row in reading.execute(table.select())]
+            if rows:
+                writing.execute(into.tables[table.name].insert(), rows)
+            for column in into.tables[table.name].primary_key.columns:
+                sequence = writing.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                           {"t": table.name, "c": column.name}).scalar()
+                if sequence and rows:
+                    writing.execute(text(f"SELECT setval('{sequence}', (SELECT max({column.name}) FROM {table.name}))"))
+    source.dispose()
 
 
 async def start_old_cases(temporal: WorkflowEnvironment) -> list[str]:
@@ -141,6 +187,11 @@ async def test_the_first_scan_after_the_upgrade_merges_each_sku_sites_per_rule_c
         assert [(s.signer, s.meaning, s.role) for s in view.proposal.signatures] == [
             ("qa.officer@example.com", "approved", "qa")]
         assert view.proposal.by == "zhang.wei@example.com" and view.proposal.reason == "damaged packaging"
+        with upgraded.connect() as connection:  # its lot is held for it against every other plan
+            holds = [(h.lot, h.serial, h.quantity, h.state) for h in connection.execute(
+                select(LotReservation).where(col(LotReservation.case_id) == taker_id))]
+        assert holds == [
+            (line.lot, line.serial, Decimal(line.quantity), "held") for line in view.proposal.lines]
         (returned,) = [e for e in audit(upgraded, "case.plan_returned") if e.subject == f"case:{taker_id}"]
         assert returned.after == acted["second_proposal"]
         assert "already carries another merged case's plan" in returned.reason
@@ -165,3 +216,30 @@ def audit_of(engine: Engine, case_id: str) -> list[AuditEntry]:
     with engine.connect() as connection:
         return [AuditEntry.model_validate(x._mapping) for x in connection.execute(
             select(AuditEntry).where(col(AuditEntry.subject) == f"case:{case_id}").order_by(col(AuditEntry.seq)))]
+
+
+def test_a_per_rule_case_whose_sku_site_has_no_new_case_is_ended_naming_none_once(upgraded: Engine) -> None:
+    """The findings cleared: no position case takes the old case over, so it ends as resolved at upgrade."""
+    with upgraded.connect() as connection:
+        merges = per_rule_merges(connection, [])
+    assert len(merges) == len(open_per_rule_cases_of(upgraded)) > 0
+    assert {(m.new_case_id, m.reason_if_returned, m.pending) for m in merges} == {("", NO_FINDING, None)}
+    signed = next(m for m in merges if m.signatures)
+    assert [s.signer for s in signed.signatures] == ["qa.officer@example.com"]
+    assert [step(entry) for entry in signed.timeline] == [
+        f"{e.action} by {e.actor}" for e in audit_of(upgraded, signed.old_case_id)]
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    with upgraded.begin() as connection:
+        assert record_merge(connection, merges[0], at)
+    with upgraded.begin() as connection:
+        assert not record_merge(connection, merges[0], at)  # a retried activity ends nothing twice
+    (entry,) = audit(upgraded, "case.merged")
+    assert (entry.subject, entry.after, entry.reason) == (f"case:{merges[0].old_case_id}", None, NO_FINDING)
+    assert rows(upgraded)[merges[0].old_case_id].state == "cancelled"
+    with upgraded.connect() as connection:
+        assert verify(connection)[1] == []
+
+
+def open_per_rule_cases_of(engine: Engine) -> list[CaseRow]:
+    with engine.connect() as connection:
+        return open_per_rule_cases(connection)
