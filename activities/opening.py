@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from core.case import CASE_WORKFLOW, REFRESH
 from governance.opening import CaseRequest, case_requests
+from governance.upgrade import attach_merges
 
 CONCURRENT_STARTS = 64
 """Bounded so thousands of cases do not exhaust the server's pollers or the client's connections."""
@@ -64,4 +65,6 @@ class CaseOpening:
 
     def _requests(self, scan_id: int) -> list[CaseRequest]:
         with self.engine.connect() as connection:
-            return case_requests(connection, scan_id)
+            requests = case_requests(connection, scan_id)
+            attach_merges(connection, requests)  # the per-rule cases each new case takes over (upgrade)
+            return requests

@@ -210,6 +210,8 @@ class CaseInput:
     generation: int = 1
     snapshot_id: int = 0
     """The snapshot whose scan opened the case."""
+    merged: list[MergedCase] = field(default_factory=list)
+    """Cases of the per-rule model this case takes over at its opening (governance/upgrade.py)."""
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -282,6 +284,18 @@ class Proposal:
     """The signatures still needed: "qa", "committee"; empty once approved."""
     signatures: list[Signature] = field(default_factory=list)
     instructions: list[Instruction] = field(default_factory=list)
+
+
+@dataclass
+class MergedCase:
+    """A case of the per-rule model (one rule, SKU and site) that a position's new case takes over at the
+    upgrade: its timeline and signatures are kept, its pending plan is carried over where it still validates."""
+
+    case_id: str
+    rule: str
+    timeline: list[str]
+    signatures: list[Signature]
+    pending: Proposal | None
 
 
 @dataclass

@@ -37,6 +37,7 @@ from activities.checkpoints import CheckpointActivities
 from activities.notifications import NotificationActivities
 from activities.opening import CaseOpening
 from activities.scan import ScanActivities
+from activities.upgrade import PerRuleMerging
 from audit.checkpoints import Anchor
 from core.settings import Settings, get_settings
 from core.temporal import connect, converter
@@ -78,6 +79,7 @@ def build_worker(client: Client, engine: Engine, task_queue: str, cases: CaseAct
     cases = cases or CaseActivities(engine)
     notifications = notifications or NotificationActivities(engine, get_settings())
     activities: list[Callable[..., Any]] = [*ScanActivities(engine).all(), *cases.all(), CaseOpening(engine, client).open_cases,
+                  PerRuleMerging(engine, client).merge_per_rule_cases,
                   *notifications.all(), CheckpointActivities(engine, client, checkpoints).write_checkpoint]
     _compile_workflow_modules()
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,

@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         InstructionLine,
         InstructionRequest,
         Lines,
+        MergedCase,
         Notify,
         Proposal,
         ProposalLine,
@@ -405,6 +406,8 @@ class CaseWorkflow:
         if case.carried is None:
             await workflow.wait_condition(lambda: self.got_lines)
             await self._record("case.opened", "stockwarden", after=OPEN, notify=("case_assigned", self.assignees))
+            if case.merged:
+                await self._take_over(case.merged)
             self.opened = True
         while self.state not in FINAL:
             await self._continue_as_new_if_long()
@@ -418,6 +421,54 @@ class CaseWorkflow:
                 await workflow.wait_condition(lambda state=self.state: self.state != state)  # type: ignore[misc]
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    async def _take_over(self, merged: list[MergedCase]) -> None:
+        """The upgrade from cases per rule (governance/upgrade.py): this position's per-rule cases are ended
+        once this case has started, their lots already its lines. Their timelines are kept, each entry under
+        the old case's id, in one "case.merged" step. A plan one of them waited on is carried over where it
+        still validates on these lines and its stock can be held: as this case's plan, its signatures kept,
+        awaiting those it still needs. Any other is returned to its proposer and the owner with the reason.
+        Runs before the case counts as opened, so no person's action overtakes it."""
+        for old in merged:
+            self.timeline.extend(f"{old.case_id}: {entry}" for entry in old.timeline)
+        await self._record("case.merged", "stockwarden", after=[old.case_id for old in merged],
+                           reason="one case per stock position; took over " + ", ".join(
+                               f"{old.case_id} ({old.rule}, {len(old.signatures)} signature(s))" for old in merged))
+        for old in (old for old in merged if old.pending is not None):
+            pending = old.pending
+            assert pending is not None
+            request = Propose(pending.by, pending.disposition, list(pending.lines), pending.target,
+                              pending.postpone_to, pending.reason)
+            plan, plan_no = plan_lines(request), self.proposals + 1
+            problems = (["this case already carries another merged case's plan"] if self.proposal is not None
+                        else proposal_problems(self.input, self.lines, request, workflow.now().date()))
+            if not problems:
+                problems = await workflow.execute_activity_method(
+                    CaseActivities.hold_stock,
+                    HoldRequest(self.input.case_id, plan_no, self.input.sku, self.input.site, plan,
+                                f"carried over from {old.case_id}", workflow.now().isoformat()),
+                    start_to_close_timeout=timedelta(seconds=30))
+            if problems:
+                await self._record("case.plan_returned", "stockwarden", after=old.case_id,
+                                   reason=f"the plan of {old.case_id} ({pending.disposition}) is not carried over: "
+                                   + "; ".join(problems),
+                                   notify=("plan_trimmed", list(dict.fromkeys([pending.by, *self.assignees]))))
+                continue
+            values = values_by_disposition(self.lines, plan)
+            requires = required_signatures(self.input, values)
+            for signature in old.signatures:
+                if signature.meaning == APPROVED_MEANING and signature.role in requires:
+                    requires.remove(signature.role)
+            self.proposals = plan_no
+            self.proposal = Proposal(
+                no=plan_no, disposition=plan_name(plan), by=pending.by, at=pending.at, lines=plan,
+                target=pending.target, postpone_to=pending.postpone_to, reason=pending.reason,
+                value=str(sum(values.values(), Decimal(0)).quantize(Decimal("0.01"))), requires=requires,
+                signatures=list(old.signatures))
+            self.state = AWAITING_APPROVAL if requires else APPROVED
+            await self._record("case.approval_requested" if requires else "case.approved", "stockwarden",
+                               before=OPEN, after=list(requires), reason=f"the plan of {old.case_id} carried over",
+                               notify=("approval_requested", self._approvers()) if requires else None)
 
     def _phase(self) -> str:
         return "acknowledge" if self.state == OPEN else "resolve"

@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.opening import CaseCounts, CaseOpening
     from activities.scan import PartitionRequest, ScanActivities, ScanPlanResult, ScanSummary
+    from activities.upgrade import PerRuleMerging
 
 
 @dataclass
@@ -45,4 +46,9 @@ class ScanWorkflow:
             CaseOpening.open_cases, plan.scan_id, start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(minutes=2), retry_policy=retry)
         summary.cases, summary.cleared = counts.cases, counts.cleared
+        # After the opening, so each new case holds the per-rule cases it takes over before they end (and a
+        # scan already past open_cases when the worker was upgraded replays unchanged).
+        await workflow.execute_activity_method(
+            PerRuleMerging.merge_per_rule_cases, plan.scan_id, start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(minutes=2), retry_policy=retry)
         return summary
