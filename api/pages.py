@@ -55,7 +55,7 @@ from governance.listing import BadCursor, CaseFilter, list_cases
 from governance.visibility import CaseRefused, Principal, only_own, visible_case
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
-from notifications.context import actions_for, case_reasons
+from notifications.context import actions_for, case_reasons, rule_reasons
 from notifications.messages import DISPOSITIONS
 from reports.kpis import NoSnapshotForPeriod, store
 from reports.labels import kpi_label
@@ -231,7 +231,8 @@ async def case_page(request: Request, engine: Engine, client: Client, case_id: s
             dispositions = (await view_of(client, case_id)).dispositions
     due = deadline_of(row.state, row.acknowledge_due, row.resolve_due)
     case_lines = row.case_lines()
-    reasons = case_reasons(case_lines, row.rule)
+    with engine.connect() as connection:
+        reasons = case_reasons(case_lines, row.rule) or rule_reasons(connection, row.rule, row.sku, row.site)
     lines = [{"lot": line.lot, "serial": line.serial, "expires_on": line.expires_on or "", "po": line.po,
               "quantity": show(Decimal(str(line.quantity or 0)), "quantity", lang),
               "value": "–" if line.po else show(Decimal(str(line.value)), "money", lang), "findings": line.findings,

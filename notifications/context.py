@@ -16,6 +16,8 @@ from notifications.links import sign, sign_my_cases
 from notifications.messages import action_label
 from notifications.models import Notification
 from notifications.people import Person
+from rules.models import FindingRow
+from rules.scan import latest_scan
 
 
 def actions_for(case: AtAStep, person: Person) -> list[str]:
@@ -43,6 +45,18 @@ def case_reasons(lines: list[CaseLine], rule: str) -> list[dict[str, Any]]:
     return []
 
 
+def rule_reasons(connection: Connection, rule: str, sku: str, site: str) -> list[dict[str, Any]]:
+    """Why the rule fired on this SKU-site in the latest scan: for a case whose lines carry no findings
+    (opened before lines carried them)."""
+    scan = latest_scan(connection)
+    if scan is None:
+        return []
+    row = connection.execute(select(col(FindingRow.reasons)).where(
+        col(FindingRow.scan_id) == scan.id, col(FindingRow.rule) == rule, col(FindingRow.sku) == sku,
+        col(FindingRow.site) == site).limit(1)).first()
+    return list(row.reasons) if row else []
+
+
 def action_url(settings: Settings, case_id: str, person: Person, action: str) -> str:
     return f"{settings.public_url.rstrip('/')}/act/{sign(settings.secret_key, case_id, person.email, action)}"
 
@@ -60,7 +74,7 @@ def case_context(connection: Connection, notification: Notification, person: Per
     if stock is not None:
         material = connection.execute(select(col(Material.name), col(Material.currency)).where(
             col(Material.snapshot_id) == stock.id, col(Material.sku) == case.sku)).first()
-    reasons = case_reasons(case.lines, case.rule)
+    reasons = case_reasons(case.lines, case.rule) or rule_reasons(connection, case.rule, case.sku, case.site)
     actions = [{"action": action, "label": action_label(action, language),
                 "url": action_url(settings, notification.case_id, person, action)}
                for action in actions_for(case, person)]

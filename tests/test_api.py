@@ -138,7 +138,7 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: Wor
     viewer = create_token(scanned, "zhang.wei@example.com", [Role.VIEWER])
     admin = create_token(scanned, "admin@example.com", [Role.ADMIN])
     app = create_app(scanned, env.client, Settings(task_queue=queue))
-    case = "case/held/SH01/HIP-1"
+    case = "position/SH01/HIP-1/zhang.wei@example.com"
     async with build_worker(env.client, scanned, queue), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         scanning = await client.post("/scans", params={"wait": True, "partitions": 1}, headers={"Authorization": f"Bearer {admin}"})
