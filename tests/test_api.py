@@ -743,7 +743,7 @@ async def test_cases_filtered_by_lot_page_by_cursor_and_follow_the_lines(
 
     from governance.models import CaseLot
     with positions.connect() as connection:
-        rows = connection.execute(select(CaseLot.case_id, CaseLot.sku, CaseLot.site, CaseLot.lot, CaseLot.serial)
+        rows = connection.execute(select(col(CaseLot.case_id), col(CaseLot.sku), col(CaseLot.site), col(CaseLot.lot), col(CaseLot.serial))
                                   .order_by(col(CaseLot.case_id), col(CaseLot.lot))).all()
     assert [tuple(r) for r in rows] == [(HIP_BJ02, "HIP-1", "BJ02", "L7", ""),
                                         ("position/GZ03/CAT-1/zhang.wei@example.com", "CAT-1", "GZ03", "Z9", ""),
@@ -792,7 +792,7 @@ def test_the_upgrade_fills_case_lots_from_the_mirrored_cases(engine: Engine) -> 
             {**common, "id": "case/slow/GZ03/CAT-1", "sku": "CAT-1", "site": "GZ03", "lines": []}])
     migrate(engine)
     with engine.connect() as connection:
-        rows = connection.execute(select(CaseLot.case_id, CaseLot.lot, CaseLot.serial)
+        rows = connection.execute(select(col(CaseLot.case_id), col(CaseLot.lot), col(CaseLot.serial))
                                   .order_by(col(CaseLot.case_id), col(CaseLot.lot))).all()
         assert [tuple(r) for r in rows] == [("case/idle/SH01/HIP-1", "L1", "S1"), ("case/idle/SH01/HIP-1", "L2", "S2"),
                                             (HIP_SH01, "L2", "S3")]
