@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('case_id', 'lot', 'serial'),
     )
     op.create_index('ix_case_lot_sku_site_lot', 'case_lot', ['sku', 'site', 'lot'])
+    op.create_index('ix_case_lot_lot', 'case_lot', ['lot'])
     _fill(op.get_bind(), case_lot)
 
 
@@ -63,5 +64,6 @@ def _fill(connection: sa.Connection, case_lot: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_case_lot_lot', table_name='case_lot')
     op.drop_index('ix_case_lot_sku_site_lot', table_name='case_lot')
     op.drop_table('case_lot')
