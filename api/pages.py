@@ -51,7 +51,7 @@ from core.case import FINAL_STATES, STATES, deadline_of
 from core.db import as_utc
 from core.period import Period
 from governance.actions import view_of
-from governance.listing import BadCursor, CaseFilter, list_cases
+from governance.listing import TEXT_LIMITS, BadCursor, BadFilter, CaseFilter, list_cases
 from governance.visibility import CaseRefused, Principal, only_own, visible_case
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
@@ -185,10 +185,16 @@ async def logout(request: Request, engine: EngineDep) -> Response:
 
 @router.get("/cases", response_class=HTMLResponse)
 async def cases(request: Request, principal: PageReaderDep, engine: EngineDep,
-                state: str = "", severity: str = "", overdue: bool = False, cursor: str | None = None) -> HTMLResponse:
+                state: str = "", severity: str = "", overdue: bool = False, sku: str = "", site: str = "",
+                lot: str = "", cursor: str | None = None) -> HTMLResponse:
     lang = language_of(request, principal.person)
-    where = CaseFilter(state=state or None, severity=severity or None, overdue=True if overdue else None,
-                       person=principal.person if only_own(principal) else None)
+    try:
+        where = CaseFilter(state=state or None, severity=severity or None, overdue=True if overdue else None,
+                           sku=sku.strip() or None, site=site.strip() or None, lot=lot.strip() or None,
+                           person=principal.person if only_own(principal) else None)
+    except BadFilter as bad:
+        raise HTTPException(422, _say(lang, f"filter_{bad.kind}").format(
+            field=_say(lang, bad.field), limit=bad.limit)) from None
     now = datetime.now(UTC)
     with engine.connect() as connection:
         try:
@@ -205,7 +211,8 @@ async def cases(request: Request, principal: PageReaderDep, engine: EngineDep,
     next_url = str(request.url.include_query_params(cursor=next_cursor)) if next_cursor else None
     title = _say(lang, "my_cases" if only_own(principal) else "all_cases")
     return render(request, "cases.html.j2", lang, title=title, principal=principal, cases=shown, states=STATES,
-                  filters={"state": state, "severity": severity, "overdue": overdue}, next_url=next_url)
+                  filters={"state": state, "severity": severity, "overdue": overdue, "sku": sku, "site": site,
+                           "lot": lot}, limits=TEXT_LIMITS, next_url=next_url)
 
 
 async def case_page(request: Request, engine: Engine, client: Client, case_id: str, principal: Principal,

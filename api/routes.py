@@ -36,7 +36,7 @@ from audit.trail import entries
 from core.db import as_utc
 from core.period import Period, PeriodInvalid
 from core.settings import Settings
-from governance.listing import BadCursor, CaseFilter, SortKey, list_cases
+from governance.listing import TEXT_LIMITS, BadCursor, BadFilter, CaseFilter, SortKey, list_cases
 from governance.views import case_json
 from governance.visibility import only_own, visible_case
 from reports.kpis import NoSnapshotForPeriod, store
@@ -101,16 +101,24 @@ async def ready(engine: EngineDep, client: ClientDep) -> dict[str, str]:
 @router.get("/cases", responses=REFUSALS, summary="Cases from the mirror, filtered and sorted, in pages", tags=["cases"])
 async def cases(principal: CaseReaderDep, engine: EngineDep,
                 state: str | None = None, owner: str | None = None, rule: str | None = None,
-                severity: str | None = None, site: str | None = None, category: str | None = None,
+                severity: str | None = None,
+                site: Annotated[str | None, Query(max_length=TEXT_LIMITS["site"])] = None,
+                sku: Annotated[str | None, Query(max_length=TEXT_LIMITS["sku"])] = None,
+                lot: Annotated[str | None, Query(max_length=TEXT_LIMITS["lot"])] = None,
+                category: str | None = None,
                 overdue: bool | None = None, due_before: datetime | None = None,
                 sort: SortKey = "id", descending: bool = False,
                 cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    """Pass `next_cursor` back as `cursor` (with the same sort) for the next page. `due_before` keeps the
+    """Pass `next_cursor` back as `cursor` (with the same sort and filters) for the next page. `sku`, `site`
+    and `lot` match exactly (a lot with any of its serials; empty keeps every case); `due_before` keeps the
     cases whose current deadline (acknowledge while open, else resolve) falls before it. An owner sees
     only the cases they own or are assigned to."""
-    where = CaseFilter(state=state, owner=owner, rule=rule, severity=severity, site=site, category=category,
-                       overdue=overdue, due_before=due_before,
-                       person=principal.person if only_own(principal) else None)
+    try:
+        where = CaseFilter(state=state, owner=owner, rule=rule, severity=severity, site=site, sku=sku, lot=lot,
+                           category=category, overdue=overdue, due_before=due_before,
+                           person=principal.person if only_own(principal) else None)
+    except BadFilter as bad:
+        raise HTTPException(422, str(bad)) from None
     with engine.connect() as connection:
         try:
             rows, next_cursor = list_cases(connection, where, sort=sort, descending=descending, cursor=cursor,

@@ -73,7 +73,10 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
            "repeat_pin": "New PIN again", "set_pin": "Set PIN", "pin_saved": "Your signing PIN was set.",
            "pin_mismatch": "The two new PINs differ; nothing was changed.",
            "pin_length": "A signing PIN has 6 to 64 characters; nothing was changed.",
-           "pin_current_wrong": "The current PIN is wrong; nothing was changed."},
+           "pin_current_wrong": "The current PIN is wrong; nothing was changed.",
+           "sku": "SKU", "site": "Site",
+           "filter_too_long": "{field} takes at most {limit} characters; the list was not filtered.",
+           "filter_control": "{field} must not contain control characters (tabs, line breaks); the list was not filtered."},
     "zh-CN": {"my_cases": "我的案件", "all_cases": "案件", "kpis": "指标", "preview": "策略预览",
               "sign_in": "登录", "token": "API 令牌", "signed_in_as": "当前用户", "sign_out": "退出",
               "sign_in_help": "请打开 Stockwarden 消息中的“我的案件”链接，或粘贴 API 令牌。",
@@ -102,7 +105,10 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
               "repeat_pin": "再次输入新密码", "set_pin": "设置密码", "pin_saved": "您的签名密码已设置。",
               "pin_mismatch": "两次输入的新密码不一致；未做任何更改。",
               "pin_length": "签名密码须为 6 至 64 个字符；未做任何更改。",
-              "pin_current_wrong": "当前密码不正确；未做任何更改。"},
+              "pin_current_wrong": "当前密码不正确；未做任何更改。",
+              "sku": "料号", "site": "地点",
+              "filter_too_long": "{field}最多 {limit} 个字符；未筛选。",
+              "filter_control": "{field}不能包含控制字符（制表符、换行等）；未筛选。"},
 }
 
 

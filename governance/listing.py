@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, String, cast, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, Select, String, cast, func, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
 from core.case import FINAL_STATES, MirroredCase, deadline_of
 from core.db import as_utc
-from governance.models import CaseRow
+from governance.models import CaseLot, CaseRow
 from inventory.metrics import latest_snapshot
 from inventory.models import Material
 
@@ -32,8 +33,26 @@ class BadCursor(ValueError):
     """A cursor that this list did not hand out (or handed out for another sort order)."""
 
 
+TEXT_LIMITS = {"sku": 80, "site": 40, "lot": 80}
+"""The longest SKU, site and lot a filter takes: what their columns hold (inventory/models.py)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class BadFilter(ValueError):
+    """A filter value no SKU, site or lot can have: longer than its column, or with a control character.
+    `field` names the filter, `kind` ("too_long" or "control") what is wrong, for words in any language."""
+
+    def __init__(self, field: str, kind: Literal["too_long", "control"], limit: int):
+        self.field, self.kind, self.limit = field, kind, limit
+        super().__init__(f"{field} takes at most {limit} characters" if kind == "too_long"
+                         else f"{field} must not contain control characters (tabs, line breaks and the like)")
+
+
 @dataclass(frozen=True)
 class CaseFilter:
+    """What a case list keeps; None keeps everything. SKU, site and lot match exactly, and for them empty
+    text keeps everything too (what an empty field of a form sends)."""
+
     state: str | None = None
     owner: str | None = None
     rule: str | None = None
@@ -45,6 +64,19 @@ class CaseFilter:
     """Cases whose current deadline (acknowledge while open, else resolve) falls before this moment."""
     person: str | None = None
     """Only the cases this person owns or is assigned to (an owner's own list)."""
+    sku: str | None = None
+    lot: str | None = None
+    """Cases with a line of this lot, any serial of it (through case_lot; purchase-order lines have no lot)."""
+
+    def __post_init__(self) -> None:
+        for name, limit in TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if len(value) > limit:
+                raise BadFilter(name, "too_long", limit)
+            if _CONTROL.search(value):
+                raise BadFilter(name, "control", limit)
 
 
 def _encode(sort: str, value: Any, case_id: str) -> str:
@@ -82,18 +114,7 @@ def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id
     column = getattr(CaseRow, sort)
     identity = col(CaseRow.id)
     order = (column.desc(), identity.desc()) if descending else (column.asc(), identity.asc())
-    query = select(CaseRow).order_by(*order)
-    for name in ("state", "owner", "rule", "severity", "site"):
-        value = getattr(where, name)
-        if value is not None:
-            query = query.where(getattr(CaseRow, name) == value)
-    if where.category is not None:
-        snapshot = latest_snapshot(connection)
-        skus = select(col(Material.sku)).where(col(Material.snapshot_id) == (snapshot.id if snapshot else -1),
-                                               col(Material.category) == where.category)
-        query = query.where(col(CaseRow.sku).in_(skus))
-    if where.person is not None:
-        query = query.where(_involves(where.person))
+    query = _filtered(connection, select(CaseRow).order_by(*order), where)
     if cursor:
         value, after = _decode(sort, cursor)
         if sort == "id":
@@ -108,6 +129,35 @@ def list_cases(connection: Connection, where: CaseFilter, *, sort: SortKey = "id
             last = rows[-1]
             return rows, _encode(sort, getattr(last, sort), last.id)
     return rows, None
+
+
+def _filtered(connection: Connection, query: Select[Any], where: CaseFilter) -> Select[Any]:
+    """`query` kept to the filters SQL says alike on both databases. A lot is a semi-join on case_lot (each
+    case at most once, so the keyset order and its cursors stay as they are); SKU and site narrow it too,
+    so the (sku, site, lot) index finds the lot's rows."""
+    for name in ("state", "owner", "rule", "severity"):
+        value = getattr(where, name)
+        if value is not None:
+            query = query.where(getattr(CaseRow, name) == value)
+    if where.sku:
+        query = query.where(col(CaseRow.sku) == where.sku)
+    if where.site:
+        query = query.where(col(CaseRow.site) == where.site)
+    if where.lot:
+        cases = select(col(CaseLot.case_id)).where(col(CaseLot.lot) == where.lot)
+        if where.sku:
+            cases = cases.where(col(CaseLot.sku) == where.sku)
+        if where.site:
+            cases = cases.where(col(CaseLot.site) == where.site)
+        query = query.where(col(CaseRow.id).in_(cases))
+    if where.category is not None:
+        snapshot = latest_snapshot(connection)
+        skus = select(col(Material.sku)).where(col(Material.snapshot_id) == (snapshot.id if snapshot else -1),
+                                               col(Material.category) == where.category)
+        query = query.where(col(CaseRow.sku).in_(skus))
+    if where.person is not None:
+        query = query.where(_involves(where.person))
+    return query
 
 
 def _matching(connection: Connection, query: Any, where: CaseFilter) -> Iterator[Any]:
@@ -126,16 +176,12 @@ def _matching(connection: Connection, query: Any, where: CaseFilter) -> Iterator
         yield row
 
 
-def cases_by_acknowledge_due(connection: Connection, *, state: str | None = None,
-                             owner: str | None = None) -> list[CaseRow]:
-    """Every case (or those in one state, of one owner), the one to acknowledge soonest first: the console's
-    list, read whole at a terminal rather than in pages."""
-    query = select(CaseRow).order_by(col(CaseRow.acknowledge_due), col(CaseRow.id))
-    if state:
-        query = query.where(col(CaseRow.state) == state)
-    if owner:
-        query = query.where(col(CaseRow.owner) == owner)
-    return [CaseRow.model_validate(row._mapping) for row in connection.execute(query)]
+def cases_by_acknowledge_due(connection: Connection, where: CaseFilter | None = None) -> list[CaseRow]:
+    """Every case the filter keeps (the same cases as `list_cases` with it), the one to acknowledge soonest
+    first: the console's list, read whole at a terminal rather than in pages."""
+    where = where or CaseFilter()
+    query = _filtered(connection, select(CaseRow).order_by(col(CaseRow.acknowledge_due), col(CaseRow.id)), where)
+    return [CaseRow.model_validate(row._mapping) for row in _matching(connection, query, where)]
 
 
 def open_cases_by_owner(connection: Connection) -> list[tuple[str, int]]:

@@ -1,26 +1,28 @@
-"""Applying case events: the mirror row, the audit entry and the step's messages are written together,
-and only once."""
+"""Applying case events: the mirror row (and its lots, `case_lot`), the audit entry and the step's messages
+are written together, and only once."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlmodel import col
 
 from audit.trail import append
-from core.case import CaseEvent, CaseSnapshot, to_json
-from governance.models import CaseRow
+from core.case import CaseEvent, CaseLine, CaseSnapshot, to_json
+from core.db import table
+from governance.models import CaseLot, CaseRow
 from notifications.queue import queue
 
 
 def record_event(connection: Connection, event: CaseEvent) -> bool:
-    """Upsert the case mirror and append the audit entry of `event`, in the caller's transaction.
+    """Upsert the case mirror and append the audit entry of `event`, in the caller's transaction; the
+    case's case_lot rows are rewritten when the event's lots differ from those stored.
 
     Returns False when the event was applied before (an activity retried after its commit).
     """
     at = datetime.fromisoformat(event.at)
-    seen = connection.execute(select(col(CaseRow.last_event)).where(col(CaseRow.id) == event.case_id)).scalar()
+    seen, stored = _stored(connection, event.case_id)
     if seen is not None and seen >= event.event_no:
         return False
     snapshot = CaseSnapshot.of(event)
@@ -39,9 +41,41 @@ def record_event(connection: Connection, event: CaseEvent) -> bool:
         connection.execute(insert(CaseRow).values(id=event.case_id, opened_at=at, **values))
     else:
         connection.execute(update(CaseRow).where(col(CaseRow.id) == event.case_id).values(**values))
+    lots = case_lots(event.sku, event.site, event.lines)
+    if lots != stored:
+        _rewrite_lots(connection, event.case_id, lots)
     append(connection, actor=event.actor, action=event.action, subject=f"case:{event.case_id}",
            before=to_json(event.before), after=to_json(event.after), reason=event.reason,
            policy_version=event.policy_version, workflow_id=event.case_id, at=at)
     if event.notify:
         queue(connection, snapshot, event.notify.event, event.notify.recipients, at)
     return True
+
+
+LotKey = tuple[str, str, str, str]
+"""A case_lot row but its case: (sku, site, lot, serial)."""
+
+
+def case_lots(sku: str, site: str, lines: list[CaseLine]) -> set[LotKey]:
+    """The case_lot rows that `lines` make: one per lot and serial; purchase-order lines have no lot."""
+    return {(sku, site, line.lot, line.serial) for line in lines if not line.po}
+
+
+def _stored(connection: Connection, case_id: str) -> tuple[int | None, set[LotKey]]:
+    """The case's last applied event number (None for a case not yet mirrored) and its case_lot rows, in one
+    query: most events leave the lots as they are, and comparing these few rows says so without reading
+    (or rewriting) the lines' JSON."""
+    cases, lots = table(CaseRow), table(CaseLot)
+    rows = connection.execute(
+        select(cases.c.last_event, lots.c.sku, lots.c.site, lots.c.lot, lots.c.serial)
+        .select_from(cases.outerjoin(lots, lots.c.case_id == cases.c.id)).where(cases.c.id == case_id)).all()
+    if not rows:
+        return None, set()
+    return rows[0].last_event, {(r.sku, r.site, r.lot, r.serial) for r in rows if r.lot is not None}
+
+
+def _rewrite_lots(connection: Connection, case_id: str, lots: set[LotKey]) -> None:
+    connection.execute(delete(CaseLot).where(col(CaseLot.case_id) == case_id))
+    if lots:
+        connection.execute(insert(CaseLot), [{"case_id": case_id, "sku": sku, "site": site, "lot": lot,
+                                              "serial": serial} for sku, site, lot, serial in sorted(lots)])

@@ -614,3 +614,187 @@ async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(d
     finally:
         if server.poll() is None:
             server.kill()
+
+
+# Cases filtered by SKU, site and lot (issue 15): four positions, the lot L2 at two SKUs, one with two serials.
+
+QA_OWNER = "qa.officer@example.com"
+
+
+def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]], *,
+                    owner: str = "zhang.wei@example.com", po: str = "") -> object:
+    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
+
+    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
+    if po:
+        lines.append(CaseLine("", "", "50.00", {}, quantity="5", po=po))
+    position = position_key(sku, site, owner)
+    return from_json(CaseEvent, {
+        "case_id": case_id(position), "event_no": no, "action": "case.opened" if no == 1 else "case.refreshed",
+        "actor": "stockwarden", "state": state, "before": None, "after": state, "reason": "", "rule": "idle",
+        "sku": sku, "site": site, "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
+        "acknowledge_due": "2026-12-01T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
+        "lines": to_json(lines), "policy_version": "t v1", "at": f"2026-11-2{no}T00:00:00+00:00",
+        "position": position})
+
+
+def _record(engine: Engine, *events: object) -> None:
+    from governance.service import record_event
+
+    with engine.begin() as connection:
+        for event in events:
+            assert record_event(connection, event)  # type: ignore[arg-type]
+
+
+HIP_SH01 = "position/SH01/HIP-1/zhang.wei@example.com"
+HIP_BJ02 = "position/BJ02/HIP-1/zhang.wei@example.com"
+CAT_SH01 = "position/SH01/CAT-1/zhang.wei@example.com"
+CAT_SH01_QA = "position/SH01/CAT-1/qa.officer@example.com"
+
+
+@pytest.fixture
+def positions(engine: Engine) -> Engine:
+    _record(engine,
+            _position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10"),
+            _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L7", "")]),
+            _position_event("CAT-1", "SH01", 1, "open", [("A", ""), ("L2", "")]),
+            _position_event("CAT-1", "SH01", 1, "resolved", [("Q1", "")], owner=QA_OWNER))
+    return engine
+
+
+def _physical_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """Where each case_lot row sits (SQLite's rowid, PostgreSQL's ctid and xmin): a rewrite moves them."""
+    from sqlalchemy import text
+
+    where = "rowid" if engine.dialect.name == "sqlite" else "ctid::text, xmin::text"
+    with engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(f"SELECT case_id, lot, serial, {where} FROM case_lot "
+                                                          "ORDER BY case_id, lot, serial"))]
+
+
+@pytest.fixture
+def filtering(positions: Engine) -> tuple[httpx.AsyncClient, dict[str, str]]:
+    viewer = create_token(positions, "auditor@example.com", [Role.VIEWER])
+    owner = create_token(positions, QA_OWNER, [Role.OWNER])
+    app = create_app(positions, None, Settings())  # type: ignore[arg-type]  # no Temporal needed to read cases
+    return (httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api"),
+            {"viewer": viewer, "owner": owner})
+
+
+@pytest.mark.asyncio
+async def test_cases_filter_by_sku_site_and_lot(filtering: tuple[httpx.AsyncClient, dict[str, str]]) -> None:
+    client, tokens = filtering
+
+    async def ids(token: str = "viewer", **params: str) -> list[str]:
+        answer = await client.get("/cases", params=params, headers={"Authorization": f"Bearer {tokens[token]}"})
+        assert answer.status_code == 200, answer.text
+        return [c["workflow_id"] for c in answer.json()["items"]]
+
+    async with client:
+        assert await ids(sku="HIP-1") == [HIP_BJ02, HIP_SH01]
+        assert await ids(site="SH01") == [CAT_SH01_QA, CAT_SH01, HIP_SH01]  # by id
+        assert await ids(sku="HIP-1", site="SH01") == [HIP_SH01]
+        assert await ids(lot="L1") == [HIP_SH01]  # one of the case's three lines
+        assert await ids(lot="L2") == [CAT_SH01, HIP_SH01]  # any serial of it (S2, S3), at either SKU
+        assert await ids(lot="L2", sku="HIP-1") == [HIP_SH01]
+        assert await ids(lot="L2", site="BJ02") == []
+        assert await ids(lot="P9/10") == [] and await ids(lot="S2") == []  # a PO line, a serial: not lots
+        assert await ids(lot="Q1") == [CAT_SH01_QA]
+        assert await ids(state="open", site="SH01") == [CAT_SH01, HIP_SH01]
+        assert await ids(state="open", lot="Q1") == []
+        assert await ids(lot="Q1", token="owner") == [CAT_SH01_QA]  # the QA officer owns it
+        assert await ids(lot="L2", token="owner") == []
+        assert await ids(sku="", site="", lot="") == [HIP_BJ02, CAT_SH01_QA, CAT_SH01, HIP_SH01]  # empty: any
+
+
+@pytest.mark.asyncio
+async def test_cases_filtered_by_lot_page_by_cursor_and_follow_the_lines(
+        filtering: tuple[httpx.AsyncClient, dict[str, str]], positions: Engine) -> None:
+    client, tokens = filtering
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+
+    async def walk(**params: str | bool) -> list[str]:
+        seen, cursor = [], None
+        while True:
+            page = await client.get("/cases", params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})},
+                                    headers=viewer)
+            assert page.status_code == 200, page.text
+            seen += [c["workflow_id"] for c in page.json()["items"]]
+            if (cursor := page.json()["next_cursor"]) is None:
+                return seen
+
+    async with client:
+        assert await walk(site="SH01") == [CAT_SH01_QA, CAT_SH01, HIP_SH01]
+        assert await walk(site="SH01", sort="opened_at", descending=True) == [HIP_SH01, CAT_SH01, CAT_SH01_QA]  # a tie
+        assert await walk(lot="L2") == [CAT_SH01, HIP_SH01]
+        assert await walk(lot="L2", sort="value", descending=True) == [HIP_SH01, CAT_SH01]  # 300 before 200
+        first = (await client.get("/cases", params={"lot": "L2", "limit": 1}, headers=viewer)).json()
+        # A scan leaves HIP-1 at SH01 with L1 only: the lot filter follows the mirror's lines.
+        _record(positions, _position_event("HIP-1", "SH01", 2, "open", [("L1", "S1")]))
+        rest = (await client.get("/cases", params={"lot": "L2", "cursor": first["next_cursor"]}, headers=viewer)).json()
+        assert first["items"][0]["workflow_id"] == CAT_SH01 and rest == {"items": [], "next_cursor": None}
+        assert await walk(lot="L1") == [HIP_SH01]
+        _record(positions, _position_event("CAT-1", "GZ03", 1, "open", [("Z9", "")]))  # HIP-1's rowid is not the last
+        written = _physical_rows(positions)
+        _record(positions, _position_event("HIP-1", "SH01", 3, "acknowledged", [("L1", "S1")]))  # lots as they were
+        assert await walk(lot="L1", state="acknowledged") == [HIP_SH01]
+        assert _physical_rows(positions) == written  # not rewritten
+    from sqlalchemy import select
+
+    from governance.models import CaseLot
+    with positions.connect() as connection:
+        rows = connection.execute(select(col(CaseLot.case_id), col(CaseLot.sku), col(CaseLot.site), col(CaseLot.lot), col(CaseLot.serial))
+                                  .order_by(col(CaseLot.case_id), col(CaseLot.lot))).all()
+    assert [tuple(r) for r in rows] == [(HIP_BJ02, "HIP-1", "BJ02", "L7", ""),
+                                        ("position/GZ03/CAT-1/zhang.wei@example.com", "CAT-1", "GZ03", "Z9", ""),
+                                        (CAT_SH01_QA, "CAT-1", "SH01", "Q1", ""),
+                                        (CAT_SH01, "CAT-1", "SH01", "A", ""), (CAT_SH01, "CAT-1", "SH01", "L2", ""),
+                                        (HIP_SH01, "HIP-1", "SH01", "L1", "S1")]
+
+
+@pytest.mark.asyncio
+async def test_cases_refuse_over_long_and_control_character_filters(
+        filtering: tuple[httpx.AsyncClient, dict[str, str]]) -> None:
+    client, tokens = filtering
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    async with client:
+        for params, said in (({"lot": "L" * 81}, "at most 80 characters"), ({"site": "S" * 41}, "at most 40 characters"),
+                             ({"sku": "H" * 81}, "at most 80 characters")):
+            answer = await client.get("/cases", params=params, headers=viewer)
+            assert answer.status_code == 422 and said in answer.text, answer.text
+        for params in ({"lot": "L2\x00"}, {"sku": "HIP-1\n"}, {"site": "SH\t01"}, {"lot": "L\x9b2"}):
+            answer = await client.get("/cases", params=params, headers=viewer)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["detail"] == f"{next(iter(params))} must not contain control characters (tabs, line breaks and the like)"
+        assert (await client.get("/cases", params={"lot": "L" * 80, "sku": "批次 ok"}, headers=viewer)).json()["items"] == []
+
+
+def test_the_upgrade_fills_case_lots_from_the_mirrored_cases(engine: Engine) -> None:
+    """Revision 0019 on a database of 0018 with cases in it (one of the per-rule model, lines as it wrote them)."""
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from core.db import alembic_config, migrate
+    from governance.listing import CaseFilter, list_cases
+    from governance.models import CaseLot, CaseRow
+
+    command.downgrade(alembic_config(engine), "0018")
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    common = {"rule": "idle", "severity": "high", "state": "open", "owner": "zhang.wei@example.com", "assignees": [],
+              "acknowledge_due": at, "resolve_due": at, "value": 1, "policy_version": "t v1", "opened_at": at,
+              "updated_at": at}
+    with engine.begin() as connection:
+        connection.execute(insert(CaseRow), [
+            {**common, "id": "case/idle/SH01/HIP-1", "sku": "HIP-1", "site": "SH01",
+             "lines": [{"lot": "L1", "serial": "S1", "value": "1"}, {"lot": "L2", "serial": "S2", "value": "1"}]},
+            {**common, "id": HIP_SH01, "position": HIP_SH01, "sku": "HIP-1", "site": "SH01",
+             "lines": [{"lot": "L2", "serial": "S3", "value": "1"}, {"lot": "", "serial": "", "value": "0", "po": "P9/10"}]},
+            {**common, "id": "case/slow/GZ03/CAT-1", "sku": "CAT-1", "site": "GZ03", "lines": []}])
+    migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(select(col(CaseLot.case_id), col(CaseLot.lot), col(CaseLot.serial))
+                                  .order_by(col(CaseLot.case_id), col(CaseLot.lot))).all()
+        assert [tuple(r) for r in rows] == [("case/idle/SH01/HIP-1", "L1", "S1"), ("case/idle/SH01/HIP-1", "L2", "S2"),
+                                            (HIP_SH01, "L2", "S3")]
+        found, _ = list_cases(connection, CaseFilter(lot="L2"))
+        assert [r.id for r in found] == ["case/idle/SH01/HIP-1", HIP_SH01]

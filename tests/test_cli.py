@@ -331,3 +331,77 @@ def test_tokens_are_created_by_someone_listed_revoked_and_expire(env: dict[str, 
     assert trail == [("alice", "api.token_created", 1), (current_user(), "api.token_created", 2),
                      ("carol", "api.token_created", 3), ("bob", "api.token_revoked", 1),
                      (current_user(), "api.token_revoked", 2)]
+
+
+def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]]) -> object:
+    """A case of the position (sku, site) as a scan's step records it, with these lots (and a PO line)."""
+    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
+
+    owner = "zhang.wei@example.com"
+    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
+    lines.append(CaseLine("", "", "50.00", {}, quantity="5", po="P9/10"))
+    position = position_key(sku, site, owner)
+    return from_json(CaseEvent, {
+        "case_id": case_id(position), "event_no": no, "action": "case.opened", "actor": "stockwarden",
+        "state": state, "before": None, "after": state, "reason": "", "rule": "idle", "sku": sku, "site": site,
+        "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
+        "acknowledge_due": f"2026-12-0{no + len(lots)}T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
+        "lines": to_json(lines), "policy_version": "t v1", "at": "2026-11-20T00:00:00+00:00", "position": position})
+
+
+def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stockwarden cases --sku --site --lot` (with --state) against GET /cases with the same filter; one
+    real process, the rest through typer's CliRunner on the same database."""
+    import asyncio
+
+    import httpx
+    from typer.testing import CliRunner
+
+    from core.settings import get_settings
+    from governance.service import record_event
+    from stockwarden.cli import app
+
+    engine = make_engine(env["STOCKWARDEN_DATABASE_URL"])
+    run("cases", env=env, cwd=tmp_path)  # brings the schema up to date, as every command does
+    with engine.begin() as connection:
+        for event in (_position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")]),
+                      _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L2", "S9")]),
+                      _position_event("CAT-1", "SH01", 1, "open", [("L2", ""), ("A", "")]),
+                      _position_event("CAT-1", "GZ03", 1, "open", [("B", "")])):
+            assert record_event(connection, event)  # type: ignore[arg-type]
+    token = create_token(engine, "auditor@example.com", [Role.VIEWER])
+
+    async def api(params: dict[str, str]) -> list[str]:
+        application = create_app(engine, None, Settings())  # type: ignore[arg-type]  # no Temporal needed to read cases
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://api") as client:
+            answer = await client.get("/cases", params={**params, "limit": 500}, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200, answer.text
+            return [c["workflow_id"] for c in answer.json()["items"]]
+
+    listed = run("cases", "--lot", "L2", "--sku", "HIP-1", "--json", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    both = [c["workflow_id"] for c in json.loads(listed.stdout)]
+    assert both == ["position/BJ02/HIP-1/zhang.wei@example.com", "position/SH01/HIP-1/zhang.wei@example.com"]  # due first
+    assert sorted(both) == asyncio.run(api({"lot": "L2", "sku": "HIP-1"}))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    monkeypatch.chdir(tmp_path)
+    try:
+        for params in ({"lot": "L2"}, {"lot": "L1"}, {"lot": "S2"}, {"lot": "P9/10"}, {"sku": "CAT-1"},
+                       {"site": "SH01"}, {"site": "SH01", "state": "open"}, {"lot": "L2", "state": "acknowledged"},
+                       {"lot": "L2", "site": "SH01", "sku": "CAT-1"}):
+            shown = CliRunner().invoke(app, ["cases", "--json", *(f"--{k}={v}" for k, v in params.items())])
+            assert shown.exit_code == 0, shown.output
+            ids = sorted(c["workflow_id"] for c in json.loads(shown.stdout))
+            assert ids == asyncio.run(api(params)), params
+        table = CliRunner().invoke(app, ["cases", "--lot", "L2"])
+        assert table.stdout.endswith("3 case(s).\n") and "position/SH01/CAT-1/" in table.stdout
+        for option, value, said in (("--lot", "L" * 81, "lot takes at most 80 characters"),
+                                    ("--site", "SH\n01", "site must not contain control characters")):
+            refused = CliRunner().invoke(app, ["cases", option, value])
+            assert refused.exit_code == 2 and said in refused.stderr and option in refused.stderr, refused.stderr
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()

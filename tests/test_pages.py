@@ -227,3 +227,51 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
         await serving
         with contextlib.suppress(RPCError):  # the dev server outlives this test; the next one opens the same case
             await env.client.get_workflow_handle("case/held/SH01/HIP-1").terminate("test over")
+
+
+@pytest.mark.asyncio
+async def test_the_case_list_filters_by_sku_site_and_lot(engine: Engine, tmp_path: Path) -> None:
+    """The list page's filter form (plain HTTP, no browser): what it was given stays in its fields, and
+    only the matching cases are listed; a value no lot can have is refused in the reader's language."""
+    from dataclasses import replace
+
+    import httpx
+
+    from core.case import CaseLine
+    from governance.service import record_event
+    from tests.support.data import kpi_case_event
+
+    opened = kpi_case_event("position/SH01/HIP-1/o", "SH01", 1, "case.opened", "open", "2026-11-20T00:00:00+00:00",
+                            ack_due="2026-11-25T00:00:00+00:00", resolve_due="2026-12-20T00:00:00+00:00")
+    with engine.begin() as connection:
+        for case_id, sku, site, lots in (("position/SH01/HIP-1/o", "HIP-1", "SH01", ["L1", "L2"]),
+                                         ("position/SH01/CAT-1/o", "CAT-1", "SH01", ["L2"]),
+                                         ("position/BJ02/HIP-1/o", "HIP-1", "BJ02", ["L3"])):
+            lines = [CaseLine(lot, "", "10", {}, quantity="1") for lot in lots]
+            assert record_event(connection, replace(opened, case_id=case_id, sku=sku, site=site, lines=lines))
+    viewer = create_token(engine, "auditor@example.com", [Role.VIEWER])
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]  # reading needs no Temporal
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app",
+                                 headers={"Authorization": f"Bearer {viewer}"}) as client:
+
+        async def listed(**params: str) -> tuple[str, list[str]]:
+            page = await client.get("/pages/cases", params=params)
+            assert page.status_code == 200, page.text
+            return page.text, [href.split('"')[0] for href in page.text.split('href="/pages/cases/')[1:]]
+
+        text, shown = await listed(lang="en")
+        for field in ('<label for="sku">SKU</label>', '<label for="site">Site</label>', '<label for="lot">Lot</label>',
+                      'name="lot" value="" maxlength="80"', 'name="site" value="" maxlength="40"'):
+            assert field in text
+        assert sorted(shown) == ["position/BJ02/HIP-1/o", "position/SH01/CAT-1/o", "position/SH01/HIP-1/o"]
+        text, shown = await listed(lang="en", lot="L2", sku="HIP-1")
+        assert shown == ["position/SH01/HIP-1/o"] and 'name="lot" value="L2"' in text and 'name="sku" value="HIP-1"' in text
+        assert sorted((await listed(lot="L2"))[1]) == ["position/SH01/CAT-1/o", "position/SH01/HIP-1/o"]
+        assert (await listed(site="BJ02"))[1] == ["position/BJ02/HIP-1/o"]
+        assert (await listed(lot="L2", state="acknowledged"))[1] == []
+        text, _ = await listed(lang="zh-CN", lot="L3")
+        assert '<label for="lot">批次</label>' in text and '<label for="sku">料号</label>' in text
+        refused = await client.get("/pages/cases", params={"lang": "zh-CN", "lot": "L" * 81})
+        assert refused.status_code == 422 and "批次最多 80 个字符" in refused.text
+        refused = await client.get("/pages/cases", params={"lang": "en", "site": "SH\x0701"})
+        assert refused.status_code == 422 and "Site must not contain control characters" in refused.text

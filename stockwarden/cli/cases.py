@@ -12,7 +12,7 @@ import typer
 
 from core.temporal import connect
 from governance.actions import confirm_instruction
-from governance.listing import cases_by_acknowledge_due
+from governance.listing import BadFilter, CaseFilter, cases_by_acknowledge_due
 from governance.models import CaseRow
 from governance.outbox import export, unconfirmed
 from governance.views import lines_json
@@ -23,11 +23,19 @@ from stockwarden.cli.common import AsJson, By, actor_of, database, reported, say
 def cases_command(
     state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only cases of this owner (email).")] = None,
+    sku: Annotated[str | None, typer.Option("--sku", help="Only cases of this SKU.")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="Only cases at this site.")] = None,
+    lot: Annotated[str | None, typer.Option("--lot", help="Only the case(s) with a line of this lot (any serial).")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """List cases from the case mirror: rule, SKU, site, lines, state, owner, due dates, value, workflow id."""
+    """List cases from the case mirror: rule, SKU, site, lines, state, owner, due dates, value, workflow id.
+    The filters are those of GET /cases, so both list the same cases."""
+    try:
+        where = CaseFilter(state=state or None, owner=owner or None, sku=sku, site=site, lot=lot)
+    except BadFilter as bad:
+        raise typer.BadParameter(str(bad), param_hint=f"--{bad.field}") from None
     with database().connect() as connection:
-        rows = cases_by_acknowledge_due(connection, state=state, owner=owner)
+        rows = cases_by_acknowledge_due(connection, where)
         failing = cases_with_failing_delivery(connection)
     if as_json:
         typer.echo(json.dumps([_case_json(r, r.id in failing) for r in rows], ensure_ascii=False, indent=1))
