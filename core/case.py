@@ -89,12 +89,15 @@ def severity_rank(severity: str) -> int:
 
 def position_key(sku: str, site: str, owner: str) -> str:
     """The stock position a case governs: one SKU at one site, for one owner (the owner scopes may give
-    some lots, e.g. quarantined ones, to another owner). An owner address too long for the ids it becomes
-    part of (200 characters, with room for a generation) is named by its digest instead."""
-    key = f"position/{site}/{sku}/{owner}"
-    if len(key) > 180:
-        key = f"position/{site}/{sku}/{hashlib.sha256(owner.encode()).hexdigest()[:16]}"
-    return key
+    some lots, e.g. quarantined ones, to another owner). The owner is named by a digest of their address:
+    workflow ids are stored in Temporal unencrypted (the codec covers payloads only), and a person's
+    address must not be readable there."""
+    return f"position/{site}/{sku}/{owner_tag(owner)}"
+
+
+def owner_tag(owner: str) -> str:
+    """A short, stable name for an owner in ids: 12 hex digits of the SHA-256 of the address."""
+    return hashlib.sha256(owner.strip().lower().encode()).hexdigest()[:12]
 
 
 def case_id(position: str, generation: int = 1) -> str:

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.auth import create_token
 from audit.trail import entries
+from core.case import position_key
 from core.settings import Settings
 from governance.visibility import Role
 
@@ -138,7 +139,7 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: Wor
     viewer = create_token(scanned, "zhang.wei@example.com", [Role.VIEWER])
     admin = create_token(scanned, "admin@example.com", [Role.ADMIN])
     app = create_app(scanned, env.client, Settings(task_queue=queue))
-    case = "position/SH01/HIP-1/zhang.wei@example.com"
+    case = position_key("HIP-1", "SH01", "zhang.wei@example.com")
     async with build_worker(env.client, scanned, queue), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         scanning = await client.post("/scans", params={"wait": True, "partitions": 1}, headers={"Authorization": f"Bearer {admin}"})
@@ -646,10 +647,10 @@ def _record(engine: Engine, *events: object) -> None:
             assert record_event(connection, event)  # type: ignore[arg-type]
 
 
-HIP_SH01 = "position/SH01/HIP-1/zhang.wei@example.com"
-HIP_BJ02 = "position/BJ02/HIP-1/zhang.wei@example.com"
-CAT_SH01 = "position/SH01/CAT-1/zhang.wei@example.com"
-CAT_SH01_QA = "position/SH01/CAT-1/qa.officer@example.com"
+HIP_SH01 = position_key("HIP-1", "SH01", "zhang.wei@example.com")
+HIP_BJ02 = position_key("HIP-1", "BJ02", "zhang.wei@example.com")
+CAT_SH01 = position_key("CAT-1", "SH01", "zhang.wei@example.com")
+CAT_SH01_QA = position_key("CAT-1", "SH01", "qa.officer@example.com")
 
 
 @pytest.fixture
@@ -746,7 +747,7 @@ async def test_cases_filtered_by_lot_page_by_cursor_and_follow_the_lines(
         rows = connection.execute(select(col(CaseLot.case_id), col(CaseLot.sku), col(CaseLot.site), col(CaseLot.lot), col(CaseLot.serial))
                                   .order_by(col(CaseLot.case_id), col(CaseLot.lot))).all()
     assert [tuple(r) for r in rows] == [(HIP_BJ02, "HIP-1", "BJ02", "L7", ""),
-                                        ("position/GZ03/CAT-1/zhang.wei@example.com", "CAT-1", "GZ03", "Z9", ""),
+                                        (position_key("CAT-1", "GZ03", "zhang.wei@example.com"), "CAT-1", "GZ03", "Z9", ""),
                                         (CAT_SH01_QA, "CAT-1", "SH01", "Q1", ""),
                                         (CAT_SH01, "CAT-1", "SH01", "A", ""), (CAT_SH01, "CAT-1", "SH01", "L2", ""),
                                         (HIP_SH01, "HIP-1", "SH01", "L1", "S1")]

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import create_token, list_tokens
+from core.case import position_key
 from core.db import make_engine
 from core.settings import Settings
 from governance.visibility import Role
@@ -80,7 +81,7 @@ def test_up_goes_on_to_serve_the_api_and_pages_and_prints_their_address_and_an_a
                 time.sleep(0.1)
         assert ready.json() == {"status": "ready"}
         page = httpx.get(f"{base}/pages/cases", headers={"Authorization": f"Bearer {token[1]}"}, timeout=10)
-        assert page.status_code == 200 and 'href="/pages/cases/case/' in page.text
+        assert page.status_code == 200 and 'href="/pages/cases/position/' in page.text
         child.send_signal(signal.SIGINT)
         assert child.wait(timeout=60) == 0
         said += child.stderr.read()  # type: ignore[union-attr]
@@ -382,7 +383,7 @@ def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_p
     listed = run("cases", "--lot", "L2", "--sku", "HIP-1", "--json", env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     both = [c["workflow_id"] for c in json.loads(listed.stdout)]
-    assert both == ["position/BJ02/HIP-1/zhang.wei@example.com", "position/SH01/HIP-1/zhang.wei@example.com"]  # due first
+    assert both == [position_key("HIP-1", "BJ02", "zhang.wei@example.com"), position_key("HIP-1", "SH01", "zhang.wei@example.com")]  # due first
     assert sorted(both) == asyncio.run(api({"lot": "L2", "sku": "HIP-1"}))
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from audit.checkpoints import Anchor, CheckpointFile
-from core.case import ProposalLine, Propose, Sign
+from core.case import ProposalLine, Propose, Sign, position_key
 from core.cells import FORMULA_STARTS, csv_field
 from inventory.ingest import ingest
 from reports.pack import write_pack
@@ -96,7 +96,7 @@ async def test_hostile_text_leaves_the_pack_and_the_outbox_as_text(dev: Workflow
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, engine, queue):
         await dev.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
-        handle = dev.client.get_workflow_handle(f"position/{SITE}/{SKU}/{OWNER}")
+        handle = dev.client.get_workflow_handle(position_key(SKU, SITE, OWNER))
         await until_state(handle, "open", engine)
         lines = [ProposalLine(lot.strip(), f"@S{n}", "1") for n, lot in enumerate(LOTS)]
         scrap = Propose(OWNER, "scrap", lines, reason="-1+1 damaged")

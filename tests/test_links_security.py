@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.auth import create_token
 from audit.trail import entries
+from core.case import position_key
 from core.settings import Settings
 from governance.models import CaseRow
 from governance.visibility import Role
@@ -31,7 +32,7 @@ from tests.support.cases import until
 from tests.support.data import LINK_SECRET as SECRET
 from tests.support.data import TEAM
 
-CASE = "position/SH01/HIP-1/zhang.wei@example.com"
+CASE = position_key("HIP-1", "SH01", "zhang.wei@example.com")
 OWNER, QA, CFO = "zhang.wei@example.com", "qa.officer@example.com", "cfo@example.com"
 QA_DIRECTOR = "qa.director@example.com"
 SCRAP = {"disposition": "scrap", "lines": [{"lot": "L2", "serial": "S2", "quantity": "1"},

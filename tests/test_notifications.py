@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
 from audit.trail import entries
-from core.case import CaseEvent, from_json
+from core.case import CaseEvent, from_json, position_key
 from core.settings import Settings
 from governance.service import record_event
 from notifications.links import read, read_my_cases
@@ -52,7 +52,7 @@ def settings(smtp_port: int) -> Settings:
 
 
 def step(engine: Engine, recipient: str, template: str = "case_assigned", event_no: int = 1,
-         case_id: str = "position/SH01/HIP-1/zhang.wei@example.com", state: str = "open") -> None:
+         case_id: str = position_key("HIP-1", "SH01", "zhang.wei@example.com"), state: str = "open") -> None:
     """A recorded case step that queues one message, as CaseWorkflow's record activity does."""
     now = datetime.now(UTC)
     with engine.begin() as connection:
@@ -94,7 +94,7 @@ def test_a_chinese_owner_gets_email_and_chat_in_chinese_with_signed_links(scanne
     with scanned.connect() as connection:
         [row] = connection.execute(select(Notification)).all()
         assert (row.state, row.attempts) == ("sent", 1)
-        [sent] = [e for e in entries(connection, case="position/SH01/HIP-1/zhang.wei@example.com") if e.action == "notification.sent"]
+        [sent] = [e for e in entries(connection, case=position_key("HIP-1", "SH01", "zhang.wei@example.com")) if e.action == "notification.sent"]
     assert sent.after["language"] == "zh-CN" and {c["channel"] for c in sent.after["channels"]} == {"email", "json"}
 
 
@@ -126,7 +126,7 @@ def test_smtp_down_then_up_delivers_the_message_once(scanned: Engine) -> None:
         assert delivery.deliver_due().sent == 0
         assert len(mailbox.messages) == 1
     with scanned.connect() as connection:
-        actions = [e.action for e in entries(connection, case="position/SH01/HIP-1/zhang.wei@example.com")]
+        actions = [e.action for e in entries(connection, case=position_key("HIP-1", "SH01", "zhang.wei@example.com"))]
     assert actions.count("notification.failed") == 1 and actions.count("notification.sent") == 1
 
 
@@ -134,9 +134,9 @@ def test_people_who_take_a_digest_get_one_message_a_day(scanned: Engine) -> None
     smtp_port = free_port()
     delivery = NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x"))
     with smtp_server(smtp_port) as mailbox:
-        step(scanned, "wang.fang@example.com", case_id="position/SH01/HIP-1/zhang.wei@example.com")
+        step(scanned, "wang.fang@example.com", case_id=position_key("HIP-1", "SH01", "zhang.wei@example.com"))
         step(scanned, "wang.fang@example.com", case_id="case/held/GZ03/CAT-1", event_no=1)
-        step(scanned, "wang.fang@example.com", template="approval_requested", case_id="position/SH01/HIP-1/zhang.wei@example.com", event_no=2,
+        step(scanned, "wang.fang@example.com", template="approval_requested", case_id=position_key("HIP-1", "SH01", "zhang.wei@example.com"), event_no=2,
              state="awaiting_approval")
         assert delivery.deliver_due().sent == 1  # the approval request goes out at once
         assert delivery.deliver_digests().sent == 1
@@ -182,7 +182,7 @@ async def test_links_in_real_messages_act_on_the_case_once_and_only_for_their_pe
             await ensure_dispatcher(env.client, queue, interval_seconds=0.5, digest_hour=24)
             await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",
                                               task_queue=queue)
-            handle = env.client.get_workflow_handle("position/SH01/HIP-1/zhang.wei@example.com")
+            handle = env.client.get_workflow_handle(position_key("HIP-1", "SH01", "zhang.wei@example.com"))
             await until(lambda: mailbox.to("zhang.wei@example.com"), "the owner's message")
             [assigned] = mailbox.to("zhang.wei@example.com")
             acknowledge = link_of(assigned, "确认接收")
@@ -279,6 +279,6 @@ def test_messages_waiting_for_a_digest_never_crowd_out_the_others(scanned: Engin
     with smtp_server(smtp_port) as mailbox:
         for n in range(BATCH + 5):
             step(scanned, "wang.fang@example.com", case_id=f"case/held/SH01/X-{n}")
-        step(scanned, "inventory@example.com", case_id="position/SH01/HIP-1/zhang.wei@example.com")
+        step(scanned, "inventory@example.com", case_id=position_key("HIP-1", "SH01", "zhang.wei@example.com"))
         delivered = NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x")).deliver_due()
     assert delivered.sent == 1 and [m["X-Envelope-To"] for m in mailbox.messages] == ["inventory@example.com"]

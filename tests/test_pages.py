@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import create_token
+from core.case import position_key
 from core.settings import Settings
 from governance.models import CaseRow
 from governance.visibility import Role
@@ -142,7 +143,7 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
             while not server.started:
                 await asyncio.sleep(0.05)
             await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
-            case = "case/held/SH01/HIP-1"
+            case = position_key("HIP-1", "SH01", "zhang.wei@example.com")
             for _ in range(600):  # the case writes its mirror row in its first activity, just after the scan
                 with scanned.connect() as connection:
                     if connection.execute(select(col(CaseRow.id)).where(col(CaseRow.id) == case)).first():
@@ -226,7 +227,7 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
         server.should_exit = True
         await serving
         with contextlib.suppress(RPCError):  # the dev server outlives this test; the next one opens the same case
-            await env.client.get_workflow_handle("case/held/SH01/HIP-1").terminate("test over")
+            await env.client.get_workflow_handle(position_key("HIP-1", "SH01", "zhang.wei@example.com")).terminate("test over")
 
 
 @pytest.mark.asyncio

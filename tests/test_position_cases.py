@@ -17,7 +17,7 @@ from sqlmodel import col
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from core.case import Acknowledge, CaseInput, Confirm, ProposalLine, Propose, Sign
+from core.case import Acknowledge, CaseInput, Confirm, ProposalLine, Propose, Sign, position_key
 from governance.models import CaseRow, ErpInstruction, LotReservation
 from governance.opening import CaseRequest, case_requests
 from inventory.ingest import ingest
@@ -125,7 +125,7 @@ def test_each_lot_is_one_line_of_one_case_with_every_finding_governed_by_the_mos
     cases = requests_of(positions)
     assert set(cases) == {OWNER, QA_OWNER}  # quarantined stock is QA's: a case of its own at the same SKU-site
     own, qa = cases[OWNER], cases[QA_OWNER]
-    assert own.case_id == "position/SH01/HIP-1/zhang.wei@example.com"
+    assert own.case_id == position_key("HIP-1", "SH01", "zhang.wei@example.com")
     lines = {line.lot: line for line in own.lines}
     assert set(lines) == {"E1", "R1"} and [line.lot for line in qa.lines] == ["Q1"]
     expired = lines["E1"]
