@@ -37,6 +37,7 @@ from core.case import (
     ProposalLine,
     Propose,
     Sign,
+    position_key,
 )
 from governance.models import ErpInstruction
 from inventory.ingest import ingest
@@ -200,13 +201,18 @@ async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvi
         await until_state(handle, "awaiting_confirmation", stock)
         await refused(handle, CaseWorkflow.cancel, Cancel(CFO, "too late"), "only a case with no instruction out")
         await refused(handle, CaseWorkflow.confirm, Confirm("erp", 10**6), "instruction 1000000 is not pending")
-        await handle.signal(CaseWorkflow.refresh, Lines([]))  # the stock left: the snapshot confirms the rest
+        await handle.signal(CaseWorkflow.refresh, Lines([]))  # the stock is gone, but no snapshot shows a return
+        await asyncio.sleep(0.5)
+        assert (await handle.query(CaseWorkflow.view)).state == "awaiting_confirmation"  # so nothing is confirmed
+        returned = [Evidenced(i.id or 0, "1", "return_to_supplier movement of 1") for i in outbox(stock, handle.id)]
+        await handle.signal(CaseWorkflow.refresh, Lines([], evidenced=returned))  # the next one shows the returns
         assert await handle.result() == "resolved"
-    assert trail(stock, handle.id)[2:] == [
-        "case.disposition_proposed", "case.approval_requested", "case.signed", "case.signed", "case.signed",
-        "case.rejected", "case.disposition_proposed", "case.approved", "case.executing", "instruction.issued",
-        "instruction.issued", "case.instructions_issued", "instruction.confirmed", "instruction.confirmed",
-        "case.instruction_confirmed", "case.resolved"]
+    assert trail(stock, handle.id)[2:] == [  # the rejection lets go of the cups; the returns consume their holds
+        "lot.reserved", "lot.reserved", "case.disposition_proposed", "case.approval_requested", "case.signed",
+        "case.signed", "case.signed", "lot.released", "lot.released", "case.rejected", "lot.reserved", "lot.reserved",
+        "case.disposition_proposed", "case.approved", "case.executing", "instruction.issued", "instruction.issued",
+        "case.instructions_issued", *["instruction.confirmed", "lot.consumed", "case.instruction_confirmed"] * 2,
+        "case.resolved"]
     replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
     await replayer.replay_workflow(await handle.fetch_history())
 
@@ -219,8 +225,8 @@ async def test_a_committee_member_may_cancel_a_case_awaiting_approval(dev: Workf
         assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["scrap"]) == "awaiting_approval"
         assert await handle.execute_update(CaseWorkflow.cancel, Cancel(CFO, "recall: keep for investigation")) == "cancelled"
         assert await handle.result() == "cancelled"
-    assert trail(stock, handle.id) == ["case.opened", "case.disposition_proposed", "case.approval_requested",
-                                       "case.cancelled"]
+    assert trail(stock, handle.id) == ["case.opened", "lot.reserved", "lot.reserved", "case.disposition_proposed",
+                                       "case.approval_requested", "lot.released", "lot.released", "case.cancelled"]
     assert mirror(stock, handle.id).state == "cancelled"
 
 
@@ -243,7 +249,7 @@ async def test_a_worker_stopped_mid_case_and_a_retried_activity_issue_no_instruc
         dev: WorkflowEnvironment, stock: Engine) -> None:
     queue = str(uuid.uuid4())
     async with build_worker(dev.client, stock, queue):
-        handle = await start(dev, queue, "restart")
+        handle = await start(dev, queue, "restart", LINES[1:])  # the plan takes all of it: carried out, resolved
         assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["scrap"]) == "awaiting_approval"
         await handle.execute_update(CaseWorkflow.sign, Sign(QA_OFFICER, "approved", authenticated_by=PIN))
     # The worker is gone with the case awaiting the committee; a new one, whose first outbox write is
@@ -301,7 +307,7 @@ async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli
     async with build_worker(dev.client, engine, queue):
         await dev.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}",
                                           task_queue=queue)
-        handle = dev.client.get_workflow_handle("case/held/SH01/HIP-1")
+        handle = dev.client.get_workflow_handle(position_key("HIP-1", "SH01", OWNER))
         await until_state(handle, "open", engine)
         row = mirror(engine, handle.id)
         by_lot = {line["lot"]: line for line in row.lines}
@@ -329,11 +335,12 @@ async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli
 
         confirmed = await cli("outbox", "confirm", str(instruction.id), "--by", "erp-bot", "--note", "RMA-5531")
         assert confirmed.returncode == 0, confirmed.stderr
-        assert f"Instruction {instruction.id} confirmed; the case is resolved." in confirmed.stderr
-        assert await handle.result() == "resolved"
+        # L2 went back; L1 and L3 are still the owner's to decide on: the case goes back to them.
+        assert f"Instruction {instruction.id} confirmed; the case is acknowledged." in confirmed.stderr
+        assert [line["lot"] for line in mirror(engine, handle.id).lines] == ["L1", "L3"]
         again = await cli("outbox", "confirm", str(instruction.id), "--by", "erp-bot")
         assert again.returncode == 1 and "Traceback" not in again.stderr
-        assert "the case is resolved" in again.stderr or "no longer running" in again.stderr, again.stderr
+        assert "awaits no confirmation" in again.stderr, again.stderr
         unknown = await cli("outbox", "confirm", "999999")
         assert unknown.returncode == 1 and "there is no instruction 999999 in the outbox" in unknown.stderr
     [instruction] = outbox(engine, handle.id)
@@ -343,8 +350,8 @@ async def test_a_scanned_case_is_returned_to_its_supplier_through_the_outbox_cli
             AuditEntry.action == "instructions.exported")).scalar_one() == 1  # type: ignore[arg-type]
         assert verify(connection)[1] == []
     cases = json.loads((await cli("cases", "--json")).stdout)
-    resolved = next(c for c in cases if c["workflow_id"] == handle.id)
-    assert resolved["state"] == "resolved" and resolved["proposal"]["disposition"] == "return_to_supplier"
+    case = next(c for c in cases if c["workflow_id"] == handle.id)
+    assert case["state"] == "acknowledged" and case["proposal"] is None
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -363,7 +370,7 @@ async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvi
     app = create_app(stock, dev.client, Settings(task_queue=queue))
     async with build_worker(dev.client, stock, queue), \
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
-        handle = await start(dev, queue, "api-outbox")
+        handle = await start(dev, queue, "api-outbox", LINES[1:])
         await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
         await handle.execute_update(CaseWorkflow.propose, PROPOSALS["return_to_supplier"])
         await until_state(handle, "awaiting_confirmation", stock)
