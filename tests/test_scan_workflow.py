@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -46,22 +47,24 @@ OWNERS = {"implant": "zhang.wei@example.com", "stent": "zhang.wei@example.com", 
 """The default policy's owner scopes by category; everything else is inventory@example.com's."""
 
 
-def positions_with_findings(engine: Engine, scan_id: int) -> set[str]:
-    """Each (SKU, site, owner) holding stock a finding is about, worked out here from the findings and the
-    materials: a SKU finding is about every lot of its SKU-site, a lot finding about its lot."""
+def positions_with_findings(engine: Engine, scan_id: int) -> tuple[set[str], Decimal]:
+    """Each (SKU, site, owner) holding stock a finding is about, and that stock's value, worked out here from
+    the findings, lots and materials: a SKU finding is about every lot of its SKU-site, a lot finding about its lot."""
     with engine.connect() as connection:
         snapshot = connection.execute(select(col(Scan.snapshot_id)).where(col(Scan.id) == scan_id)).scalar_one()
-        categories = {sku: category for sku, category in connection.execute(
-            select(col(Material.sku), col(Material.category)).where(col(Material.snapshot_id) == snapshot))}
-        stocked = {(r.sku, r.site, r.lot, r.serial) for r in connection.execute(
-            select(col(LotPosition.sku), col(LotPosition.site), col(LotPosition.lot), col(LotPosition.serial))
+        materials = {sku: (category, cost) for sku, category, cost in connection.execute(
+            select(col(Material.sku), col(Material.category), col(Material.unit_cost))
+            .where(col(Material.snapshot_id) == snapshot))}
+        stocked = {(r.sku, r.site, r.lot, r.serial): r.qty for r in connection.execute(
+            select(col(LotPosition.sku), col(LotPosition.site), col(LotPosition.lot), col(LotPosition.serial),
+                   col(LotPosition.qty))
             .where(col(LotPosition.snapshot_id) == snapshot, col(LotPosition.qty) > 0))}
-        sku_sites = {(sku, site) for sku, site, _, _ in stocked}
-        found = set()
-        for f in stored_findings(connection, scan_id):
-            if (f.level == "sku" and (f.sku, f.site) in sku_sites) or (f.sku, f.site, f.lot, f.serial) in stocked:
-                found.add(position_key(f.sku, f.site, OWNERS.get(categories[f.sku], "inventory@example.com")))
-    return found
+        findings = list(stored_findings(connection, scan_id))
+    whole = {(f.sku, f.site) for f in findings if f.level == "sku"}
+    singled = {(f.sku, f.site, f.lot, f.serial) for f in findings if f.level == "lot"}
+    about = {key for key in stocked if key[:2] in whole or key in singled}
+    found = {position_key(sku, site, OWNERS.get(materials[sku][0], "inventory@example.com")) for sku, site, _, _ in about}
+    return found, sum((Decimal(stocked[key]) * Decimal(materials[key[0]][1]) for key in about), Decimal(0))
 
 
 async def running_cases(temporal: WorkflowEnvironment, queue: str) -> list[str]:
@@ -81,7 +84,7 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
         assert findings(company, summary.scan_id) == findings(company, direct.scan_id)
         with company.connect() as connection:
             assert latest_scan(connection).id == summary.scan_id  # type: ignore[union-attr]
-        expected = positions_with_findings(company, summary.scan_id)
+        expected, value = positions_with_findings(company, summary.scan_id)
         assert summary.cases == len(expected) and summary.cleared == 0
         history = await temporal.client.get_workflow_handle(f"scan-{queue}").fetch_history()
         await Replayer(workflows=WORKFLOWS).replay_workflow(history)  # deterministic on the current code
@@ -89,6 +92,7 @@ async def test_a_scan_through_temporal_equals_a_direct_scan_and_opens_one_case_p
         with company.connect() as connection:
             rows = [CaseRow.model_validate(x._mapping) for x in connection.execute(select(CaseRow))]
         assert {r.id for r in rows} == expected and {r.state for r in rows} == {"open"}
+        assert sum(Decimal(r.value) for r in rows) == value  # the open cases hold the stock with findings, once
         lots = [(r.sku, r.site, line["lot"], line["serial"]) for r in rows for line in r.lines if not line["po"]]
         assert len(lots) == len(set(lots))  # no lot is in two cases
         implant = next(r for r in rows if "/IMP-" in r.id)
