@@ -78,7 +78,9 @@ sku,site,lot,serial,qty,uom,received_on,manufactured_on,expires_on,last_movement
 HIP-1,SH01,E1,,2,,2025-01-10,2024-12-01,2026-10-01,2025-02-01,released,
 HIP-1,SH01,R1,,42,,2025-01-10,2024-12-01,2030-01-01,2025-02-01,released,
 HIP-1,SH01,Q1,,3,,2025-01-10,2024-12-01,2030-01-01,2025-02-01,quarantine,
+CAT-1,GZ03,Z1,,0,,2025-01-10,2024-12-01,2030-01-01,2025-02-01,released,
 """
+"""Z1 is idle but empty: a zero-quantity position opens no case."""
 DEMAND = "sku,site,period,kind,qty\nHIP-1,BJ02,2026-10,actual,4\n"
 
 
@@ -124,6 +126,7 @@ async def refused(handle: WorkflowHandle, request: Propose, expected: str) -> No
 def test_each_lot_is_one_line_of_one_case_with_every_finding_governed_by_the_most_severe(positions: Engine) -> None:
     cases = requests_of(positions)
     assert set(cases) == {OWNER, QA_OWNER}  # quarantined stock is QA's: a case of its own at the same SKU-site
+    assert all(request.case is not None and request.case.sku == "HIP-1" for request in cases.values())  # not Z1
     own, qa = cases[OWNER], cases[QA_OWNER]
     assert own.case_id == position_key("HIP-1", "SH01", "zhang.wei@example.com")
     lines = {line.lot: line for line in own.lines}
@@ -246,3 +249,25 @@ async def test_stock_that_goes_from_under_a_plan_trims_it_and_nothing_is_instruc
         # And a plan proposed for stock already gone is refused: its lots cannot be held.
         again = await opened(dev, positions, queue, cases[OWNER], "-again")
         await refused(again, Propose(OWNER, "scrap", [ProposalLine("E1", "", "2")]), "0 in stock")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_more_severe_finding_tightens_an_open_case_and_tells_its_people(
+        dev: WorkflowEnvironment, positions: Engine) -> None:
+    cases = requests_of(positions)
+    qa = cases[QA_OWNER]  # medium: quarantine-sitting and idle, acknowledge within 2 days
+    assert qa.case is not None and qa.case.severity == "medium"
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, positions, queue):
+        case = await opened(dev, positions, queue, qa)
+        before = mirror(positions, case.id).acknowledge_due
+        worse = replace(qa.refresh, severity="critical", rule="expired", title_en="Expired stock", title_zh="已过期库存",
+                        acknowledge_seconds=86_400.0, resolve_seconds=7 * 86_400.0)
+        await case.signal(CaseWorkflow.refresh, worse)
+        await until(lambda: mirror(positions, case.id).severity == "critical", "the case's severity to rise")
+        row = mirror(positions, case.id)
+        assert row.rule == "expired" and (before - row.acknowledge_due).total_seconds() == 86_400
+        assert ("tightened", [QA_OWNER]) in notifications(positions, case.id)
+        await case.signal(CaseWorkflow.refresh, qa.refresh)  # a milder scan again loosens nothing
+        await case.query(CaseWorkflow.view)
+        assert mirror(positions, case.id).severity == "critical"
