@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sqlmodel import col
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from core.case import Acknowledge, CaseInput, Confirm, ProposalLine, Propose, Sign, position_key
+from core.case import Acknowledge, Cancel, CaseInput, Confirm, ProposalLine, Propose, Sign, position_key
 from governance.models import CaseRow, ErpInstruction, LotReservation
 from governance.opening import CaseRequest, case_requests
 from inventory.ingest import ingest
@@ -28,6 +29,7 @@ from stockwarden.temporal import build_worker
 from tests.support.cases import mirror, notifications, until, until_state
 from tests.support.data import AS_OF, write_export
 from workflows.case import CaseWorkflow
+from workflows.scan import ScanRequest, ScanWorkflow
 
 OWNER, QA_OWNER = "zhang.wei@example.com", "qa.officer@example.com"
 QA_DIRECTOR = "qa.director@example.com"
@@ -271,3 +273,47 @@ async def test_a_more_severe_finding_tightens_an_open_case_and_tells_its_people(
         await case.signal(CaseWorkflow.refresh, qa.refresh)  # a milder scan again loosens nothing
         await case.query(CaseWorkflow.view)
         assert mirror(positions, case.id).severity == "critical"
+
+
+async def scanned_through_temporal(env: WorkflowEnvironment, queue: str, name: str) -> None:
+    await env.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{name}-{queue}",
+                                      task_queue=queue)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_later_snapshot_confirms_only_what_it_shows_done_and_reopens_an_ended_position_as_a_new_case(
+        dev: WorkflowEnvironment, positions: Engine, tmp_path: Path) -> None:
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, positions, queue):
+        await scanned_through_temporal(dev, queue, "first")
+        own = dev.client.get_workflow_handle(position_key("HIP-1", "SH01", OWNER))
+        qa = dev.client.get_workflow_handle(position_key("HIP-1", "SH01", QA_OWNER))
+        await until(lambda: _mirrored(positions, own.id) and _mirrored(positions, qa.id), "both cases in the mirror")
+        await own.execute_update(CaseWorkflow.propose, Propose(OWNER, "scrap", [
+            ProposalLine("E1", "", "2"), ProposalLine("R1", "", "10")]))
+        await own.execute_update(CaseWorkflow.sign, Sign(QA_DIRECTOR, "approved", authenticated_by="pin"))
+        await until_state(own, "awaiting_confirmation", positions)
+        await qa.execute_update(CaseWorkflow.cancel, Cancel("cfo@example.com", "kept for the recall investigation"))
+        # The next export: R1 was scrapped (10); E1 was sold, not scrapped; Q1 is still there.
+        today = date.today()
+        lots = (LOTS.replace("HIP-1,SH01,E1,,2,", "HIP-1,SH01,E1,,0,").replace("HIP-1,SH01,R1,,42,", "HIP-1,SH01,R1,,32,"))
+        moves = (f"sku,site,lot,serial,type,qty,moved_on\nHIP-1,SH01,R1,,scrap,10,{today}\n"
+                 f"HIP-1,SH01,E1,,issue,2,{today}\n")
+        ingest(positions, write_export(tmp_path / "next", lots=lots, demand=DEMAND, movements=moves), as_of=today)
+        await scanned_through_temporal(dev, queue, "second")
+        await until(lambda: {r.lot: r.state for r in _instructions(positions, own.id)}["R1"] == "confirmed",
+                    "the scrap of R1 confirmed by the snapshot")
+        by_lot = {r.lot: r for r in _instructions(positions, own.id)}
+        assert (by_lot["R1"].confirmed_by, by_lot["R1"].done) == ("snapshot", 10)
+        assert by_lot["E1"].state != "confirmed"  # a sale of the same units is no scrap
+        assert mirror(positions, own.id).state == "awaiting_confirmation"
+        # The cancelled position has findings again on a later snapshot: a new case, never a new run of the old.
+        second = position_key("HIP-1", "SH01", QA_OWNER) + "~2"
+        await until(lambda: _mirrored(positions, second), "the position's next case")
+        assert mirror(positions, qa.id).state == "cancelled" and mirror(positions, second).generation == 2
+
+
+def _instructions(engine: Engine, case_id: str) -> list[ErpInstruction]:
+    with engine.connect() as connection:
+        return [ErpInstruction.model_validate(r._mapping) for r in connection.execute(
+            select(ErpInstruction).where(col(ErpInstruction.case_id) == case_id))]
