@@ -49,7 +49,7 @@ class CaseActivities:
         (a lot asked beyond what is neither held elsewhere nor gone) when it cannot. A retry holds nothing twice."""
         from governance.reservations import Hold, reserve
 
-        holds = [Hold(n, request.sku, request.site, line.lot, line.serial, Decimal(line.quantity))
+        holds = [Hold(line.line_no or n, request.sku, request.site, line.lot, line.serial, Decimal(line.quantity))
                  for n, line in enumerate(request.lines, start=1) if line.disposition != REDUCE_PURCHASE_ORDER]
         with self.engine.begin() as connection:
             return reserve(connection, request.case_id, request.plan_no, holds, datetime.fromisoformat(request.at))
@@ -67,11 +67,13 @@ class CaseActivities:
     def stock_now(self, check: StockCheck) -> list[str]:
         """What the latest snapshot (with the movements applied since) holds of each plan line's lot, so
         nothing approved is sent for stock that is gone; a PO cut's line reads as its quantity."""
-        from governance.reservations import on_hand
+        from governance.reservations import held_by_others, on_hand
 
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection:  # what other plans hold is not this plan's to take
             return [line.quantity if line.disposition == REDUCE_PURCHASE_ORDER
-                    else str(on_hand(connection, check.sku, check.site, line.lot, line.serial))
+                    else str(max(on_hand(connection, check.sku, check.site, line.lot, line.serial)
+                                 - held_by_others(connection, check.case_id, check.sku, check.site, line.lot,
+                                                  line.serial), Decimal(0)))
                     for line in check.lines]
 
     @activity.defn

@@ -232,6 +232,9 @@ class ProposalLine:
     target: str = ""
     """The site (reallocate), the substitute SKU (substitute) or the purchase-order line "PO/LINE"."""
     postpone_to: str = ""
+    line_no: int = 0
+    """The line's number in the plan as proposed (1-based), kept when a trim drops lines before it: the
+    hold on its lot and its instruction's idempotency key name it."""
 
     @property
     def name(self) -> str:
@@ -573,6 +576,8 @@ class InstructionLine:
     disposition: str = ""
     target: str = ""
     postpone_to: str = ""
+    line_no: int = 0
+    """The plan line it carries out (0: its place in the request, as before plans kept their numbers)."""
 
 
 @dataclass
@@ -625,11 +630,13 @@ class HoldRequest:
 
 @dataclass
 class StockCheck:
-    """The plan lines to check against what the latest snapshot holds now, before instructions go out."""
+    """The plan lines to check against what the latest snapshot holds now (less what other plans hold),
+    before instructions go out."""
 
     sku: str
     site: str
     lines: list[ProposalLine]
+    case_id: str = ""
 
 
 # --- JSON in the database ---------------------------------------------------------------------

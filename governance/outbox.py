@@ -36,8 +36,8 @@ def issue(connection: Connection, request: InstructionRequest) -> list[int]:
     """Write an instruction per line unless its key is already there; returns the ids in line order."""
     at = datetime.fromisoformat(request.at)
     ids: list[int] = []
-    for line_no, line in enumerate(request.lines, start=1):
-        key = idempotency_key(request.case_id, request.proposal_no, line_no)
+    for place, line in enumerate(request.lines, start=1):
+        key = idempotency_key(request.case_id, request.proposal_no, line.line_no or place)
         existing = connection.execute(select(col(ErpInstruction.id)).where(col(ErpInstruction.idempotency_key) == key)).scalar()
         if existing is not None:
             ids.append(existing)
@@ -146,13 +146,13 @@ def confirm(connection: Connection, confirmation: Confirmation) -> int:
             update(ErpInstruction).where(col(ErpInstruction.id) == instruction_id, col(ErpInstruction.state) != CONFIRMED)
             .values(state=CONFIRMED, confirmed_at=at, confirmed_by=confirmation.actor, done=carried_out)).rowcount
         if updated:
-            changed += 1
+            changed += 1  # the hold first: reservations lock before the trail does (governance/reservations.py)
+            consume(connection, row.case_id, row.proposal_no, line_of(row.idempotency_key), carried_out, at)
             append(connection, actor=confirmation.actor, action="instruction.confirmed",
                    subject=f"instruction:{instruction_id}", after={"state": CONFIRMED, "done": _plain(carried_out),
                                                                     "of": _plain(Decimal(row.quantity))},
                    reason=confirmation.note, policy_version=confirmation.policy_version,
                    workflow_id=confirmation.case_id, at=at)
-            consume(connection, row.case_id, row.proposal_no, line_of(row.idempotency_key), carried_out, at)
     return changed
 
 

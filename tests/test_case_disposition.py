@@ -131,7 +131,7 @@ async def test_each_disposition_runs_from_proposal_to_resolved(dev: WorkflowEnvi
     approval = ["case.approval_requested", *signed] if signed else []
     held = [] if disposition == "reduce_purchase_order" else ["lot.reserved"] * 2  # orders hold no stock
     consumed = [] if disposition == "reduce_purchase_order" else ["lot.consumed"]
-    confirmations = ["instruction.confirmed", *consumed, "case.instruction_confirmed"] * expected_lines
+    confirmations = [*consumed, "instruction.confirmed", "case.instruction_confirmed"] * expected_lines
     assert trail(stock, handle.id) == [
         "case.opened", "case.acknowledged", *held, "case.disposition_proposed", *approval, "case.approved",
         "case.executing", *["instruction.issued"] * expected_lines, "case.instructions_issued", *confirmations,
@@ -211,7 +211,7 @@ async def test_refused_proposals_and_signatures_change_nothing(dev: WorkflowEnvi
         "lot.reserved", "lot.reserved", "case.disposition_proposed", "case.approval_requested", "case.signed",
         "case.signed", "case.signed", "lot.released", "lot.released", "case.rejected", "lot.reserved", "lot.reserved",
         "case.disposition_proposed", "case.approved", "case.executing", "instruction.issued", "instruction.issued",
-        "case.instructions_issued", *["instruction.confirmed", "lot.consumed", "case.instruction_confirmed"] * 2,
+        "case.instructions_issued", *["lot.consumed", "instruction.confirmed", "case.instruction_confirmed"] * 2,
         "case.resolved"]
     replayer = Replayer(workflows=WORKFLOWS, data_converter=dev.client.data_converter)  # encrypted history
     await replayer.replay_workflow(await handle.fetch_history())

@@ -167,7 +167,9 @@ async def test_a_long_lived_case_continues_as_new_and_keeps_its_state(dev: Workf
         assert (view.state, view.assignees) == ("acknowledged", ["zhang.wei@example.com"])
         await handle.signal(CaseWorkflow.refresh, Lines([]))
         assert await handle.result() == "resolved_by_itself"
-    assert actions(engine, case_id) == ["case.opened", "case.acknowledged", "case.resolved_by_itself"]
+    recorded = actions(engine, case_id)  # a refresh that changes the lines is a step: the mirror follows the stock
+    assert recorded[:2] == ["case.opened", "case.acknowledged"] and recorded[-1] == "case.resolved_by_itself"
+    assert set(recorded[2:-1]) <= {"case.refreshed"}
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -135,6 +135,9 @@ class CaseWorkflow:
         self.snapshot_id = case.snapshot_id
         self.pending: Lines | None = None
         """The latest refresh whose severity, deadlines, stock and evidence the case has yet to weigh."""
+        self.acting = 0
+        """Propose and Sign handlers between two awaits: a refresh waits to trim the plan until they are done."""
+        self.recorded_lines: tuple[tuple[tuple[str, str, str], str], ...] = ()
         self.due = {"acknowledge": opened + timedelta(seconds=case.acknowledge_seconds),
                     "resolve": opened + timedelta(seconds=case.resolve_seconds)}
         self.deadline_moved = False
@@ -232,7 +235,16 @@ class CaseWorkflow:
     @workflow.update
     async def propose(self, request: Propose) -> str:
         await workflow.wait_condition(lambda: self.opened)
-        plan = plan_lines(request)
+        self.proposals += 1  # taken before any await: two proposals at once never share a plan number
+        plan_no = self.proposals
+        plan = [replace(line, line_no=n) for n, line in enumerate(plan_lines(request), start=1)]
+        self.acting += 1
+        try:
+            return await self._propose(request, plan, plan_no)
+        finally:
+            self.acting -= 1
+
+    async def _propose(self, request: Propose, plan: list[ProposalLine], plan_no: int) -> str:
         targets: dict[tuple[str, str], Decimal] = {}
         for line in plan:
             if line.disposition in (REALLOCATE, PO_LINE):
@@ -246,7 +258,6 @@ class CaseWorkflow:
             if problems:
                 raise ApplicationError("; ".join(problems), type="Refused", non_retryable=True)
         _refuse_unless(self._validate_propose, request)  # the case may have moved on while this waited
-        plan_no = self.proposals + 1
         hold = HoldRequest(self.input.case_id, plan_no, self.input.sku, self.input.site, plan, "proposed",
                            workflow.now().isoformat())
         problems = await workflow.execute_activity_method(CaseActivities.hold_stock, hold,
@@ -262,7 +273,6 @@ class CaseWorkflow:
         values = values_by_disposition(self.lines, plan)
         value = sum(values.values(), Decimal(0)).quantize(Decimal("0.01"))
         disposition = plan_name(plan)
-        self.proposals = plan_no
         self.proposal = Proposal(
             no=plan_no, disposition=disposition, by=request.actor, at=workflow.now().isoformat(),
             lines=plan, target=request.target, postpone_to=request.postpone_to,
@@ -293,6 +303,13 @@ class CaseWorkflow:
     async def sign(self, request: Sign) -> str:
         """An electronic signature on the open proposal: its signer, UTC time and meaning are recorded."""
         await workflow.wait_condition(lambda: self.opened)
+        self.acting += 1
+        try:
+            return await self._sign(request)
+        finally:
+            self.acting -= 1
+
+    async def _sign(self, request: Sign) -> str:
         _refuse_unless(self._check_sign, request)  # another signature may have landed since validation
         proposal = self.proposal
         assert proposal is not None
@@ -410,10 +427,11 @@ class CaseWorkflow:
                 await self._take_over(case.merged)
             self.opened = True
         while self.state not in FINAL:
-            await self._continue_as_new_if_long()
-            if self.pending is not None:
+            if self.pending is not None:  # before continuing as new: the refresh is not carried over
                 await self._weigh(self.pending)
-            elif self.state == APPROVED:
+                continue
+            await self._continue_as_new_if_long()
+            if self.state == APPROVED:
                 await self._execute()
             elif self.state in WAITING_FOR_PEOPLE:
                 await self._under_sla()
@@ -516,23 +534,29 @@ class CaseWorkflow:
         deadlines; stock gone from under a plan trims it; a snapshot showing an instruction carried out
         confirms it."""
         self.pending = None
+        await workflow.wait_condition(lambda: self.acting == 0)  # a plan is never cut from under a handler
+        tightened, before = [], {"severity": self.input.severity, "rule": self.input.rule}
         if update.severity and severity_rank(update.severity) < severity_rank(self.input.severity):
-            before = {"severity": self.input.severity, "rule": self.input.rule}
             self.input = replace(self.input, severity=update.severity, rule=update.rule, title_en=update.title_en,
                                  title_zh=update.title_zh)
-            tightened = [f"severity {before['severity']} -> {update.severity} ({update.rule})"]
-            for phase, seconds in (("acknowledge", update.acknowledge_seconds), ("resolve", update.resolve_seconds)):
-                due = self.opened_at + timedelta(seconds=seconds)
-                if seconds and due < self.due[phase]:
-                    tightened.append(f"{phase} by {due.isoformat()} (was {self.due[phase].isoformat()})")
-                    self.due[phase] = due
-                    self.deadline_moved = True
-            self.input = replace(self.input,
-                                 acknowledge_seconds=min(self.input.acknowledge_seconds, update.acknowledge_seconds or 1e18),
-                                 resolve_seconds=min(self.input.resolve_seconds, update.resolve_seconds or 1e18))
+            tightened.append(f"severity {before['severity']} -> {update.severity} ({update.rule})")
+        for phase, seconds in (("acknowledge", update.acknowledge_seconds), ("resolve", update.resolve_seconds)):
+            due = self.opened_at + timedelta(seconds=seconds)
+            if seconds and due < self.due[phase]:  # a new finding's rule may give an earlier deadline
+                tightened.append(f"{phase} by {due.isoformat()} (was {self.due[phase].isoformat()})")
+                self.due[phase] = due
+                self.deadline_moved = True
+        self.input = replace(self.input,
+                             acknowledge_seconds=min(self.input.acknowledge_seconds, update.acknowledge_seconds or 1e18),
+                             resolve_seconds=min(self.input.resolve_seconds, update.resolve_seconds or 1e18))
+        if tightened:
             await self._record("case.tightened", "stockwarden", before=before,
-                               after={"severity": update.severity, "rule": update.rule},
+                               after={"severity": self.input.severity, "rule": self.input.rule},
                                reason="; ".join(tightened), notify=("tightened", self._recipients()))
+        elif self.lines and self._lines_key() != self.recorded_lines:  # the mirror follows the stock (none left:
+            # the case clears, and that step records it)
+            await self._record("case.refreshed", "stockwarden", after={"lines": len(self.lines)},
+                               reason="the latest scan shows other stock")
         if update.dispositions:
             self.input = replace(self.input, dispositions=list(update.dispositions))
         if self.proposal is not None and self.state in PLANNED:
@@ -550,7 +574,7 @@ class CaseWorkflow:
         proposal = self.proposal
         assert proposal is not None
         kept, trimmed, gone = [], [], []
-        for n, (line, have) in enumerate(zip(proposal.lines, available, strict=True), start=1):
+        for place, (line, have) in enumerate(zip(proposal.lines, available, strict=True), start=1):
             quantity, left = Decimal(line.quantity), max(Decimal(have), Decimal(0))
             if line.disposition == PO_LINE or left >= quantity:
                 kept.append(line)
@@ -558,7 +582,7 @@ class CaseWorkflow:
                 kept.append(replace(line, quantity=str(left)))
                 trimmed.append(f"{line.name}: {line.quantity} -> {left}")
             else:
-                gone.append(n)
+                gone.append(line.line_no or place)
                 trimmed.append(f"{line.name}: {line.quantity} -> 0")
         if not trimmed:
             return
@@ -596,20 +620,26 @@ class CaseWorkflow:
                 await self._confirm([seen.instruction], SNAPSHOT, seen.how, [seen.done])
 
     async def _confirm(self, ids: list[int], actor: str, note: str, done: list[str] | None = None) -> None:
-        assert self.proposal is not None
+        proposal = self.proposal
+        assert proposal is not None
         at = workflow.now().isoformat()
-        quantities = list(done or [""] * len(ids))
+        asked = dict(zip(ids, done or [""] * len(ids), strict=True))
+        claimed = [i for i in proposal.instructions if i.id in asked and not i.confirmed_by]
+        if not claimed:  # another confirmation of the same instruction got here first
+            return
+        for instruction in claimed:  # claimed before the await: a second confirmation meanwhile finds it taken
+            instruction.confirmed_by, instruction.confirmed_at = actor, at
+            instruction.done = asked[instruction.id] or instruction.quantity
+            instruction.how = note
+        ids = [i.id for i in claimed]
         await workflow.execute_activity_method(
             CaseActivities.confirm_instructions,
-            Confirmation(self.input.case_id, ids, actor, note, self.input.policy_version, at, quantities,
-                         self.proposal.no),
+            Confirmation(self.input.case_id, ids, actor, note, self.input.policy_version, at,
+                         [asked[i] for i in ids], proposal.no),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=0))
-        for instruction in self.proposal.instructions:
-            if instruction.id in ids and not instruction.confirmed_by:
-                instruction.confirmed_by, instruction.confirmed_at = actor, at
-                instruction.done = quantities[ids.index(instruction.id)] or instruction.quantity
-                instruction.how = note
         await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
+        if self.proposal is not proposal:
+            return
         if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
             await self._plan_done(actor)
 
@@ -652,7 +682,8 @@ class CaseWorkflow:
         proposal = self.proposal
         assert proposal is not None
         available = await workflow.execute_activity_method(
-            CaseActivities.stock_now, StockCheck(self.input.sku, self.input.site, list(proposal.lines)),
+            CaseActivities.stock_now, StockCheck(self.input.sku, self.input.site, list(proposal.lines),
+                                                 self.input.case_id),
             start_to_close_timeout=timedelta(seconds=30))
         await self._trim(available, "the stock was read again before the instructions went out")
         if self.state != APPROVED or self.proposal is None:
@@ -661,7 +692,7 @@ class CaseWorkflow:
         await self._record("case.executing", "stockwarden", before=APPROVED, after=proposal.disposition)
         stock = {line.key: line for line in self.lines}
         lines = [InstructionLine(p.lot, p.serial, p.quantity, str(line_value(self.lines, p)), p.disposition, p.target,
-                                 p.postpone_to) for p in proposal.lines]
+                                 p.postpone_to, p.line_no) for p in proposal.lines]
         ids = await workflow.execute_activity_method(
             CaseActivities.issue_instructions,
             InstructionRequest(
@@ -684,6 +715,9 @@ class CaseWorkflow:
         self.lines_changed = False
         await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids,
                            notify=("instruction_sent", self.assignees))
+
+    def _lines_key(self) -> tuple[tuple[tuple[str, str, str], str], ...]:
+        return tuple((line.key, line.quantity) for line in self.lines)
 
     def _long(self) -> bool:
         info = workflow.info()
@@ -708,6 +742,7 @@ class CaseWorkflow:
         self.snoozed_seconds, self.reminded, self.timeline = carried.snoozed_seconds, carried.reminded, list(carried.timeline)
         self.proposals, self.proposal = carried.proposals, carried.proposal
         self.snapshot_id = carried.snapshot_id or self.snapshot_id
+        self.recorded_lines = self._lines_key()
         if carried.opened_at:
             self.opened_at = datetime.fromisoformat(carried.opened_at)
 
@@ -742,6 +777,7 @@ class CaseWorkflow:
         """Record one step (mirror, audit) and queue its messages, in one local activity and transaction."""
         async with self.recording:
             self.events += 1
+            self.recorded_lines = self._lines_key()
             self.timeline.append(f"{workflow.now().isoformat()} {action} by {actor}" + (f": {reason}" if reason else ""))
             event = CaseEvent(
                 case_id=self.input.case_id, event_no=self.events, action=action, actor=actor, state=self.state,
