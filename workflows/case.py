@@ -126,7 +126,6 @@ class CaseWorkflow:
         self.state: CaseStatus = OPEN
         self.lines: list[CaseLine] = []
         self.got_lines = False
-        self.lines_changed = False
         self.assignees = [case.owner]
         self.level = 0
         self.timeline: list[str] = []
@@ -158,7 +157,6 @@ class CaseWorkflow:
     def refresh(self, update: Lines) -> None:
         self.lines = list(update.lines)
         self.got_lines = True
-        self.lines_changed = True
         self.snapshot_id = update.snapshot_id or self.snapshot_id
         self.pending = update
 
@@ -712,7 +710,6 @@ class CaseWorkflow:
                         disposition=p.disposition, target=p.target)
             for instruction_id, p in zip(ids, proposal.lines, strict=True)]
         self.state = AWAITING_CONFIRMATION
-        self.lines_changed = False
         await self._record("case.instructions_issued", "stockwarden", before=EXECUTING, after=ids,
                            notify=("instruction_sent", self.assignees))
 

@@ -1,5 +1,6 @@
 """ScanWorkflow: plan a scan, evaluate its SKU ranges in parallel on any workers, complete it, then open
-or refresh one CaseWorkflow per (rule, SKU, site) and tell cases whose findings cleared.
+or refresh one case per stock position (SKU, site, owner), merge cases of the per-rule model into them,
+and tell cases whose findings cleared.
 
 More worker processes or machines make a scan faster; each activity holds one range's facts and no
 more. A failed range is retried by Temporal and replaces its own findings, so nothing counts twice.
