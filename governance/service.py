@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlmodel import col
 
+from audit.models import AuditEntry
 from audit.trail import append
 from core.case import CaseEvent, CaseLine, CaseSnapshot, to_json
 from core.db import table
@@ -24,7 +25,8 @@ def record_event(connection: Connection, event: CaseEvent) -> bool:
     at = datetime.fromisoformat(event.at)
     seen, stored = _stored(connection, event.case_id)
     if seen is not None and seen >= event.event_no:
-        return False
+        if seen > event.event_no or _same_step(connection, event):
+            return False
     snapshot = CaseSnapshot.of(event)
     values = {
         "rule": event.rule, "sku": event.sku, "site": event.site, "severity": event.severity,
@@ -50,6 +52,24 @@ def record_event(connection: Connection, event: CaseEvent) -> bool:
     if event.notify:
         queue(connection, snapshot, event.notify.event, event.notify.recipients, at)
     return True
+
+
+def _same_step(connection: Connection, event: CaseEvent) -> bool:
+    """Whether the case's last recorded step is `event` (an activity retried after its commit) rather than
+    another step under the same number.
+
+    The step is recorded by a local activity, which runs before Temporal has accepted the workflow task
+    it belongs to. When Temporal refuses that task (a signal landed while the run was closing or
+    continuing as new), the worker replays it with the signal first, and the same number may then go to
+    a different step: a refresh with other lines, the case resolving. The first one did happen as far as
+    the trail and the messages are concerned, so the second is recorded too, and the mirror takes it as
+    the case's state; only a step the same in action, reason, state and lines is a repeat."""
+    c, a = table(CaseRow).c, table(AuditEntry).c
+    row = connection.execute(select(c.state, c.lines).where(c.id == event.case_id)).one()
+    last = connection.execute(select(a.action, a.reason).where(a.subject == f"case:{event.case_id}")
+                              .order_by(a.seq.desc()).limit(1)).first()
+    return (last is not None and (last.action, last.reason or "") == (event.action, event.reason or "")
+            and row.state == str(event.state) and row.lines == to_json(event.lines))
 
 
 LotKey = tuple[str, str, str, str]

@@ -171,6 +171,39 @@ async def test_a_long_lived_case_continues_as_new_and_keeps_its_state(dev: Workf
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_refreshes_that_change_the_lines_across_continue_as_new_are_recorded_in_order(
+        dev: WorkflowEnvironment, engine: Engine) -> None:
+    """Each scan a day changes the lines while the case keeps continuing as new, and the last one finds no
+    stock. A signal that lands while a run closes makes Temporal refuse the close and the worker replay the
+    run's last task with the signal first: a step a local activity recorded in the refused task may then
+    be taken again as another step under the same number. The trail must still end in the step Temporal
+    ends in, and the mirror must show the last lines."""
+    queue = str(uuid.uuid4())
+    async with build_worker(dev.client, engine, queue):
+        case_id = f"case-long-changing-{queue[:8]}"
+        handle = await dev.client.start_workflow(
+            CaseWorkflow.run, replace(case_input(case_id), history_limit=30), id=case_id, task_queue=queue,
+            start_signal="refresh", start_signal_args=[Lines(LINES)])
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge("zhang.wei@example.com"))
+        first_run = (await handle.describe()).run_id
+        for day in range(40):  # sent as fast as they go, so some land while a run closes
+            await handle.signal(CaseWorkflow.refresh, Lines([replace(LINES[0], quantity=str(100 - day))]))
+        await handle.signal(CaseWorkflow.refresh, Lines([replace(LINES[0], quantity="7")]))
+        for _ in range(200):
+            if mirror(engine, case_id).lines[0]["quantity"] == "7":
+                break
+            await asyncio.sleep(0.05)
+        assert (await handle.describe()).run_id != first_run
+        assert mirror(engine, case_id).lines[0]["quantity"] == "7"  # the last refresh reached the mirror
+        await handle.signal(CaseWorkflow.refresh, Lines([]))
+        assert await handle.result() == "resolved_by_itself"
+    recorded = actions(engine, case_id)
+    assert recorded[:2] == ["case.opened", "case.acknowledged"] and recorded[-1] == "case.resolved_by_itself"
+    assert set(recorded[2:-1]) == {"case.refreshed"}
+    assert mirror(engine, case_id).state == "resolved_by_itself"
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_a_case_outlives_its_worker(dev: WorkflowEnvironment, engine: Engine) -> None:
     """The worker stops with the case waiting for its owner; a new worker process picks it up where it was."""
     queue = str(uuid.uuid4())

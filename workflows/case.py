@@ -724,6 +724,8 @@ class CaseWorkflow:
         if not self._long():
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.pending is not None:  # a refresh landed meanwhile: weigh it first, it is not carried over
+            return
         workflow.continue_as_new(replace(self.input, carried=CaseState(
             state=self.state, lines=list(self.lines), assignees=list(self.assignees), level=self.level,
             events=self.events, acknowledge_due=self.due["acknowledge"].isoformat(),
