@@ -64,13 +64,25 @@ class CaseActivities:
                            datetime.fromisoformat(request.at), request.line_nos or None)
 
     @activity.defn
+    def trim_stock(self, request: HoldRequest) -> int:
+        """Cut the holds of the plan lines a trim left smaller to what each keeps (`request.lines`)."""
+        from governance.reservations import shrink
+
+        with self.engine.begin() as connection:
+            return shrink(connection, request.case_id, request.plan_no,
+                          {line.line_no: Decimal(line.quantity) for line in request.lines}, request.reason,
+                          datetime.fromisoformat(request.at))
+
+    @activity.defn
     def stock_now(self, check: StockCheck) -> list[str]:
         """What the latest snapshot (with the movements applied since) holds of each plan line's lot, so
-        nothing approved is sent for stock that is gone; a PO cut's line reads as its quantity."""
+        nothing approved is sent for stock that is gone; for a purchase-order line, what is still open on it."""
         from governance.reservations import held_by_others, on_hand
+        from governance.targets import open_on_order
 
         with self.engine.connect() as connection:  # what other plans hold is not this plan's to take
-            return [line.quantity if line.disposition == REDUCE_PURCHASE_ORDER
+            return [str(open_on_order(connection, check.sku, check.site, line.target))
+                    if line.disposition == REDUCE_PURCHASE_ORDER
                     else str(max(on_hand(connection, check.sku, check.site, line.lot, line.serial)
                                  - held_by_others(connection, check.case_id, check.sku, check.site, line.lot,
                                                   line.serial), Decimal(0)))
@@ -92,5 +104,5 @@ class CaseActivities:
             return confirm(connection, confirmation)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.record, self.check_target, self.hold_stock, self.release_stock, self.stock_now,
+        return [self.record, self.check_target, self.hold_stock, self.release_stock, self.trim_stock, self.stock_now,
                 self.issue_instructions, self.confirm_instructions]

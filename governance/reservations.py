@@ -2,7 +2,8 @@
 every open plan, never exceed what the latest snapshot holds.
 
 A plan line reserves its quantity when the plan is proposed (`reserve`), and its hold ends when the plan
-is rejected, cancelled or replaced or the line is trimmed (`release`) or when its instruction is
+is rejected, cancelled or replaced or the line is dropped (`release`), shrinks with a line trimmed to
+less (`shrink`), or ends when its instruction is
 confirmed and the stock has left (`consume`). A movement or a snapshot can still take stock from under
 held units; `overcommitted` names the holds that no longer fit, so their case can trim its plan.
 
@@ -300,6 +301,37 @@ def release(connection: Connection, case_id: str, plan_no: int, reason: str, at:
         append(connection, actor=ACTOR, action="lot.released", subject=lot_subject(key),
                before={"case": case_id, "plan": plan_no, "lines": lines}, reason=reason, workflow_id=case_id, at=at)
     return sum(len(lines) for lines in released.values())
+
+
+def shrink(connection: Connection, case_id: str, plan_no: int, quantities: dict[int, Decimal], reason: str,
+           at: datetime) -> int:
+    """Cut the holds of some lines of a plan to `quantities` (line number: what the trimmed line keeps),
+    so that the units a trim gave up are free for other plans at once; never below what was consumed, and
+    a line asked to keep as much or more is left as it is. Returns how many lines were cut; a retry finds
+    them cut and changes nothing."""
+    r = table(LotReservation).c
+    rows = connection.execute(select(r.line_no, r.sku, r.site, r.lot, r.serial, r.quantity, r.consumed).where(
+        r.case_id == case_id, r.plan_no == plan_no, r.state == HELD, r.line_no.in_(list(quantities)))).all()
+    cut: dict[LotKey, dict[str, dict[str, str]]] = defaultdict(dict)
+    for row in rows:
+        before, consumed = Decimal(row.quantity), Decimal(row.consumed)
+        after = max(round(quantities[row.line_no], PLACES), consumed)
+        if after >= before:
+            continue
+        done = connection.execute(update(LotReservation).where(
+            col(LotReservation.case_id) == case_id, col(LotReservation.plan_no) == plan_no,
+            col(LotReservation.line_no) == row.line_no, col(LotReservation.state) == HELD,
+            col(LotReservation.quantity) == before,
+        ).values(quantity=after, state=CONSUMED if after == consumed and after > 0 else (RELEASED if after == 0 else HELD),
+                 reason=reason[:2000], changed_at=at)).rowcount
+        if done:
+            cut[_key_of(row)][str(row.line_no)] = {"before": _plain(before), "after": _plain(after)}
+    for key, lines in sorted(cut.items()):
+        append(connection, actor=ACTOR, action="lot.trimmed", subject=lot_subject(key),
+               before={"case": case_id, "plan": plan_no, "lines": {n: q["before"] for n, q in lines.items()}},
+               after={"case": case_id, "plan": plan_no, "lines": {n: q["after"] for n, q in lines.items()}},
+               reason=reason, workflow_id=case_id, at=at)
+    return sum(len(lines) for lines in cut.values())
 
 
 def consume(connection: Connection, case_id: str, plan_no: int, line_no: int, quantity: Decimal,

@@ -43,3 +43,16 @@ def target_problems(connection: Connection, sku: str, site: str, disposition: st
         if cut > row.qty_open:
             return [f"{target} has {format(row.qty_open.normalize(), 'f')} open; cannot cut {cut}"]
     return []
+
+
+def open_on_order(connection: Connection, sku: str, site: str, target: str) -> Decimal:
+    """What the latest snapshot still has open on the purchase-order line `target` ("PO/LINE") of the
+    SKU-site: 0 when the line is gone (received, closed), so a cut approved before is trimmed, not sent."""
+    snapshot = latest_snapshot(connection)
+    if snapshot is None:
+        return Decimal(0)
+    po, _, line = target.partition("/")
+    p = PurchaseOrderLine.__table__.c  # type: ignore[attr-defined]
+    qty = connection.execute(select(p.qty_open).where(
+        p.snapshot_id == snapshot.id, p.po == po, p.line == line, p.sku == sku, p.site == site)).scalar()
+    return Decimal(0) if qty is None else max(Decimal(qty), Decimal(0))

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from audit.models import AuditEntry
 from audit.trail import verify
 from core.case import (
     Acknowledge,
+    Approval,
     Cancel,
     CaseLine,
     Confirm,
@@ -39,7 +41,7 @@ from core.case import (
     Sign,
     position_key,
 )
-from governance.models import ErpInstruction
+from governance.models import ErpInstruction, LotReservation
 from inventory.ingest import ingest
 from rules.versions import activate
 from stockwarden.temporal import WORKFLOWS, build_worker
@@ -386,3 +388,71 @@ async def test_the_erp_reads_the_outbox_and_confirms_over_http(dev: WorkflowEnvi
         assert last.json()["state"] == "resolved"
         assert await handle.result() == "resolved"
     assert {(i.state, i.confirmed_by) for i in outbox(stock, handle.id)} == {("confirmed", "erp-bot@example.com")}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_po_cut_is_trimmed_to_what_the_order_still_has_open_when_it_goes_out(
+        dev: WorkflowEnvironment, stock: Engine, tmp_path: Path) -> None:
+    """P9/10 has 5 open; a cut of 3 waits for the committee; meanwhile the next snapshot shows 4 received
+    (1 open): the instruction cuts 1. A PO line the next scan no longer shows leaves the plan."""
+    queue = str(uuid.uuid4())
+    order = CaseLine("", "", "60002.50", {}, quantity="5", po="P9/10", dispositions=["reduce_purchase_order"])
+    case = replace(disposition_case(f"case/po-trim/{queue[:8]}"),
+                   approvals={"reduce_purchase_order": Approval(committee_over_value="1")})
+    async with build_worker(dev.client, stock, queue):
+        handle = await dev.client.start_workflow(CaseWorkflow.run, case, id=case.case_id, task_queue=queue,
+                                                 start_signal="refresh", start_signal_args=[Lines([order])])
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        cut = Propose(OWNER, "reduce_purchase_order", [ProposalLine("", "", "3")], target="P9/10", reason="enough stock")
+        assert await handle.execute_update(CaseWorkflow.propose, cut) == "awaiting_approval"
+        ingest(stock, write_export(tmp_path / "received", lots=LOTS, demand=DEMAND,
+                                   purchase_orders="po,line,sku,site,qty_open,received_qty\nP9,10,HIP-1,SH01,1,4\n"),
+               as_of=date(2026, 11, 2))
+        await handle.execute_update(CaseWorkflow.sign, Sign(CFO, "approved", authenticated_by=PIN))
+        await until_state(handle, "awaiting_confirmation", stock)
+        assert [(i.target, i.quantity) for i in outbox(stock, handle.id)] == [("P9/10", 1)]
+        assert "case.plan_trimmed" in trail(stock, handle.id)
+
+        other = replace(case, case_id=f"{case.case_id}-gone")
+        gone = await dev.client.start_workflow(CaseWorkflow.run, other, id=other.case_id, task_queue=queue,
+                                               start_signal="refresh", start_signal_args=[Lines([LINES[1], replace(order, quantity="1")])])
+        await gone.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        one = Propose(OWNER, "reduce_purchase_order", [ProposalLine("", "", "1")], target="P9/10", reason="enough")
+        assert await gone.execute_update(CaseWorkflow.propose, one) == "awaiting_approval"
+        await gone.signal(CaseWorkflow.refresh, Lines([LINES[1]]))  # the order is closed: the scan shows no PO line
+        await until_state(gone, "acknowledged", stock)
+        assert mirror(stock, gone.id).proposal is None
+        assert "case.plan_void" in trail(stock, gone.id)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_lot_quarantined_under_an_approved_plan_is_never_reallocated(
+        dev: WorkflowEnvironment, stock: Engine) -> None:
+    """Two cups are to go to BJ02, awaiting the committee; the next scan shows L2 quarantined: its line
+    leaves the plan (its hold too) before anything is instructed, and L3 goes."""
+    queue = str(uuid.uuid4())
+    case = replace(disposition_case(f"case/guard/{queue[:8]}"),
+                   approvals={"reallocate": Approval(committee_over_value="1")})
+    async with build_worker(dev.client, stock, queue):
+        handle = await dev.client.start_workflow(CaseWorkflow.run, case, id=case.case_id, task_queue=queue,
+                                                 start_signal="refresh", start_signal_args=[Lines(LINES[1:])])
+        await handle.execute_update(CaseWorkflow.acknowledge, Acknowledge(OWNER))
+        assert await handle.execute_update(CaseWorkflow.propose, PROPOSALS["reallocate"]) == "awaiting_approval"
+        await handle.signal(CaseWorkflow.refresh, Lines([replace(LINES[1], qc_status="quarantine"), LINES[2]]))
+        for _ in range(100):
+            if "case.plan_trimmed" in trail(stock, handle.id):
+                break
+            await asyncio.sleep(0.05)
+        await handle.execute_update(CaseWorkflow.sign, Sign(CFO, "approved", authenticated_by=PIN))
+        await until_state(handle, "awaiting_confirmation", stock)
+        assert [(i.lot, i.disposition) for i in outbox(stock, handle.id)] == [("L3", "reallocate")]
+    with stock.connect() as connection:
+        holds = {(r.lot, r.state) for r in connection.execute(
+            select(LotReservation).where(col(LotReservation.case_id) == handle.id))}
+    assert holds == {("L2", "released"), ("L3", "held")}
+    row = mirror(stock, handle.id)
+    assert row.proposal is not None and [line["lot"] for line in row.proposal["lines"]] == ["L3"]
+    with stock.connect() as connection:
+        reasons = [e.reason for e in connection.execute(select(AuditEntry).where(
+            col(AuditEntry.subject) == f"case:{handle.id}", col(AuditEntry.action) == "case.plan_trimmed"))]
+    assert reasons and "lot L2 serial S2 is quarantine now: it may be returned or scrapped, never reallocate" in reasons[0]

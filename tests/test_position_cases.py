@@ -250,10 +250,10 @@ async def test_stock_that_goes_from_under_a_plan_trims_it_and_nothing_is_instruc
         with positions.connect() as connection:
             keys = [r.idempotency_key for r in connection.execute(
                 select(ErpInstruction).where(col(ErpInstruction.case_id) == case.id))]
-            holds = {(r.line_no, r.lot, r.state) for r in connection.execute(
+            holds = {(r.line_no, r.lot, r.state, r.quantity) for r in connection.execute(
                 select(LotReservation).where(col(LotReservation.case_id) == case.id))}
         assert [key.rsplit("#", 1)[1] for key in keys] == ["2"]  # R1 keeps its line number after E1 went
-        assert holds == {(1, "E1", "released"), (2, "R1", "held")}
+        assert holds == {(1, "E1", "released", 2), (2, "R1", "held", 12)}  # the 30 R1 gave up are free again
         assert ("plan_trimmed", [OWNER]) in notifications(positions, case.id)
         # And a plan proposed for stock already gone is refused: its lots cannot be held.
         again = await opened(dev, positions, queue, cases[OWNER], "-again")

@@ -26,6 +26,7 @@ from governance.reservations import (
     overcommitted,
     release,
     reserve,
+    shrink,
 )
 from inventory.ingest import ingest
 from inventory.metrics import latest_snapshot
@@ -165,6 +166,24 @@ def test_releasing_and_consuming_free_the_quantity(company: Engine) -> None:
             ("lot.released", {"case": PLANNING, "plan": 1, "lines": {"2": "10"}}, None, "plan cancelled")]
         assert [e.action for e in entries(connection, case=QA)] == [
             "lot.reserved", "lot.reserved", "lot.released", "lot.consumed", "lot.consumed"]
+        assert verify(connection)[1] == []
+
+
+def test_a_trimmed_line_gives_up_what_it_no_longer_needs_but_not_what_was_consumed(company: Engine) -> None:
+    with company.begin() as connection:
+        assert reserve(connection, PLANNING, 1, [hold(1, L1, "40"), hold(2, L1, "2")], AT) == []
+        consume(connection, PLANNING, 1, 1, Decimal("5"), AT)
+    with company.begin() as connection:
+        assert reserve(connection, QA, 1, [hold(1, L1, "30")], AT) != []  # 42 of 42 held
+        assert shrink(connection, PLANNING, 1, {1: Decimal("12"), 2: Decimal("3")}, "a movement took 28", AT) == 1
+        assert shrink(connection, PLANNING, 1, {1: Decimal("12")}, "retried", AT) == 0
+        assert held_by_others(connection, QA, *L1) == Decimal("9")  # 12 - 5 consumed + 2
+        assert reserve(connection, QA, 1, [hold(1, L1, "30")], AT) == []  # the 28 given up are free
+        assert shrink(connection, PLANNING, 1, {1: Decimal("1")}, "below what left", AT) == 1
+        held = connection.execute(select(LotReservation.quantity, LotReservation.state).where(
+            col(LotReservation.case_id) == PLANNING, col(LotReservation.line_no) == 1)).one()
+        assert (held.quantity, held.state) == (Decimal(5), CONSUMED)  # never below the 5 consumed
+        assert [e.action for e in entries(connection, subject="lot:CAT-1/SH01/L1")].count("lot.trimmed") == 2
         assert verify(connection)[1] == []
 
 

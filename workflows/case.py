@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from copy import deepcopy
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DISPOSITION_PROPOSED,
         EXECUTING,
         FINAL,
+        NEVER_FOR_UNUSABLE,
         OPEN,
         REALLOCATE,
         REFRESH,
@@ -89,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
         role_filled,
         signature_problem,
         signers_for,
+        unusable,
         values_by_disposition,
     )
     from workflows.notifications import DISPATCHER_ID
@@ -98,6 +100,9 @@ REMIND_AT = 0.75
 WAITING_FOR_PEOPLE = {OPEN, ACKNOWLEDGED, AWAITING_APPROVAL, AWAITING_CONFIRMATION}
 SNAPSHOT = "snapshot"
 """The actor of a confirmation that a later snapshot gave by showing the disposition happen to the lot."""
+TRIM_CHECKS = "trim-checks-usability-orders-and-holds"
+"""Patch: a trim also drops lines whose lot became unusable for their disposition and PO lines no longer
+open, and shrinks the holds of lines it cut (histories from before take the old path on replay)."""
 PLANNED = {DISPOSITION_PROPOSED, AWAITING_APPROVAL, APPROVED}
 """States with a plan whose stock is held but no instruction out: stock that goes meanwhile trims the plan."""
 
@@ -560,7 +565,8 @@ class CaseWorkflow:
         if self.proposal is not None and self.state in PLANNED:
             stock = {(line.lot, line.serial): line.quantity for line in self.lines if not line.po}
             orders = {line.po: line.quantity for line in self.lines if line.po}
-            await self._trim([orders.get(line.target, line.quantity) if line.disposition == PO_LINE
+            gone = "0" if workflow.patched(TRIM_CHECKS) else None  # a PO line the scan no longer shows is closed
+            await self._trim([orders.get(line.target, gone or line.quantity) if line.disposition == PO_LINE
                               else stock.get((line.lot, line.serial), "0") for line in self.proposal.lines],
                              "the latest snapshot holds less")
         if self.state == AWAITING_CONFIRMATION and update.evidenced:
@@ -571,13 +577,24 @@ class CaseWorkflow:
         left goes. The proposer is told; a plan with no line left is void and the case goes back to its owner."""
         proposal = self.proposal
         assert proposal is not None
-        kept, trimmed, gone = [], [], []
+        checked = workflow.patched(TRIM_CHECKS)
+        today = workflow.now().date()
+        lots = {(line.lot, line.serial): line for line in self.lines if not line.po}
+        kept, trimmed, gone, shrunk = [], [], [], []
         for place, (line, have) in enumerate(zip(proposal.lines, available, strict=True), start=1):
             quantity, left = Decimal(line.quantity), max(Decimal(have), Decimal(0))
-            if line.disposition == PO_LINE or left >= quantity:
+            barred = self._barred(line, lots, today) if checked else ""
+            if barred:  # the lot became unusable since the plan was made: it is never put to use
+                gone.append(line.line_no or place)
+                trimmed.append(barred)
+            elif checked and line.disposition == PO_LINE and left <= 0:  # received or closed meanwhile
+                gone.append(line.line_no or place)
+                trimmed.append(f"{line.name}: nothing is open on it any more")
+            elif (line.disposition == PO_LINE and not checked) or left >= quantity:
                 kept.append(line)
             elif left > 0:
                 kept.append(replace(line, quantity=str(left)))
+                shrunk.append(replace(line, quantity=str(left), line_no=line.line_no or place))
                 trimmed.append(f"{line.name}: {line.quantity} -> {left}")
             else:
                 gone.append(line.line_no or place)
@@ -586,6 +603,12 @@ class CaseWorkflow:
             return
         if gone:
             await self._release(proposal.no, why, gone)
+        if shrunk and checked:  # the units a trimmed line gave up are free for other plans at once
+            await workflow.execute_activity_method(
+                CaseActivities.trim_stock,
+                HoldRequest(self.input.case_id, proposal.no, self.input.sku, self.input.site, shrunk, why,
+                            workflow.now().isoformat()),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=0))
         before = self.state
         if not kept:
             self.state = ACKNOWLEDGED
@@ -600,6 +623,16 @@ class CaseWorkflow:
         await self._record("case.plan_trimmed", "stockwarden", after=[line.quantity for line in kept],
                            reason=f"{why}: " + "; ".join(trimmed),
                            notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))))
+
+    @staticmethod
+    def _barred(line: ProposalLine, lots: dict[tuple[str, str], CaseLine], today: date) -> str:
+        """Why the plan line may no longer be carried out as planned (its lot is quarantined, on hold,
+        rejected or expired now, and the line would put it to use), or ""."""
+        held = lots.get((line.lot, line.serial))
+        if held is None or line.disposition not in NEVER_FOR_UNUSABLE:
+            return ""
+        why = unusable(held, today)
+        return f"{line.name} is {why} now: it may be returned or scrapped, never {line.disposition}" if why else ""
 
     async def _release(self, plan_no: int, reason: str, line_nos: list[int] | None = None) -> None:
         await workflow.execute_activity_method(
