@@ -180,7 +180,7 @@ def test_a_trimmed_line_gives_up_what_it_no_longer_needs_but_not_what_was_consum
         assert held_by_others(connection, QA, *L1) == Decimal("9")  # 12 - 5 consumed + 2
         assert reserve(connection, QA, 1, [hold(1, L1, "30")], AT) == []  # the 28 given up are free
         assert shrink(connection, PLANNING, 1, {1: Decimal("1")}, "below what left", AT) == 1
-        held = connection.execute(select(LotReservation.quantity, LotReservation.state).where(
+        held = connection.execute(select(col(LotReservation.quantity), col(LotReservation.state)).where(
             col(LotReservation.case_id) == PLANNING, col(LotReservation.line_no) == 1)).one()
         assert (held.quantity, held.state) == (Decimal(5), CONSUMED)  # never below the 5 consumed
         assert [e.action for e in entries(connection, subject="lot:CAT-1/SH01/L1")].count("lot.trimmed") == 2
