@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlmodel import col
@@ -90,19 +91,51 @@ def _issued_on(instruction: ErpInstruction) -> date:
 
 def _moved(connection: Connection, instruction: ErpInstruction, snapshot_id: int, site: str,
            kind: MovementType) -> tuple[Decimal, str] | None:
-    """The movements of `kind` of the instruction's lot at `site`, moved on or after the issue date."""
+    """The movements of `kind` of the instruction's lot at `site`, moved on or after the issue date, as far
+    as they are this instruction's: each movement goes to the instructions for that lot and that movement,
+    oldest issued first, each taking at most its quantity (a confirmed one what it was confirmed with), so
+    one scrap of 20 never confirms both a plan's scrap of 20 and a later plan's scrap of 22 on that lot."""
     m = table(Movement).c
+    group = _sharing(connection, instruction, site, kind)
     rows = connection.execute(select(m.qty, m.moved_on, m.reference).where(
         m.snapshot_id == snapshot_id, m.sku == instruction.sku, m.site == site, m.lot == instruction.lot,
-        m.serial == instruction.serial, m.type == kind.value, m.moved_on >= _issued_on(instruction))
+        m.serial == instruction.serial, m.type == kind.value, m.moved_on >= min(_issued_on(i) for i in group))
         .order_by(m.moved_on, m.id)).all()
-    if not rows:
+    room = {i.id: Decimal(i.done if i.state == CONFIRMED and i.done is not None else i.quantity) for i in group}
+    mine: list[tuple[Decimal, Any]] = []
+    for row in rows:
+        left = Decimal(row.qty)
+        for other in group:
+            if left <= 0:
+                break
+            if _issued_on(other) > row.moved_on or room[other.id] <= 0:
+                continue
+            taken = min(left, room[other.id])
+            room[other.id] -= taken
+            left -= taken
+            if other.id == instruction.id:
+                mine.append((taken, row))
+    if not mine:
         return None
-    parts = [f"{_plain(r.qty)} on {r.moved_on.isoformat()}" + (f" (ref {r.reference})" if r.reference else "")
-             for r in rows]
+    parts = [f"{_plain(taken)} on {r.moved_on.isoformat()}" + (f" (ref {r.reference})" if r.reference else "")
+             + (f" (of {_plain(r.qty)})" if taken != Decimal(r.qty) else "") for taken, r in mine]
     place = f" at {site}" if site != instruction.site else ""
-    noun = kind.value + (" movement" if len(rows) == 1 else " movements")
-    return sum((Decimal(r.qty) for r in rows), Decimal(0)), f"{noun} of {_joined(parts)}{place}"
+    noun = kind.value + (" movement" if len(mine) == 1 else " movements")
+    return sum((taken for taken, _row in mine), Decimal(0)), f"{noun} of {_joined(parts)}{place}"
+
+
+def _sharing(connection: Connection, instruction: ErpInstruction, site: str, kind: MovementType) -> list[ErpInstruction]:
+    """Every instruction (of any case, confirmed or not) that a movement of `kind` of this lot at `site`
+    would show: the same disposition on the same lot, sent to the same site; oldest issued first."""
+    e = table(ErpInstruction).c
+    query = select(ErpInstruction).where(
+        e.sku == instruction.sku, e.lot == instruction.lot, e.serial == instruction.serial,
+        e.disposition == instruction.disposition)
+    query = query.where(e.target == site) if kind == MovementType.TRANSFER_IN else query.where(e.site == site)
+    group = [ErpInstruction.model_validate(row._mapping) for row in connection.execute(query)]
+    if all(other.id != instruction.id for other in group):
+        group.append(instruction)
+    return sorted(group, key=lambda other: (as_utc(other.issued_at), other.id or 0))
 
 
 def _arrived(connection: Connection, instruction: ErpInstruction, snapshot_id: int) -> tuple[Decimal, str] | None:

@@ -120,6 +120,23 @@ def test_done_is_capped_at_the_instructed_quantity(story: Story) -> None:
     assert [e.done for e in story.shown([scrapped], snapshot)] == [12]
 
 
+def test_one_movement_is_evidence_for_one_instruction_shared_out_oldest_first(story: Story) -> None:
+    """Two plans scrap lot A (20, then 22 on the same day): one scrap of 20 is the first plan's, not both;
+    a second scrap of 22 is the second's. A confirmed instruction keeps what it was confirmed with."""
+    first, second = story.issue("scrap", "20"), story.issue("scrap", "22")
+    snapshot = later(story, "CAT-1,SH01,A,,scrap,20,,2026-11-22,SCR-1\n", STOCK.replace("A,,30", "A,,10"))
+    assert [(e.instruction_id, e.done) for e in story.shown([first, second], snapshot)] == [(key(first), 20)]
+    assert [e.done for e in story.shown([second], snapshot)] == []  # asked alone, it still shows nothing
+    with story.engine.begin() as connection:  # the ERP confirms the first itself, with 20
+        confirm(connection, Confirmation(f"case/{1}", [key(first)], "erp", "SCR-1", "test v1",
+                                         LATER_DAY.isoformat() + "T08:00:00+00:00", ["20"], 1))
+    snapshot = story.load("latest", date(2026, 11, 26), STOCK.replace("A,,30", "A,,0"),
+                          "CAT-1,SH01,A,,scrap,20,,2026-11-22,SCR-1\nCAT-1,SH01,A,,scrap,10,,2026-11-25,SCR-2\n")
+    [shown] = story.shown([second], snapshot)
+    assert (shown.instruction_id, shown.done) == (key(second), 10)
+    assert shown.how == "scrap movement of 10 on 2026-11-25 (ref SCR-2)"
+
+
 @pytest.mark.parametrize("disposition", ["return_to_supplier", "scrap"])
 @pytest.mark.parametrize("movement", [
     "CAT-1,SH01,A,,issue,12,,2026-11-22,SO-9",  # sold: the case of issue 15
