@@ -302,6 +302,9 @@ class MergedCase:
     timeline: list[str]
     signatures: list[Signature]
     pending: Proposal | None
+    instructed: Proposal | None = None
+    """A plan whose ERP instructions were out when it was merged: they await their confirmation under the
+    new case (the outbox rows move to it), never sent twice."""
 
 
 @dataclass

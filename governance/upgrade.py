@@ -23,10 +23,8 @@ from audit.trail import append
 from core.case import (
     APPROVED,
     AWAITING_APPROVAL,
-    AWAITING_CONFIRMATION,
     CANCELLED,
     DISPOSITION_PROPOSED,
-    EXECUTING,
     FINAL_STATES,
     CaseLine,
     MergedCase,
@@ -34,9 +32,10 @@ from core.case import (
     Signature,
     from_json,
 )
-from core.db import as_utc
-from governance.models import CaseRow
+from core.db import as_utc, table
+from governance.models import CaseRow, ErpInstruction
 from governance.opening import CaseRequest
+from governance.outbox import CONFIRMED
 
 MERGED = "case.merged"
 """The audit action that ends a per-rule case: its `after` is the new case's id (None when there is none)."""
@@ -45,6 +44,7 @@ PENDING = frozenset({DISPOSITION_PROPOSED, AWAITING_APPROVAL, APPROVED})
 """The states in which an old case's plan waits for signatures or instructions: the plans worth carrying over."""
 INSTRUCTIONS_OUT = ("its instructions were issued under {old} and stay in the ERP outbox under that id; "
                     "the plan is not carried over")
+"""Said only when no new case takes the old one over (its findings cleared); otherwise its instructions move."""
 
 
 @dataclass
@@ -61,13 +61,16 @@ class Merge:
     pending: Proposal | None
     """The plan still waiting for its signatures or instructions, to carry over where it still validates."""
     reason_if_returned: str
-    """Why the old case's plan is not carried over, when that is known here (no new case, instructions out)."""
+    """Why the old case's plan is not carried over, when that is known here (no new case)."""
     state: str = ""
     """The old case's state when it was merged (the audit entry's `before`)."""
     policy_version: str = ""
+    instructed: Proposal | None = None
+    """The plan whose instructions are out, unconfirmed: they move to the new case."""
 
     def merged_case(self) -> MergedCase:
-        return MergedCase(self.old_case_id, self.rule, list(self.timeline), list(self.signatures), self.pending)
+        return MergedCase(self.old_case_id, self.rule, list(self.timeline), list(self.signatures), self.pending,
+                          self.instructed)
 
 
 def open_per_rule_cases(connection: Connection) -> list[CaseRow]:
@@ -95,16 +98,18 @@ def per_rule_merges(connection: Connection, requests: list[CaseRequest]) -> list
         chosen = next(iter(holding or candidates), None)
         proposal = row.case_proposal()
         pending = proposal if proposal is not None and row.state in PENDING and not proposal.instructions else None
-        returned = ""
+        out = proposal is not None and any(not i.confirmed_by for i in proposal.instructions)
+        returned, instructed = "", None
         if chosen is None:
-            pending, returned = None, NO_FINDING
-        elif proposal is not None and (row.state in (EXECUTING, AWAITING_CONFIRMATION) or proposal.instructions):
-            returned = INSTRUCTIONS_OUT.format(old=row.id)
+            pending, returned = None, NO_FINDING + ("; " + INSTRUCTIONS_OUT.format(old=row.id) if out else "")
+        elif out:
+            instructed = proposal
         merges.append(Merge(
             old_case_id=row.id, new_case_id=chosen.case_id if chosen is not None else "", sku=row.sku,
             site=row.site, rule=row.rule, timeline=timelines.get(row.id, []),
             signatures=list(proposal.signatures) if proposal is not None else [], pending=pending,
-            reason_if_returned=returned, state=row.state, policy_version=row.policy_version))
+            reason_if_returned=returned, state=row.state, policy_version=row.policy_version,
+            instructed=instructed))
     return merges
 
 
@@ -136,7 +141,26 @@ def record_merge(connection: Connection, merge: Merge, at: datetime) -> bool:
     append(connection, actor="stockwarden", action=MERGED, subject=f"case:{merge.old_case_id}",
            before=state, after=merge.new_case_id or None, reason=reason, policy_version=merge.policy_version,
            workflow_id=merge.old_case_id, at=at)
+    if merge.new_case_id and merge.instructed is not None:
+        _move_instructions(connection, merge, at)
     return True
+
+
+def _move_instructions(connection: Connection, merge: Merge, at: datetime) -> None:
+    """The old case's unconfirmed instructions belong to the new case from now on: a confirmation (the
+    ERP's, or a later snapshot's evidence) reaches the case that waits for it. Each move is in the trail."""
+    e = table(ErpInstruction).c
+    moving = connection.execute(select(e.id).where(e.case_id == merge.old_case_id, e.state != CONFIRMED)
+                                .order_by(e.id)).scalars().all()
+    if not moving:
+        return
+    connection.execute(update(ErpInstruction).where(col(ErpInstruction.id).in_(moving))
+                       .values(case_id=merge.new_case_id))
+    for instruction_id in moving:
+        append(connection, actor="stockwarden", action="instruction.moved", subject=f"instruction:{instruction_id}",
+               before={"case": merge.old_case_id}, after={"case": merge.new_case_id},
+               reason="one case per stock position: the instruction awaits its confirmation under the new case",
+               policy_version=merge.policy_version, workflow_id=merge.new_case_id, at=at)
 
 
 def _timelines(connection: Connection, case_ids: list[str]) -> dict[str, list[str]]:

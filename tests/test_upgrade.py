@@ -243,3 +243,60 @@ def test_a_per_rule_case_whose_sku_site_has_no_new_case_is_ended_naming_none_onc
 def open_per_rule_cases_of(engine: Engine) -> list[CaseRow]:
     with engine.connect() as connection:
         return open_per_rule_cases(connection)
+
+
+@pytest.mark.asyncio
+async def test_instructions_out_under_a_per_rule_case_await_their_confirmation_under_the_new_case(
+        temporal: WorkflowEnvironment, upgraded: Engine) -> None:
+    """A per-rule case whose scrap was at the ERP when the upgrade came (its outbox row pending): the new
+    case of its position takes the instruction over (the row moves to it, in the trail), waits for its
+    confirmation, and a confirmation through the new case ends it; nothing is instructed again."""
+    from core.case import Confirm, Instruction, InstructionLine, InstructionRequest, Proposal, to_json
+    from governance.models import ErpInstruction
+    from governance.outbox import issue
+
+    acted = json.loads((FIXTURE / "acted.json").read_text(encoding="utf-8"))
+    old = [r for r in open_rows(upgraded) if (r.sku, r.site) != (acted["sku"], acted["site"])
+           and any(line.lot for line in from_json(list[CaseLine], r.lines))]
+    chosen = old[0]
+    line = next(line for line in from_json(list[CaseLine], chosen.lines) if line.lot)
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    with upgraded.begin() as connection:
+        [instruction_id] = issue(connection, InstructionRequest(
+            chosen.id, 1, "scrap", chosen.sku, chosen.site, "", "", "",
+            [InstructionLine(line.lot, line.serial, "1", line.value)], ["qa.officer@example.com"], "old", at.isoformat()))
+        proposal = Proposal(1, "scrap", "zhang.wei@example.com", at.isoformat(), [], "", "", "damaged", line.value, [],
+                            instructions=[Instruction(instruction_id, line.lot, line.serial, "1", disposition="scrap")])
+        connection.execute(CaseRow.__table__.update().where(CaseRow.__table__.c.id == chosen.id).values(  # type: ignore[attr-defined]
+            state="awaiting_confirmation", proposal=to_json(proposal)))
+    await start_old_cases(temporal)
+    queue = str(uuid.uuid4())
+    async with build_worker(temporal.client, upgraded, queue):
+        await temporal.client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=2), id=f"scan-{queue}",
+                                               task_queue=queue)
+        (merged,) = [e for e in audit(upgraded, "case.merged") if e.subject == f"case:{chosen.id}"]
+        taker = merged.after
+        assert taker and "stay in the ERP outbox" not in merged.reason
+        await recorded(upgraded, taker, "case.instructions_taken_over")
+        handle = temporal.client.get_workflow_handle(taker)
+        view = await handle.query("view", result_type=CaseView)
+        assert view.state == "awaiting_confirmation" and view.proposal is not None
+        assert [i.id for i in view.proposal.instructions] == [instruction_id]
+        with upgraded.connect() as connection:
+            rows_out = connection.execute(select(ErpInstruction).where(col(ErpInstruction.id) == instruction_id)).all()
+        assert [r.case_id for r in rows_out] == [taker]
+        (moved,) = [e for e in audit(upgraded, "instruction.moved") if e.subject == f"instruction:{instruction_id}"]
+        assert (moved.before, moved.after) == ({"case": chosen.id}, {"case": taker})
+        await handle.execute_update("confirm", Confirm("erp", instruction_id, "SCR-9"), result_type=str)
+        await recorded(upgraded, taker, "case.instruction_confirmed")
+        with upgraded.connect() as connection:
+            states = connection.execute(select(col(ErpInstruction.case_id), col(ErpInstruction.state))
+                                        .where(col(ErpInstruction.case_id).in_([chosen.id, taker]))).all()
+        assert [tuple(s) for s in states] == [(taker, "confirmed")]  # one instruction, never sent again
+    with upgraded.connect() as connection:
+        assert verify(connection)[1] == []
+
+
+def open_rows(engine: Engine) -> list[CaseRow]:
+    with engine.connect() as connection:
+        return open_per_rule_cases(connection)

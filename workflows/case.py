@@ -455,6 +455,9 @@ class CaseWorkflow:
         await self._record("case.merged", "stockwarden", after=[old.case_id for old in merged],
                            reason="one case per stock position; took over " + ", ".join(
                                f"{old.case_id} ({old.rule}, {len(old.signatures)} signature(s))" for old in merged))
+        for old in merged:  # instructions already at the ERP first: they are carried out whatever else waits
+            if old.instructed is not None:
+                await self._take_over_instructions(old.case_id, old.instructed)
         for old in (old for old in merged if old.pending is not None):
             pending = old.pending
             assert pending is not None
@@ -490,6 +493,35 @@ class CaseWorkflow:
             await self._record("case.approval_requested" if requires else "case.approved", "stockwarden",
                                before=OPEN, after=list(requires), reason=f"the plan of {old.case_id} carried over",
                                notify=("approval_requested", self._approvers()) if requires else None)
+
+    async def _take_over_instructions(self, old_case_id: str, instructed: Proposal) -> None:
+        """The old case's plan was at the ERP (instructions out, not all confirmed): its unconfirmed
+        instructions await their confirmation here (governance/upgrade.py moves their outbox rows to this
+        case), as lines of this case's plan, so that nothing is instructed twice and a confirmation or a
+        snapshot's evidence still ends them. Several old plans at the ERP become one plan."""
+        out = [i for i in instructed.instructions if not i.confirmed_by]
+        if not out:
+            return
+        if self.proposal is None:
+            self.proposals += 1
+            self.proposal = Proposal(no=self.proposals, disposition="", by=instructed.by, at=instructed.at, lines=[],
+                                     target=instructed.target, postpone_to=instructed.postpone_to,
+                                     reason=instructed.reason, value="0", requires=[])
+        proposal = self.proposal
+        start = len(proposal.lines)
+        proposal.lines += [ProposalLine(i.lot, i.serial, i.quantity, i.disposition or instructed.disposition,
+                                        i.target or instructed.target, instructed.postpone_to, line_no=start + n)
+                           for n, i in enumerate(out, start=1)]
+        proposal.instructions += out
+        proposal.signatures += [s for s in instructed.signatures if s not in proposal.signatures]
+        proposal.disposition = plan_name(proposal.lines)
+        proposal.value = str(sum(values_by_disposition(self.lines, proposal.lines).values(), Decimal(0))
+                             .quantize(Decimal("0.01")))
+        before, self.state = self.state, AWAITING_CONFIRMATION
+        await self._record("case.instructions_taken_over", "stockwarden", before=before,
+                           after=[i.id for i in out],
+                           reason=f"the instructions of {old_case_id} ({instructed.disposition}) await their "
+                                  "confirmation under this case")
 
     def _phase(self) -> str:
         return "acknowledge" if self.state == OPEN else "resolve"
