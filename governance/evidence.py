@@ -29,6 +29,7 @@ from sqlmodel import col
 
 from core.case import REALLOCATE, REDUCE_PURCHASE_ORDER, RETURN_TO_SUPPLIER
 from core.db import as_utc, table
+from core.numbers import plain
 from governance.models import ErpInstruction
 from governance.outbox import CONFIRMED
 from inventory.models import LotPosition, Movement, MovementType, PurchaseOrderLine, Snapshot
@@ -117,8 +118,8 @@ def _moved(connection: Connection, instruction: ErpInstruction, snapshot_id: int
                 mine.append((taken, row))
     if not mine:
         return None
-    parts = [f"{_plain(taken)} on {r.moved_on.isoformat()}" + (f" (ref {r.reference})" if r.reference else "")
-             + (f" (of {_plain(r.qty)})" if taken != Decimal(r.qty) else "") for taken, r in mine]
+    parts = [f"{plain(taken)} on {r.moved_on.isoformat()}" + (f" (ref {r.reference})" if r.reference else "")
+             + (f" (of {plain(r.qty)})" if taken != Decimal(r.qty) else "") for taken, r in mine]
     place = f" at {site}" if site != instruction.site else ""
     noun = kind.value + (" movement" if len(mine) == 1 else " movements")
     return sum((taken for taken, _row in mine), Decimal(0)), f"{noun} of {_joined(parts)}{place}"
@@ -150,8 +151,8 @@ def _arrived(connection: Connection, instruction: ErpInstruction, snapshot_id: i
         before = _held(connection, before_id, instruction, target)
         now = _held(connection, snapshot_id, instruction, target)
         if now > before:
-            grown = (now - before, f"lot {instruction.lot or '(none)'} at {target} grew from {_plain(before)} to "
-                                   f"{_plain(now)} (snapshot {before_id} to {snapshot_id})")
+            grown = (now - before, f"lot {instruction.lot or '(none)'} at {target} grew from {plain(before)} to "
+                                   f"{plain(now)} (snapshot {before_id} to {snapshot_id})")
     shown = [found for found in (moved, grown) if found is not None]
     return max(shown, key=lambda found: found[0]) if shown else None
 
@@ -182,8 +183,8 @@ def _order_changed(connection: Connection, instruction: ErpInstruction,
     cut = max(Decimal(before.qty_open) - Decimal(now.qty_open) - received, Decimal(0))
     said = []
     if cut > 0:
-        said.append(f"PO {instruction.target} open quantity cut from {_plain(before.qty_open)} to "
-                    f"{_plain(now.qty_open)}" + (f" ({_plain(received)} received meanwhile)" if received else ""))
+        said.append(f"PO {instruction.target} open quantity cut from {plain(before.qty_open)} to "
+                    f"{plain(now.qty_open)}" + (f" ({plain(received)} received meanwhile)" if received else ""))
     if instruction.postpone_to is not None:
         promised = now.promised_on
         if promised is None or promised < instruction.postpone_to or promised == before.promised_on:
@@ -207,7 +208,3 @@ def _order_line(connection: Connection, snapshot_id: int, po: str, line: str,
 def _joined(parts: Iterable[str]) -> str:
     items = list(parts)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _plain(number: Decimal) -> str:
-    return format(Decimal(number).normalize(), "f")

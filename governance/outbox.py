@@ -20,6 +20,7 @@ from audit.trail import append, canonical_time
 from core.case import RETURN_TO_SUPPLIER, Confirmation, InstructionRequest
 from core.cells import CsvWriter
 from core.db import inserted_id, table
+from core.numbers import plain
 from governance.models import ErpInstruction
 from governance.reservations import consume
 
@@ -69,8 +70,8 @@ def content_hash(row: ErpInstruction) -> str:
     the hash in the instruction's audit entry pins it: a changed quantity, lot or target no longer matches."""
     fields = {"id": row.id, "idempotency_key": row.idempotency_key, "case_id": row.case_id,
               "proposal_no": row.proposal_no, "disposition": row.disposition, "sku": row.sku, "site": row.site,
-              "lot": row.lot, "serial": row.serial, "quantity": _plain(Decimal(row.quantity)),
-              "value": _plain(Decimal(row.value)), "target": row.target,
+              "lot": row.lot, "serial": row.serial, "quantity": plain(Decimal(row.quantity)),
+              "value": plain(Decimal(row.value)), "target": row.target,
               "postpone_to": row.postpone_to.isoformat() if row.postpone_to else "",
               "approved_by": list(row.approved_by), "issued_at": canonical_time(row.issued_at)}
     text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -149,8 +150,8 @@ def confirm(connection: Connection, confirmation: Confirmation) -> int:
             changed += 1  # the hold first: reservations lock before the trail does (governance/reservations.py)
             consume(connection, row.case_id, row.proposal_no, line_of(row.idempotency_key), carried_out, at)
             append(connection, actor=confirmation.actor, action="instruction.confirmed",
-                   subject=f"instruction:{instruction_id}", after={"state": CONFIRMED, "done": _plain(carried_out),
-                                                                    "of": _plain(Decimal(row.quantity))},
+                   subject=f"instruction:{instruction_id}", after={"state": CONFIRMED, "done": plain(carried_out),
+                                                                    "of": plain(Decimal(row.quantity))},
                    reason=confirmation.note, policy_version=confirmation.policy_version,
                    workflow_id=confirmation.case_id, at=at)
     return changed
@@ -198,8 +199,3 @@ def export(connection: Connection, rows: Iterable[ErpInstruction], folder: Path,
         append(connection, actor=actor, action="instructions.exported", subject="outbox", after=ids,
                reason=path.name, at=now)
     return path
-
-
-def _plain(number: Decimal) -> str:
-    """10, not 1E+1: the content hash of an instruction reads quantities as plain decimals."""
-    return format(number.normalize(), "f")

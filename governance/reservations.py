@@ -43,6 +43,7 @@ from sqlmodel import col
 
 from audit.trail import append
 from core.db import table
+from core.numbers import plain
 from governance.models import LotReservation, LotReservationLock
 from inventory.models import LotPosition, Snapshot
 
@@ -96,8 +97,8 @@ class Overcommit:
 
     def __str__(self) -> str:
         return (f"{_lot_words((self.sku, self.site, self.lot, self.serial))}: line {self.line_no} of plan "
-                f"{self.plan_no} of {self.case_id} holds {_plain(self.held)}, but {_plain(self.on_hand)} are in "
-                f"stock and open plans hold {_plain(self.held_in_all)}; trim it by {_plain(self.excess)}")
+                f"{self.plan_no} of {self.case_id} holds {plain(self.held)}, but {plain(self.on_hand)} are in "
+                f"stock and open plans hold {plain(self.held_in_all)}; trim it by {plain(self.excess)}")
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,6 @@ class _Holding:
     line_no: int
     held: Decimal
     reserved_at: datetime
-
-
-def _plain(quantity: Decimal) -> str:
-    return f"{quantity.normalize():f}"
 
 
 def _lot_words(key: LotKey) -> str:
@@ -217,13 +214,13 @@ def _already_reserved(connection: Connection, case_id: str, plan_no: int, holds:
             new.append(hold)
         elif _key_of(row) != hold.key or Decimal(row.quantity) != hold.quantity:
             problems.append(f"line {hold.line_no} of plan {plan_no} of {case_id} is already reserved as "
-                            f"{_plain(Decimal(row.quantity))} of {_lot_words(_key_of(row))}; a plan's lines do "
+                            f"{plain(Decimal(row.quantity))} of {_lot_words(_key_of(row))}; a plan's lines do "
                             f"not change: propose a new plan")
     return new, problems
 
 
 def _holders_words(holdings: list[_Holding]) -> str:
-    named = [f"{h.case_id} (plan {h.plan_no}, line {h.line_no}: {_plain(h.held)})" for h in holdings[:NAMED_HOLDERS]]
+    named = [f"{h.case_id} (plan {h.plan_no}, line {h.line_no}: {plain(h.held)})" for h in holdings[:NAMED_HOLDERS]]
     more = len(holdings) - len(named)
     return ", ".join(named) + (f" and {more} more" if more else "")
 
@@ -259,10 +256,10 @@ def reserve(connection: Connection, case_id: str, plan_no: int, holds: list[Hold
         in_stock, others = stock.get(key, Decimal(0)), holdings.get(key, [])
         held = sum((h.held for h in others), Decimal(0))
         if asked[key] + held > in_stock:
-            words = f"{_lot_words(key)}: {_plain(asked[key])} asked, {_plain(in_stock)} in stock"
+            words = f"{_lot_words(key)}: {plain(asked[key])} asked, {plain(in_stock)} in stock"
             if others:
                 free = max(in_stock - held, Decimal(0))
-                words += f" of which {_plain(held)} held by {_holders_words(others)}, so {_plain(free)} free"
+                words += f" of which {plain(held)} held by {_holders_words(others)}, so {plain(free)} free"
             problems.append(words)
     if problems:
         return problems
@@ -274,8 +271,8 @@ def reserve(connection: Connection, case_id: str, plan_no: int, holds: list[Hold
         held = sum((h.held for h in holdings.get(key, [])), Decimal(0)) + asked[key]
         append(connection, actor=ACTOR, action="lot.reserved", subject=lot_subject(key),
                after={"case": case_id, "plan": plan_no,
-                      "lines": {str(h.line_no): _plain(h.quantity) for h in new if h.key == key},
-                      "held": _plain(held), "on_hand": _plain(stock.get(key, Decimal(0)))},
+                      "lines": {str(h.line_no): plain(h.quantity) for h in new if h.key == key},
+                      "held": plain(held), "on_hand": plain(stock.get(key, Decimal(0)))},
                workflow_id=case_id, at=at)
     return []
 
@@ -296,7 +293,7 @@ def release(connection: Connection, case_id: str, plan_no: int, reason: str, at:
             col(LotReservation.line_no) == row.line_no, col(LotReservation.state) == HELD,
         ).values(state=RELEASED, reason=reason[:2000], changed_at=at)).rowcount
         if done:
-            released[_key_of(row)][str(row.line_no)] = _plain(Decimal(row.quantity) - Decimal(row.consumed))
+            released[_key_of(row)][str(row.line_no)] = plain(Decimal(row.quantity) - Decimal(row.consumed))
     for key, lines in sorted(released.items()):
         append(connection, actor=ACTOR, action="lot.released", subject=lot_subject(key),
                before={"case": case_id, "plan": plan_no, "lines": lines}, reason=reason, workflow_id=case_id, at=at)
@@ -325,7 +322,7 @@ def shrink(connection: Connection, case_id: str, plan_no: int, quantities: dict[
         ).values(quantity=after, state=CONSUMED if after == consumed and after > 0 else (RELEASED if after == 0 else HELD),
                  reason=reason[:2000], changed_at=at)).rowcount
         if done:
-            cut[_key_of(row)][str(row.line_no)] = {"before": _plain(before), "after": _plain(after)}
+            cut[_key_of(row)][str(row.line_no)] = {"before": plain(before), "after": plain(after)}
     for key, lines in sorted(cut.items()):
         append(connection, actor=ACTOR, action="lot.trimmed", subject=lot_subject(key),
                before={"case": case_id, "plan": plan_no, "lines": {n: q["before"] for n, q in lines.items()}},
@@ -355,13 +352,13 @@ def consume(connection: Connection, case_id: str, plan_no: int, line_no: int, qu
         col(LotReservation.case_id) == case_id, col(LotReservation.plan_no) == plan_no,
         col(LotReservation.line_no) == line_no, col(LotReservation.state) == HELD,
         col(LotReservation.consumed) < after,
-    ).values(consumed=after, state=state, reason=f"{_plain(after)} of {_plain(reserved)} confirmed",
+    ).values(consumed=after, state=state, reason=f"{plain(after)} of {plain(reserved)} confirmed",
              changed_at=at)).rowcount
     if not done:  # a concurrent retry got there first
         return consume(connection, case_id, plan_no, line_no, quantity, at)
     append(connection, actor=ACTOR, action="lot.consumed", subject=lot_subject(_key_of(row)),
-           before={"case": case_id, "plan": plan_no, "line": line_no, "consumed": _plain(before)},
-           after={"case": case_id, "plan": plan_no, "line": line_no, "consumed": _plain(after), "state": state},
+           before={"case": case_id, "plan": plan_no, "line": line_no, "consumed": plain(before)},
+           after={"case": case_id, "plan": plan_no, "line": line_no, "consumed": plain(after), "state": state},
            workflow_id=case_id, at=at)
     return reserved - after
 
@@ -385,4 +382,3 @@ def overcommitted(connection: Connection, keys: list[LotKey] | None = None) -> l
                 found.append(Overcommit(h.case_id, h.plan_no, h.line_no, *key, h.held, in_stock, held_in_all,
                                         min(h.held, running - in_stock)))
     return found
-

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Connection, func, select
 from sqlmodel import col
 
+from core.numbers import plain
 from inventory.metrics import latest_snapshot
 from inventory.models import DemandRecord, PurchaseOrderLine, Site
 
@@ -41,7 +42,7 @@ def target_problems(connection: Connection, sku: str, site: str, disposition: st
         if row.qty_open <= 0:
             return [f"{target} has nothing left open to cut or postpone"]
         if cut > row.qty_open:
-            return [f"{target} has {format(row.qty_open.normalize(), 'f')} open; cannot cut {cut}"]
+            return [f"{target} has {plain(row.qty_open)} open; cannot cut {cut}"]
     return []
 
 
