@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from core.case import CASE_WORKFLOW, REFRESH
-from governance.opening import CaseRequest, case_requests
+from governance.opening import CaseRequest, after_rejection, case_requests
 from governance.upgrade import attach_merges
 
 CONCURRENT_STARTS = 64
@@ -47,11 +47,7 @@ class CaseOpening:
             nonlocal done
             async with gate:
                 if request.lines and request.case is not None:
-                    with suppress(WorkflowAlreadyStartedError):  # it ended since the mirror last heard of it
-                        await self.client.start_workflow(
-                            CASE_WORKFLOW, request.case, id=request.case_id, task_queue=queue,
-                            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                            start_signal=REFRESH, start_signal_args=[request.refresh])
+                    await self._start(request, queue)
                 else:
                     with suppress(RPCError):  # the case already ended: nothing to tell it
                         await self.client.get_workflow_handle(request.case_id).signal(REFRESH, request.refresh)
@@ -62,6 +58,28 @@ class CaseOpening:
         await asyncio.gather(*(send(r) for r in requests))
         cleared = sum(1 for r in requests if not r.lines)
         return CaseCounts(len(requests) - cleared, cleared)
+
+    async def _start(self, request: CaseRequest, queue: str) -> None:
+        """Start the case, or signal it if it runs. A case that ended after the scan read the mirror is
+        refused by Temporal: then its position's next case starts instead, so the position is governed from
+        this scan on rather than from the next snapshot's."""
+        for _attempt in range(3):
+            assert request.case is not None
+            try:
+                await self.client.start_workflow(
+                    CASE_WORKFLOW, request.case, id=request.case_id, task_queue=queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    start_signal=REFRESH, start_signal_args=[request.refresh])
+                return
+            except WorkflowAlreadyStartedError:
+                following = await asyncio.to_thread(self._after_rejection, request)
+                if following is None:
+                    return
+                request = following
+
+    def _after_rejection(self, request: CaseRequest) -> CaseRequest | None:
+        with self.engine.connect() as connection:
+            return after_rejection(connection, request)
 
     def _requests(self, scan_id: int) -> list[CaseRequest]:
         with self.engine.connect() as connection:

@@ -18,7 +18,7 @@ listed with no lines.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -123,6 +123,23 @@ def case_requests(connection: Connection, scan_id: int) -> list[CaseRequest]:
             requests.append(CaseRequest(mirrored.id, None, Lines(snapshot_id=scan.snapshot_id)))
     _attach_evidence(connection, requests, scan.snapshot_id)
     return requests
+
+
+def after_rejection(connection: Connection, request: CaseRequest) -> CaseRequest | None:
+    """What to start when Temporal refused to start `request` because its case id has ended: the case
+    ended after this scan read the mirror (its last step is recorded before its workflow closes, so the
+    mirror knows by now). The position's next case, unless the case ended on this very snapshot (a re-scan
+    of it changes nothing) or is not known to have ended."""
+    if request.case is None:
+        return None
+    c = table(CaseRow).c
+    row = connection.execute(select(c.state, c.snapshot_id, c.generation, c.position)
+                             .where(c.id == request.case_id)).first()
+    if row is None or row.state not in FINAL_STATES or row.snapshot_id == request.refresh.snapshot_id:
+        return None
+    generation = row.generation + 1
+    new_id = case_id(row.position or request.case.position, generation)
+    return CaseRequest(new_id, replace(request.case, case_id=new_id, generation=generation), request.refresh)
 
 
 def _attach_evidence(connection: Connection, requests: list[CaseRequest], snapshot_id: int) -> None:

@@ -324,3 +324,40 @@ def _instructions(engine: Engine, case_id: str) -> list[ErpInstruction]:
     with engine.connect() as connection:
         return [ErpInstruction.model_validate(r._mapping) for r in connection.execute(
             select(ErpInstruction).where(col(ErpInstruction.case_id) == case_id))]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_case_that_ends_while_a_scan_opens_cases_is_followed_by_its_positions_next_case(
+        dev: WorkflowEnvironment, positions: Engine, tmp_path: Path) -> None:
+    """The scan read the mirror while QA's case was open; the committee cancelled it before the scan's start
+    reached Temporal, which refuses the ended id. The position's next case starts from this scan, not from
+    the next snapshot's; on the snapshot the case ended on, nothing starts."""
+    from temporalio.service import RPCError
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.opening import CaseOpening
+
+    request = requests_of(positions)[QA_OWNER]
+    assert request.case is not None
+    queue = str(uuid.uuid4())
+    uid = f"{request.case_id}-{queue[:8]}"
+    case = replace(request.case, case_id=uid, position=uid)
+    async with build_worker(dev.client, positions, queue):
+        qa = await dev.client.start_workflow(CaseWorkflow.run, case, id=uid, task_queue=queue,
+                                             start_signal="refresh", start_signal_args=[request.refresh])
+        await until(lambda: _mirrored(positions, uid), "QA's case in the mirror")
+        stale = [CaseRequest(uid, case, request.refresh)]  # what the scan read before the case ended
+        await qa.execute_update(CaseWorkflow.cancel, Cancel("cfo@example.com", "kept for the recall investigation"))
+        opening = CaseOpening(positions, dev.client)
+        activities = ActivityEnvironment()
+        activities.info = replace(activities.info, task_queue=queue)
+        opening._requests = lambda scan_id: stale  # type: ignore[method-assign]
+        await activities.run(opening.open_cases, 0)
+        with pytest.raises(RPCError):  # the same snapshot: a re-scan of it changes nothing, starts nothing
+            await dev.client.get_workflow_handle(f"{uid}~2").describe()
+        later = ingest(positions, write_export(tmp_path / "next", lots=LOTS.replace(",Q1,,3,", ",Q1,,2,"),
+                                               demand=DEMAND), as_of=AS_OF).snapshot_id
+        stale = [CaseRequest(uid, case, replace(request.refresh, snapshot_id=later))]
+        await activities.run(opening.open_cases, 0)
+        await until(lambda: _mirrored(positions, f"{uid}~2"), "the position's next case")
+    assert mirror(positions, uid).state == "cancelled" and mirror(positions, f"{uid}~2").generation == 2
