@@ -449,6 +449,23 @@ class Notify:
 
 
 @dataclass
+class Change:
+    """One thing a step changed, as data that each message words in its reader's language (the reason the
+    workflow writes into the trail is English). `kind`: severity, acknowledge_due or resolve_due (a case
+    tightened); cut or dropped (a plan line trimmed); left (what a carried-out plan left governed)."""
+
+    kind: str
+    lot: str = ""
+    serial: str = ""
+    po: str = ""
+    before: str = ""
+    after: str = ""
+    why: str = ""
+    """For a dropped line: the lot's QC status or "expired" (it may no longer be put to use), "closed" (a PO
+    line no longer open) or "" (the stock is gone); for a severity, the rule that raised it."""
+
+
+@dataclass
 class CaseEvent:
     """One recorded step of a case: the mirror row, the audit entry and the step's messages."""
 
@@ -481,6 +498,7 @@ class CaseEvent:
     position: str = ""
     generation: int = 1
     snapshot_id: int = 0
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass
@@ -518,13 +536,14 @@ class CaseSnapshot:
     reason: str | None = None
     actor: str | None = None
     failed_delivery: FailedDelivery | None = None
+    changes: list[Change] = field(default_factory=list)
 
     @classmethod
     def of(cls, event: CaseEvent) -> CaseSnapshot:
         return cls(event.case_id, event.event_no, event.rule, event.sku, event.site, event.severity, event.state,
                    event.owner, list(event.assignees), event.escalation_level, event.acknowledge_due,
                    event.resolve_due, list(event.lines), event.policy_version, event.proposal, event.title_en,
-                   event.title_zh, event.reason, event.actor)
+                   event.title_zh, event.reason, event.actor, changes=list(event.changes))
 
     def value(self) -> Decimal:
         return stock_value(self.lines)

@@ -90,6 +90,6 @@ def case_context(connection: Connection, notification: Notification, person: Per
             "sku": case.sku, "site": case.site, "state": case.state,
             "sku_name": material.name if material else "", "currency": material.currency if material else settings.default_currency,
             "value": str(case.value()), "lines": case.lines,
-            "reasons": reasons, "proposal": case.proposal, "reason": case.reason or "",
+            "reasons": reasons, "proposal": case.proposal, "reason": case.reason or "", "changes": case.changes,
         },
     }

@@ -98,6 +98,49 @@ def test_a_chinese_owner_gets_email_and_chat_in_chinese_with_signed_links(scanne
     assert sent.after["language"] == "zh-CN" and {c["channel"] for c in sent.after["channels"]} == {"email", "json"}
 
 
+def test_what_a_step_changed_is_told_in_the_readers_language(scanned: Engine) -> None:
+    """A trimmed plan and a tightened case say what changed from the step's typed changes, in Chinese for
+    张伟 and in English for the inventory team; the workflow's English reason is not shown to either."""
+    now = datetime.now(UTC)
+    changes = {
+        "plan_trimmed": [{"kind": "cut", "lot": "L2", "serial": "S2", "before": "42", "after": "12"},
+                         {"kind": "dropped", "lot": "L3", "before": "5", "after": "0", "why": "quarantine"},
+                         {"kind": "dropped", "po": "P9/10", "before": "3", "after": "0", "why": "closed"}],
+        "tightened": [{"kind": "severity", "before": "medium", "after": "critical", "why": "expired"},
+                      {"kind": "acknowledge_due", "before": "2026-12-09T00:00:00+00:00",
+                       "after": "2026-12-05T00:00:00+00:00"}]}
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as mailbox:
+        with scanned.begin() as connection:
+            for no, (template, told) in enumerate(changes.items(), start=1):
+                record_event(connection, from_json(CaseEvent, {
+                    "case_id": "position/SH01/HIP-1/changes", "event_no": no, "action": f"case.{template}",
+                    "actor": "stockwarden", "state": "acknowledged", "before": None, "after": None,
+                    "reason": "the latest snapshot holds less: lot L2 serial S2: 42 -> 12", "rule": "held",
+                    "sku": "HIP-1", "site": "SH01", "severity": "critical", "owner": "zhang.wei@example.com",
+                    "assignees": ["zhang.wei@example.com", "inventory@example.com"], "escalation_level": 0,
+                    "acknowledge_due": (now + timedelta(days=1)).isoformat(),
+                    "resolve_due": (now + timedelta(days=7)).isoformat(), "lines": [], "policy_version": "t v1",
+                    "at": now.isoformat(), "notify": {"event": template, "recipients": [
+                        "zhang.wei@example.com", "inventory@example.com"]},
+                    "title_en": "Held hip cups", "title_zh": "髋臼杯积压", "changes": told}))
+        NotificationActivities(scanned, settings(smtp_port), parse_people(people(free_port()), "x")).deliver_due()
+    zh = {text_of(m, "plain").split("\n")[2]: text_of(m, "plain") for m in mailbox.to("zhang.wei@example.com")}
+    en = {text_of(m, "plain").split("\n")[2]: text_of(m, "plain") for m in mailbox.to("inventory@example.com")}
+    trimmed_zh = next(t for t in zh.values() if "处置方案已缩减" in t)
+    assert "批次 L2 序列号 S2：由 42 缩减为 12" in trimmed_zh
+    assert "批次 L3：5 已移出方案（处于隔离状态：只能退回或报废）" in trimmed_zh
+    assert "采购订单行 P9/10：3 已移出方案（该行已无未交数量）" in trimmed_zh
+    assert "42 -> 12" not in trimmed_zh  # the trail's English reason stays in the trail
+    tightened_zh = next(t for t in zh.values() if "严重程度由中升为严重" in t)
+    assert "确认期限提前至 2026年12月5日（原为 2026年12月9日）" in tightened_zh
+    trimmed_en = next(t for t in en.values() if "lot L2 serial S2: 42 cut to 12" in t)
+    assert "lot L3: 5 left the plan (it is in quarantine: it may be returned or scrapped, nothing else)" in trimmed_en
+    assert "PO line P9/10: 3 left the plan (nothing is open on it any more)" in trimmed_en
+    assert any("Severity raised from medium to critical" in t and "Acknowledge by December 5, 2026" in t
+               for t in en.values())
+
+
 def test_an_english_reader_gets_english_formats(scanned: Engine) -> None:
     smtp_port = free_port()
     with smtp_server(smtp_port) as mailbox:

@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         CaseStatus,
         CaseView,
+        Change,
         Comment,
         Confirm,
         Confirmation,
@@ -571,14 +572,17 @@ class CaseWorkflow:
         self.pending = None
         await workflow.wait_condition(lambda: self.acting == 0)  # a plan is never cut from under a handler
         tightened, before = [], {"severity": self.input.severity, "rule": self.input.rule}
+        changes: list[Change] = []
         if update.severity and severity_rank(update.severity) < severity_rank(self.input.severity):
             self.input = replace(self.input, severity=update.severity, rule=update.rule, title_en=update.title_en,
                                  title_zh=update.title_zh)
             tightened.append(f"severity {before['severity']} -> {update.severity} ({update.rule})")
+            changes.append(Change("severity", before=before["severity"], after=update.severity, why=update.rule))
         for phase, seconds in (("acknowledge", update.acknowledge_seconds), ("resolve", update.resolve_seconds)):
             due = self.opened_at + timedelta(seconds=seconds)
             if seconds and due < self.due[phase]:  # a new finding's rule may give an earlier deadline
                 tightened.append(f"{phase} by {due.isoformat()} (was {self.due[phase].isoformat()})")
+                changes.append(Change(f"{phase}_due", before=self.due[phase].isoformat(), after=due.isoformat()))
                 self.due[phase] = due
                 self.deadline_moved = True
         self.input = replace(self.input,
@@ -587,7 +591,8 @@ class CaseWorkflow:
         if tightened:
             await self._record("case.tightened", "stockwarden", before=before,
                                after={"severity": self.input.severity, "rule": self.input.rule},
-                               reason="; ".join(tightened), notify=("tightened", self._recipients()))
+                               reason="; ".join(tightened), notify=("tightened", self._recipients()),
+                               changes=changes)
         elif self.lines and self._lines_key() != self.recorded_lines:  # the mirror follows the stock (none left:
             # the case clears, and that step records it)
             await self._record("case.refreshed", "stockwarden", after={"lines": len(self.lines)},
@@ -612,25 +617,30 @@ class CaseWorkflow:
         checked = workflow.patched(TRIM_CHECKS)
         today = workflow.now().date()
         lots = {(line.lot, line.serial): line for line in self.lines if not line.po}
-        kept, trimmed, gone, shrunk = [], [], [], []
+        kept, trimmed, gone, shrunk, changes = [], [], [], [], []
         for place, (line, have) in enumerate(zip(proposal.lines, available, strict=True), start=1):
             quantity, left = Decimal(line.quantity), max(Decimal(have), Decimal(0))
+            po = line.target if line.disposition == PO_LINE else ""
             barred = self._barred(line, lots, today) if checked else ""
             if barred:  # the lot became unusable since the plan was made: it is never put to use
                 gone.append(line.line_no or place)
-                trimmed.append(barred)
+                trimmed.append(f"{line.name} is {barred} now: it may be returned or scrapped, never {line.disposition}")
+                changes.append(Change("dropped", line.lot, line.serial, po, line.quantity, "0", barred))
             elif checked and line.disposition == PO_LINE and left <= 0:  # received or closed meanwhile
                 gone.append(line.line_no or place)
                 trimmed.append(f"{line.name}: nothing is open on it any more")
+                changes.append(Change("dropped", line.lot, line.serial, po, line.quantity, "0", "closed"))
             elif (line.disposition == PO_LINE and not checked) or left >= quantity:
                 kept.append(line)
             elif left > 0:
                 kept.append(replace(line, quantity=str(left)))
                 shrunk.append(replace(line, quantity=str(left), line_no=line.line_no or place))
                 trimmed.append(f"{line.name}: {line.quantity} -> {left}")
+                changes.append(Change("cut", line.lot, line.serial, po, line.quantity, str(left)))
             else:
                 gone.append(line.line_no or place)
                 trimmed.append(f"{line.name}: {line.quantity} -> 0")
+                changes.append(Change("dropped", line.lot, line.serial, po, line.quantity, "0"))
         if not trimmed:
             return
         if gone:
@@ -647,24 +657,25 @@ class CaseWorkflow:
             self.proposal = None
             await self._record("case.plan_void", "stockwarden", before=before, after=ACKNOWLEDGED,
                                reason=f"{why}: " + "; ".join(trimmed),
-                               notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))))
+                               notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))),
+                               changes=changes)
             return
         proposal.lines = kept
         values = values_by_disposition(self.lines, kept)
         proposal.value = str(sum(values.values(), Decimal(0)).quantize(Decimal("0.01")))
         await self._record("case.plan_trimmed", "stockwarden", after=[line.quantity for line in kept],
                            reason=f"{why}: " + "; ".join(trimmed),
-                           notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))))
+                           notify=("plan_trimmed", list(dict.fromkeys([proposal.by, *self.assignees]))),
+                           changes=changes)
 
     @staticmethod
     def _barred(line: ProposalLine, lots: dict[tuple[str, str], CaseLine], today: date) -> str:
-        """Why the plan line may no longer be carried out as planned (its lot is quarantined, on hold,
-        rejected or expired now, and the line would put it to use), or ""."""
+        """Why the plan line may no longer be carried out as planned: its lot's QC status or "expired" when
+        the lot is unusable now and the line would put it to use; else ""."""
         held = lots.get((line.lot, line.serial))
         if held is None or line.disposition not in NEVER_FOR_UNUSABLE:
             return ""
-        why = unusable(held, today)
-        return f"{line.name} is {why} now: it may be returned or scrapped, never {line.disposition}" if why else ""
+        return unusable(held, today)
 
     async def _release(self, plan_no: int, reason: str, line_nos: list[int] | None = None) -> None:
         await workflow.execute_activity_method(
@@ -736,7 +747,8 @@ class CaseWorkflow:
         self.proposal = None
         await self._record("case.plan_done", actor, before=AWAITING_CONFIRMATION, after=ACKNOWLEDGED,
                            reason="still governed: " + "; ".join(f"{held.name} {held.quantity}" for held in left),
-                           notify=("plan_done", self.assignees))
+                           notify=("plan_done", self.assignees),
+                           changes=[Change("left", held.lot, held.serial, held.po, after=held.quantity) for held in left])
 
     async def _execute(self) -> None:
         """Turn the approved plan into ERP instructions, one per line, after reading its stock once more (a
@@ -837,7 +849,8 @@ class CaseWorkflow:
     # --- activities -------------------------------------------------------------------------
 
     async def _record(self, action: str, actor: str, *, before: object = None, after: object = None,
-                      reason: str = "", notify: tuple[str, list[str]] | None = None) -> None:
+                      reason: str = "", notify: tuple[str, list[str]] | None = None,
+                      changes: list[Change] | None = None) -> None:
         """Record one step (mirror, audit) and queue its messages, in one local activity and transaction."""
         async with self.recording:
             self.events += 1
@@ -852,7 +865,7 @@ class CaseWorkflow:
                 lines=list(self.lines), policy_version=self.input.policy_version, at=workflow.now().isoformat(),
                 proposal=deepcopy(self.proposal), notify=Notify(notify[0], list(notify[1])) if notify else None,
                 title_en=self.input.title_en, title_zh=self.input.title_zh, position=self.input.position,
-                generation=self.input.generation, snapshot_id=self.snapshot_id)
+                generation=self.input.generation, snapshot_id=self.snapshot_id, changes=list(changes or []))
             await workflow.execute_local_activity_method(CaseActivities.record, event,
                                                          start_to_close_timeout=timedelta(seconds=30),
                                                          retry_policy=RetryPolicy(maximum_attempts=0))
