@@ -116,6 +116,25 @@ def page_text(language: str) -> dict[str, str]:
     return {**LINK_TEXT[language], **PAGE_TEXT[language]}
 
 
+REFUSAL_TEXT: dict[str, dict[str, str]] = {
+    "en": {"confirm_more_than_open": "instruction {instruction} has {open} still open, less than the {asked} "
+                                     "confirmed; confirm at most {open} (leave out the quantity to confirm all of it)",
+           "confirm_quantity": "the quantity carried out must be a number greater than 0, not '{asked}'"},
+    "zh-CN": {"confirm_more_than_open": "指令 {instruction} 尚余 {open} 未完成，少于确认的 {asked}；最多确认 {open}"
+                                        "（不填数量即确认全部）",
+              "confirm_quantity": "完成数量必须是大于 0 的数字，而不是“{asked}”"},
+}
+"""Refusals of the API and the console that the case workflow does not say itself (it speaks only English,
+and only of what it holds)."""
+
+
+def refusal_words(language: str | None, key: str, **values: object) -> str:
+    """A refusal in `language`; with None (the console, which knows no reader) in English and Chinese."""
+    if language is None:
+        return " / ".join(REFUSAL_TEXT[lang][key].format(**values) for lang in ("en", "zh-CN"))
+    return REFUSAL_TEXT[language][key].format(**values)
+
+
 STATE_NAMES: dict[str, dict[str, str]] = {
     "en": {"open": "open", "acknowledged": "acknowledged", "awaiting_approval": "awaiting approval",
            "approved": "approved", "executing": "executing", "awaiting_confirmation": "awaiting ERP confirmation",

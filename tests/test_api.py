@@ -172,6 +172,54 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: Wor
         await handle.terminate("test over")  # the dev server outlives this test
 
 
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_erp_confirms_part_of_an_instruction_and_the_rest_stays_governed(dev: WorkflowEnvironment,
+                                                                                 lot_of_42: Engine) -> None:
+    """On the dev server: the ERP posted 30 of the 42 it was told to scrap and says so; the instruction
+    records 30 and the case's line keeps 12, back with its owner. More than is open is refused in the
+    reader's language through either door (the outbox's and the case's), and changes nothing."""
+    import uuid
+    from decimal import Decimal
+
+    from stockwarden.temporal import build_worker
+    from tests.support.cases import instructed_42, instructions, mirror, trail
+
+    queue = str(uuid.uuid4())
+    erp = {"Authorization": f"Bearer {create_token(lot_of_42, 'erp-bot@example.com', [Role.ERP])}"}
+    app = create_app(lot_of_42, dev.client, Settings(task_queue=queue))
+    async with build_worker(dev.client, lot_of_42, queue), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        handle, instruction = await instructed_42(dev.client, lot_of_42, queue)
+        assert instruction.quantity == 42
+        outbox, case = f"/outbox/{instruction.id}/confirm", f"/cases/{handle.id}/confirm"
+        too_much = await client.post(outbox, params={"lang": "en"}, json={"quantity": "43"}, headers=erp)
+        assert too_much.status_code == 409, too_much.text
+        assert too_much.json()["detail"] == (f"instruction {instruction.id} has 42 still open, less than the 43 "
+                                             "confirmed; confirm at most 42 (leave out the quantity to confirm all of it)")
+        in_chinese = await client.post(case, params={"lang": "zh-CN"}, json={"instruction": instruction.id,
+                                                                            "quantity": 42.5}, headers=erp)
+        assert in_chinese.status_code == 409 and in_chinese.json()["detail"] == (
+            f"指令 {instruction.id} 尚余 42 未完成，少于确认的 42.5；最多确认 42（不填数量即确认全部）")
+        for wrong in ("0", -3, "thirty", "NaN"):
+            assert (await client.post(outbox, json={"quantity": wrong}, headers=erp)).status_code == 422, wrong
+            assert (await client.post(case, json={"instruction": instruction.id, "quantity": wrong},
+                                      headers=erp)).status_code == 422, wrong
+        [unchanged] = instructions(lot_of_42, handle.id)
+        assert (unchanged.state, unchanged.done) == ("pending", None)
+        assert mirror(lot_of_42, handle.id).state == "awaiting_confirmation"
+        assert "instruction.confirmed" not in trail(lot_of_42, handle.id)
+
+        part = await client.post(outbox, json={"quantity": "30", "note": "GRN-1188: 12 not found"}, headers=erp)
+        assert part.status_code == 200, part.text
+        assert part.json() == {"instruction": instruction.id, "case": handle.id, "state": "acknowledged"}
+    [confirmed] = instructions(lot_of_42, handle.id)
+    assert (confirmed.state, confirmed.done, confirmed.confirmed_by) == ("confirmed", 30, "erp-bot@example.com")
+    row = mirror(lot_of_42, handle.id)
+    assert row.state == "acknowledged" and row.proposal is None
+    assert [(line["lot"], Decimal(line["quantity"])) for line in row.lines] == [("R1", Decimal(12))]  # still governed
+    await handle.terminate("test over")  # the dev server outlives this test
+
+
 def _flat(routes: list) -> list:
     """FastAPI (0.165) keeps an included router's routes behind a wrapper; unwrap them."""
     flat = []

@@ -1,5 +1,6 @@
-"""Helpers that read what a case did: its mirror row, the messages it queued, its audit trail, and
-waiting until a workflow or the database shows a step."""
+"""Helpers that read what a case did: its mirror row, the messages it queued, its audit trail, its ERP
+instructions, and waiting until a workflow or the database shows a step; and one that takes a case as far
+as an instruction awaiting the ERP's confirmation."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from audit.trail import entries
-from governance.models import CaseRow
+from governance.models import CaseRow, ErpInstruction
 from notifications.models import Notification
 from workflows.case import CaseWorkflow
 
@@ -56,3 +57,27 @@ async def until(condition: Callable[[], object], what: str, seconds: float = 20)
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def instructed_42(client: Client, engine: Engine, queue: str) -> tuple[WorkflowHandle, ErpInstruction]:
+    """On the lot_of_42 company, with a worker on `queue`: a scan through Temporal opens the case of CAT-1 at
+    SH01, its owner proposes to scrap all 42 of lot R1 (no signature needed), and the case awaits the ERP's
+    confirmation of its one instruction, which is returned with the case."""
+    from core.case import ProposalLine, Propose, position_key
+    from workflows.scan import ScanRequest, ScanWorkflow
+
+    await client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
+    handle = client.get_workflow_handle(position_key("CAT-1", "SH01", "zhang.wei@example.com"))
+    await until_state(handle, "open", engine)
+    await handle.execute_update(CaseWorkflow.propose, Propose("zhang.wei@example.com", "scrap",
+                                                              [ProposalLine("R1", "", "42")], reason="crushed boxes"))
+    await until_state(handle, "awaiting_confirmation", engine)
+    [instruction] = instructions(engine, handle.id)
+    return handle, instruction
+
+
+def instructions(engine: Engine, case_id: str) -> list[ErpInstruction]:
+    """The case's ERP instructions as the outbox holds them, in the order they were issued."""
+    with engine.connect() as connection:
+        return [ErpInstruction.model_validate(row._mapping) for row in connection.execute(
+            select(ErpInstruction).where(col(ErpInstruction.case_id) == case_id).order_by(col(ErpInstruction.id)))]
