@@ -1,6 +1,7 @@
 """Helpers that read what a case did: its mirror row, the messages it queued, its audit trail, its ERP
-instructions, and waiting until a workflow or the database shows a step; and one that takes a case as far
-as an instruction awaiting the ERP's confirmation."""
+instructions, and waiting until a workflow or the database shows a step; the case events a scan's steps
+record, written straight to the mirror (for lists, pages and the pack without a workflow); and one that
+takes a case as far as an instruction awaiting the ERP's confirmation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from sqlmodel import col
 from temporalio.client import Client, WorkflowHandle
 
 from audit.trail import entries
+from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
 from governance.models import CaseRow, ErpInstruction
+from governance.service import record_event
 from notifications.models import Notification
 from workflows.case import CaseWorkflow
 
@@ -63,7 +66,7 @@ async def instructed_42(client: Client, engine: Engine, queue: str) -> tuple[Wor
     """On the lot_of_42 company, with a worker on `queue`: a scan through Temporal opens the case of CAT-1 at
     SH01, its owner proposes to scrap all 42 of lot R1 (no signature needed), and the case awaits the ERP's
     confirmation of its one instruction, which is returned with the case."""
-    from core.case import ProposalLine, Propose, position_key
+    from core.case import ProposalLine, Propose
     from workflows.scan import ScanRequest, ScanWorkflow
 
     await client.execute_workflow(ScanWorkflow.run, ScanRequest(partitions=1), id=f"scan-{queue}", task_queue=queue)
@@ -81,3 +84,30 @@ def instructions(engine: Engine, case_id: str) -> list[ErpInstruction]:
     with engine.connect() as connection:
         return [ErpInstruction.model_validate(row._mapping) for row in connection.execute(
             select(ErpInstruction).where(col(ErpInstruction.case_id) == case_id).order_by(col(ErpInstruction.id)))]
+
+
+def position_event(sku: str, site: str, lots: list[tuple[str, str]], *, no: int = 1, state: str = "open",
+                   owner: str = "zhang.wei@example.com", po: str = "", lines: list[CaseLine] | None = None,
+                   acknowledge_due: str = "2026-12-01T00:00:00+00:00",
+                   resolve_due: str = "2026-12-31T00:00:00+00:00") -> CaseEvent:
+    """Step `no` of the case of the position (sku, site, owner) as a scan records it (opened, then refreshed),
+    in `state`: its lines are these (lot, serial) at one unit worth 100.00 each, and the PO line `po` (5 on
+    order, worth 50.00) when given; or `lines` as they are."""
+    if lines is None:
+        lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
+        if po:
+            lines.append(CaseLine("", "", "50.00", {}, quantity="5", po=po))
+    position = position_key(sku, site, owner)
+    return from_json(CaseEvent, {
+        "case_id": case_id(position), "event_no": no, "action": "case.opened" if no == 1 else "case.refreshed",
+        "actor": "stockwarden", "state": state, "before": None, "after": state, "reason": "", "rule": "idle",
+        "sku": sku, "site": site, "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
+        "acknowledge_due": acknowledge_due, "resolve_due": resolve_due, "lines": to_json(lines),
+        "policy_version": "t v1", "at": f"2026-11-{20 + no}T00:00:00+00:00", "position": position})
+
+
+def record(engine: Engine, *events: CaseEvent) -> None:
+    """Record case events in the mirror as the case's steps would, each taken (none a repeat)."""
+    with engine.begin() as connection:
+        for event in events:
+            assert record_event(connection, event)
