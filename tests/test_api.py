@@ -20,6 +20,7 @@ from audit.trail import entries
 from core.case import position_key
 from core.settings import Settings
 from governance.visibility import Role
+from tests.support.cases import position_event, record
 
 ROUTES = {  # route -> the roles that may call it
     "/cases": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
@@ -670,31 +671,6 @@ async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(d
 QA_OWNER = "qa.officer@example.com"
 
 
-def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]], *,
-                    owner: str = "zhang.wei@example.com", po: str = "") -> object:
-    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
-
-    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
-    if po:
-        lines.append(CaseLine("", "", "50.00", {}, quantity="5", po=po))
-    position = position_key(sku, site, owner)
-    return from_json(CaseEvent, {
-        "case_id": case_id(position), "event_no": no, "action": "case.opened" if no == 1 else "case.refreshed",
-        "actor": "stockwarden", "state": state, "before": None, "after": state, "reason": "", "rule": "idle",
-        "sku": sku, "site": site, "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
-        "acknowledge_due": "2026-12-01T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
-        "lines": to_json(lines), "policy_version": "t v1", "at": f"2026-11-2{no}T00:00:00+00:00",
-        "position": position})
-
-
-def _record(engine: Engine, *events: object) -> None:
-    from governance.service import record_event
-
-    with engine.begin() as connection:
-        for event in events:
-            assert record_event(connection, event)  # type: ignore[arg-type]
-
-
 HIP_SH01 = position_key("HIP-1", "SH01", "zhang.wei@example.com")
 HIP_BJ02 = position_key("HIP-1", "BJ02", "zhang.wei@example.com")
 CAT_SH01 = position_key("CAT-1", "SH01", "zhang.wei@example.com")
@@ -703,11 +679,11 @@ CAT_SH01_QA = position_key("CAT-1", "SH01", "qa.officer@example.com")
 
 @pytest.fixture
 def positions(engine: Engine) -> Engine:
-    _record(engine,
-            _position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10"),
-            _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L7", "")]),
-            _position_event("CAT-1", "SH01", 1, "open", [("A", ""), ("L2", "")]),
-            _position_event("CAT-1", "SH01", 1, "resolved", [("Q1", "")], owner=QA_OWNER))
+    record(engine,
+           position_event("HIP-1", "SH01", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10"),
+           position_event("HIP-1", "BJ02", [("L7", "")], state="acknowledged"),
+           position_event("CAT-1", "SH01", [("A", ""), ("L2", "")]),
+           position_event("CAT-1", "SH01", [("Q1", "")], state="resolved", owner=QA_OWNER))
     return engine
 
 
@@ -779,13 +755,13 @@ async def test_cases_filtered_by_lot_page_by_cursor_and_follow_the_lines(
         assert await walk(lot="L2", sort="value", descending=True) == [HIP_SH01, CAT_SH01]  # 300 before 200
         first = (await client.get("/cases", params={"lot": "L2", "limit": 1}, headers=viewer)).json()
         # A scan leaves HIP-1 at SH01 with L1 only: the lot filter follows the mirror's lines.
-        _record(positions, _position_event("HIP-1", "SH01", 2, "open", [("L1", "S1")]))
+        record(positions, position_event("HIP-1", "SH01", [("L1", "S1")], no=2))
         rest = (await client.get("/cases", params={"lot": "L2", "cursor": first["next_cursor"]}, headers=viewer)).json()
         assert first["items"][0]["workflow_id"] == CAT_SH01 and rest == {"items": [], "next_cursor": None}
         assert await walk(lot="L1") == [HIP_SH01]
-        _record(positions, _position_event("CAT-1", "GZ03", 1, "open", [("Z9", "")]))  # HIP-1's rowid is not the last
+        record(positions, position_event("CAT-1", "GZ03", [("Z9", "")]))  # HIP-1's rowid is not the last
         written = _physical_rows(positions)
-        _record(positions, _position_event("HIP-1", "SH01", 3, "acknowledged", [("L1", "S1")]))  # lots as they were
+        record(positions, position_event("HIP-1", "SH01", [("L1", "S1")], no=3, state="acknowledged"))  # lots as they were
         assert await walk(lot="L1", state="acknowledged") == [HIP_SH01]
         assert _physical_rows(positions) == written  # not rewritten
     from sqlalchemy import select

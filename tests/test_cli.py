@@ -385,22 +385,6 @@ async def test_outbox_confirm_takes_the_quantity_carried_out_and_the_rest_stays_
     await handle.terminate("test over")  # the dev server outlives this test
 
 
-def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]]) -> object:
-    """A case of the position (sku, site) as a scan's step records it, with these lots (and a PO line)."""
-    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
-
-    owner = "zhang.wei@example.com"
-    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
-    lines.append(CaseLine("", "", "50.00", {}, quantity="5", po="P9/10"))
-    position = position_key(sku, site, owner)
-    return from_json(CaseEvent, {
-        "case_id": case_id(position), "event_no": no, "action": "case.opened", "actor": "stockwarden",
-        "state": state, "before": None, "after": state, "reason": "", "rule": "idle", "sku": sku, "site": site,
-        "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
-        "acknowledge_due": f"2026-12-0{no + len(lots)}T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
-        "lines": to_json(lines), "policy_version": "t v1", "at": "2026-11-20T00:00:00+00:00", "position": position})
-
-
 def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`stockwarden cases --sku --site --lot` (with --state) against GET /cases with the same filter; one
@@ -411,17 +395,19 @@ def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_p
     from typer.testing import CliRunner
 
     from core.settings import get_settings
-    from governance.service import record_event
     from stockwarden.cli import app
+    from tests.support.cases import position_event, record
 
     engine = make_engine(env["STOCKWARDEN_DATABASE_URL"])
     run("cases", env=env, cwd=tmp_path)  # brings the schema up to date, as every command does
-    with engine.begin() as connection:
-        for event in (_position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")]),
-                      _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L2", "S9")]),
-                      _position_event("CAT-1", "SH01", 1, "open", [("L2", ""), ("A", "")]),
-                      _position_event("CAT-1", "GZ03", 1, "open", [("B", "")])):
-            assert record_event(connection, event)  # type: ignore[arg-type]
+
+    def due(day: int) -> str:  # listed by acknowledge due: the position with fewer lots first
+        return f"2026-12-0{day}T00:00:00+00:00"
+    record(engine,
+           position_event("HIP-1", "SH01", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10", acknowledge_due=due(4)),
+           position_event("HIP-1", "BJ02", [("L2", "S9")], state="acknowledged", po="P9/10", acknowledge_due=due(2)),
+           position_event("CAT-1", "SH01", [("L2", ""), ("A", "")], po="P9/10", acknowledge_due=due(3)),
+           position_event("CAT-1", "GZ03", [("B", "")], po="P9/10", acknowledge_due=due(2)))
     token = create_token(engine, "auditor@example.com", [Role.VIEWER])
 
     async def api(params: dict[str, str]) -> list[str]:
