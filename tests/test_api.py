@@ -620,11 +620,20 @@ async def test_people_are_read_and_replaced_only_by_a_checked_file(engine: Engin
 
 
 def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
-    from api.texts import LINK_TEXT, PAGE_TEXT, STATE_NAMES
+    """And the states in the same words everywhere: the pages' and the messages' are core/states.py's."""
+    from api import texts
+    from api.texts import LINK_TEXT, PAGE_TEXT, REFUSAL_TEXT
     from core.case import STATES
+    from core.states import STATE_NAMES
+    from notifications import messages
 
     assert set(STATE_NAMES["en"]) == set(STATE_NAMES["zh-CN"]) == set(STATES)
     assert set(PAGE_TEXT["en"]) == set(PAGE_TEXT["zh-CN"]) and set(LINK_TEXT["en"]) == set(LINK_TEXT["zh-CN"])
+    assert set(REFUSAL_TEXT["en"]) == set(REFUSAL_TEXT["zh-CN"])
+    assert texts.STATE_NAMES is STATE_NAMES and not hasattr(messages, "STATE_NAMES")  # no second list to drift
+    for language, names in STATE_NAMES.items():
+        said = messages._ENVIRONMENTS[language].filters["state"]  # the word a message's `|state` prints
+        assert {state: said(state) for state in STATES} == names
 
 
 @pytest.mark.asyncio(loop_scope="module")
