@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,6 +28,7 @@ from api.deps import (
     SettingsDep,
     SignerDep,
 )
+from api.outbox import carried_out, plain, refuse_more_than_open
 from api.pins import PinRefused, authenticated, refusal_text
 from api.problems import REFUSALS, ROW_ID_MAX, answers
 from api.web import language_of
@@ -42,6 +44,7 @@ from core.case import (
     Snooze,
 )
 from governance.actions import CaseMessage, act
+from governance.outbox import instruction
 from governance.visibility import Principal, visible_case
 
 PAGE_ACTION_ROLES = {"acknowledge": OWNERS, "propose": OWNERS, "comment": COMMENTERS, "approve": SIGNERS,
@@ -96,10 +99,12 @@ class SignBody(BaseModel):
 
 
 class ConfirmBody(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"instruction": 42, "note": "RMA-5531"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"instruction": 42, "note": "RMA-5531"},
+                                                              {"instruction": 42, "note": "RMA-5532", "quantity": "30"}]})
 
     instruction: int = Field(ge=1, le=ROW_ID_MAX)
     note: str = ""
+    quantity: Decimal | None = carried_out()
 
 
 class CancelBody(BaseModel):
@@ -165,8 +170,17 @@ async def sign(request: Request, case_id: str, body: SignBody, who: SignerDep, c
 
 
 @router.post("/cases/{case_id:path}/confirm", summary="Confirm an ERP instruction was carried out")
-async def confirm(case_id: str, body: ConfirmBody, who: ErpDep, client: ClientDep, engine: EngineDep) -> dict[str, Any]:
-    return await _sent(client, engine, case_id, who, Confirm(who.person, body.instruction, body.note))
+async def confirm(request: Request, case_id: str, body: ConfirmBody, who: ErpDep, client: ClientDep,
+                  engine: EngineDep) -> dict[str, Any]:
+    """With `quantity`, only that much was carried out: the instruction records it and the rest stays governed."""
+    if body.quantity is None:
+        return await _sent(client, engine, case_id, who, Confirm(who.person, body.instruction, body.note))
+    with engine.connect() as connection:
+        visible_case(connection, who, case_id)
+        row = instruction(connection, body.instruction)
+    if row is not None and row.case_id == case_id:  # another case's instruction: this case refuses it
+        refuse_more_than_open(row, body.quantity, language_of(request, who.person))
+    return await _sent(client, engine, case_id, who, Confirm(who.person, body.instruction, body.note, plain(body.quantity)))
 
 
 @router.post("/cases/{case_id:path}/cancel", summary="Cancel a case (a committee member, with a reason)")

@@ -1,7 +1,10 @@
 """What the pages say, in zh-CN and en: the action-link pages (LINK_TEXT) and the case, list, preview
-and KPI pages (PAGE_TEXT). Templates get both merged as `t`."""
+and KPI pages (PAGE_TEXT). Templates get both merged as `t`. A case's states are said from core/states.py
+(STATE_NAMES here is that one list), the same words the messages use."""
 
 from __future__ import annotations
+
+from core.states import STATE_NAMES as STATE_NAMES  # the states' words live in core, where messages read them too
 
 LINK_TEXT: dict[str, dict[str, str]] = {
     "en": {"acknowledge": "Acknowledge", "propose": "Propose", "approve": "Approve", "reject": "Reject",
@@ -116,12 +119,20 @@ def page_text(language: str) -> dict[str, str]:
     return {**LINK_TEXT[language], **PAGE_TEXT[language]}
 
 
-STATE_NAMES: dict[str, dict[str, str]] = {
-    "en": {"open": "open", "acknowledged": "acknowledged", "awaiting_approval": "awaiting approval",
-           "approved": "approved", "executing": "executing", "awaiting_confirmation": "awaiting ERP confirmation",
-           "resolved": "resolved", "resolved_by_itself": "resolved by itself",
-           "disposition_proposed": "disposition proposed", "cancelled": "cancelled"},
-    "zh-CN": {"open": "待确认", "acknowledged": "已确认", "awaiting_approval": "待审批", "approved": "已批准",
-              "executing": "执行中", "awaiting_confirmation": "待 ERP 确认", "resolved": "已解决",
-              "resolved_by_itself": "自动解决", "disposition_proposed": "已提出处置", "cancelled": "已取消"},
+REFUSAL_TEXT: dict[str, dict[str, str]] = {
+    "en": {"confirm_more_than_open": "instruction {instruction} has {open} still open, less than the {asked} "
+                                     "confirmed; confirm at most {open} (leave out the quantity to confirm all of it)",
+           "confirm_quantity": "the quantity carried out must be a number greater than 0, not '{asked}'"},
+    "zh-CN": {"confirm_more_than_open": "指令 {instruction} 尚余 {open} 未完成，少于确认的 {asked}；最多确认 {open}"
+                                        "（不填数量即确认全部）",
+              "confirm_quantity": "完成数量必须是大于 0 的数字，而不是“{asked}”"},
 }
+"""Refusals of the API and the console that the case workflow does not say itself (it speaks only English,
+and only of what it holds)."""
+
+
+def refusal_words(language: str | None, key: str, **values: object) -> str:
+    """A refusal in `language`; with None (the console, which knows no reader) in English and Chinese."""
+    if language is None:
+        return " / ".join(REFUSAL_TEXT[lang][key].format(**values) for lang in ("en", "zh-CN"))
+    return REFUSAL_TEXT[language][key].format(**values)

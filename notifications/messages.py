@@ -14,6 +14,8 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.states import state_name
+
 TEMPLATES = Path(__file__).parent / "templates"
 EVENTS = ("case_assigned", "reminder", "escalated", "approval_requested", "approved", "rejected",
           "instruction_sent", "resolved", "resolved_by_itself", "cancelled", "delivery_failing", "tightened",
@@ -26,16 +28,6 @@ DISPOSITIONS = {
     "zh-CN": {"reallocate": "调拨至其他地点", "substitute": "替代型号使用", "return_to_supplier": "退回供应商",
               "reduce_purchase_order": "削减或推迟采购订单", "sell_or_donate": "出售或捐赠", "scrap": "报废"},
 }
-STATE_NAMES = {
-    "en": {"open": "open", "acknowledged": "acknowledged", "disposition_proposed": "disposition proposed",
-           "awaiting_approval": "awaiting approval", "approved": "approved", "executing": "executing",
-           "awaiting_confirmation": "awaiting ERP confirmation", "resolved": "resolved",
-           "resolved_by_itself": "resolved by itself", "cancelled": "cancelled"},
-    "zh-CN": {"open": "待确认", "acknowledged": "已确认", "disposition_proposed": "已提出处置", "awaiting_approval": "待审批",
-              "approved": "已批准", "executing": "执行中", "awaiting_confirmation": "待 ERP 确认", "resolved": "已解决",
-              "resolved_by_itself": "自动解决", "cancelled": "已取消"},
-}
-"""A case's states as people read them (the same words as the pages', api/texts.py)."""
 SEVERITY_NAMES = {
     "en": {"critical": "critical", "high": "high", "medium": "medium", "low": "low"},
     "zh-CN": {"critical": "严重", "high": "高", "medium": "中", "low": "低"},
@@ -76,7 +68,7 @@ def _environment(language: str) -> Environment:
     environment.filters.update(money=money, number=number, day=day,
                                disposition=lambda name: " + ".join(DISPOSITIONS[language].get(part, part)
                                                                    for part in str(name).split("+")),
-                               state=lambda name: STATE_NAMES[language].get(str(name), str(name)),
+                               state=lambda name: state_name(str(name), language),
                                severity=lambda name: SEVERITY_NAMES[language].get(str(name), str(name)))
     return environment
 

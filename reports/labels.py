@@ -20,6 +20,9 @@ LABELS: dict[str, dict[str, str]] = {
         "conditions": "Conditions", "dispositions": "Dispositions", "activated_by": "activated by",
         "audit_checkpoint": "Audit checkpoint (signed)",
         "checkpoint_line": "entry {seq} of {count}, head hash {head}, at {at} (UTC); `stockwarden audit verify` checks it",
+        "sheet_case_lines": "Case lines", "quantity": "Quantity", "governing_rule": "Governing rule",
+        "findings": "Findings (every rule that fired, the governing one first)", "governs": "governs",
+        "sku_level": "on the SKU-site",
     },
     "zh-CN": {
         "sheet_summary": "摘要", "sheet_aging": "库龄", "sheet_top_risks": "重点风险", "sheet_expiry": "效期展望",
@@ -37,6 +40,8 @@ LABELS: dict[str, dict[str, str]] = {
         "conditions": "条件", "dispositions": "处置方式", "activated_by": "启用人",
         "audit_checkpoint": "审计检查点（已签名）",
         "checkpoint_line": "第 {seq} 条（共 {count} 条），链头哈希 {head}，时间 {at}（UTC）；`stockwarden audit verify` 核对",
+        "sheet_case_lines": "案件明细", "quantity": "数量", "governing_rule": "主导规则",
+        "findings": "触发的规则及原因（主导规则在前）", "governs": "主导", "sku_level": "料号-地点层面",
     },
 }
 

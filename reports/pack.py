@@ -2,8 +2,9 @@
 stream to the file, so 200,000 positions and 20,000 cases do not sit in memory as cells).
 
 Sheets: summary (KPIs with the prior month and trend, charts of aging, obsolete ratio over twelve months
-and expiry outlook), aging by site and category, top risks, expiry outlook, cases, decisions, purchase
-adjustments, audit extract, policy. Headers frozen, filters on, number and date formats set, overdue
+and expiry outlook), aging by site and category, top risks, expiry outlook, cases, their lines (each lot
+or PO line with every finding on it and why; a line's value once, so a case's lines add up to its value),
+decisions, purchase adjustments, audit extract, policy. Headers frozen, filters on, number and date formats set, overdue
 rows highlighted. Every cell is made by _Sheet._cell, so every text is a string cell, never a formula
 (core/cells.py).
 """
@@ -20,7 +21,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, Engine, Row, select, tuple_
@@ -28,13 +29,14 @@ from sqlmodel import col
 
 from audit.checkpoints import Anchor, Checkpoint
 from audit.models import AuditEntry
-from core.case import FINAL_STATES, deadline_of
+from core.case import FINAL_STATES, LineFinding, deadline_of
 from core.cells import string_cell
 from core.db import as_utc, table
 from core.period import month_bounds
 from governance.models import CaseRow, ErpInstruction
 from reports.kpis import scan_of, snapshot_for, store
 from reports.labels import LABELS, kpi_label
+from reports.rows import open_case_lines
 from reports.stock_kpis import AGING_BUCKETS, COMPANY
 from reports.summary import KpiSummary, kpi_summary, stored_kpis
 from rules.models import FindingRow, PolicyVersion, Scan
@@ -48,6 +50,7 @@ MOMENT = 'yyyy-mm-dd hh:mm'
 HEADER = Font(bold=True)
 OVERDUE = PatternFill("solid", start_color="FFF4CCCC", end_color="FFF4CCCC")
 FORMATS = {"money": MONEY, "ratio": RATIO, "days": DAYS, "count": "0"}
+WRAPPED = Alignment(wrap_text=True, vertical="top")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class _Sheet:
         self.ws.append([self._cell(h, font=HEADER) for h in headers])
 
     def _cell(self, value: Any, *, number_format: str | None = None, font: Font | None = None,
-              fill: PatternFill | None = None) -> WriteOnlyCell:
+              fill: PatternFill | None = None, alignment: Alignment | None = None) -> WriteOnlyCell:
         cell = string_cell(WriteOnlyCell(self.ws, value=float(value) if isinstance(value, Decimal) else value))
         if number_format:
             cell.number_format = number_format
@@ -81,11 +84,15 @@ class _Sheet:
             cell.font = font
         if fill:
             cell.fill = fill
+        if alignment:
+            cell.alignment = alignment
         return cell
 
-    def append(self, values: list[Any], *, highlight: bool = False) -> None:
+    def append(self, values: list[Any], *, highlight: bool = False, wrapped: frozenset[int] = frozenset()) -> None:
+        """`wrapped`: the columns (from 0) whose text runs over several lines."""
         fill = OVERDUE if highlight else None
-        self.ws.append([self._cell(v, number_format=f, fill=fill) for v, f in zip(values, self.formats, strict=True)])
+        self.ws.append([self._cell(v, number_format=f, fill=fill, alignment=WRAPPED if i in wrapped else None)
+                        for i, (v, f) in enumerate(zip(values, self.formats, strict=True))])
         self.rows += 1
 
     def close(self) -> None:
@@ -119,6 +126,7 @@ def write_pack(engine: Engine, period: str, language: str, out: Path, now: datet
             ("top_risks", _top_risks(workbook, labels, connection, scan_id)),
             ("expiry", _expiry(workbook, labels, values)),
             ("cases", _cases(workbook, labels, connection, now)),
+            ("case_lines", _case_lines(workbook, labels, language, connection)),
             ("decisions", _decisions(workbook, labels, connection)),
             ("purchase", _purchase(workbook, labels, connection)),
             ("audit", _audit(workbook, labels, connection, period)),
@@ -249,6 +257,34 @@ def _cases(workbook: Workbook, labels: dict[str, str], connection: Connection, n
                       row.escalation_level, row.value], highlight=overdue > 0)
     sheet.close()
     return sheet.rows
+
+
+def _case_lines(workbook: Workbook, labels: dict[str, str], language: str, connection: Connection) -> int:
+    """One row per line of every open case, in the order of the case sheet: its lot (or PO line), quantity and
+    value, its governing rule, and every rule that fired on it with its reasons (one per text line, the
+    governing one first and marked). A line is one row whatever its findings, and a PO line has no value (it
+    is on order, not stock), so the values of a case's rows add up to the case's value on the case sheet."""
+    sheet = _Sheet(workbook, labels["sheet_case_lines"],
+                   [labels["case"], "SKU", labels["site"], labels["lot"], labels["serial"], labels["po_line"],
+                    labels["quantity"], labels["value"], labels["governing_rule"], labels["findings"]],
+                   [44, 16, 10, 14, 14, 14, 12, 16, 22, 90], [None, None, None, None, None, None, "0.######", MONEY, None, None])
+    for row in open_case_lines(connection):
+        line = row.line
+        reasons = "\n".join(_finding_text(finding, finding.rule == line.rule, labels, language) for finding in row.findings())
+        sheet.append([row.case_id, row.sku, row.site, line.lot, line.serial, line.po, Decimal(line.quantity or 0), row.value,
+                      line.rule, reasons], wrapped=frozenset({9}))
+    sheet.close()
+    return sheet.rows
+
+
+def _finding_text(finding: LineFinding, governs: bool, labels: dict[str, str], language: str) -> str:
+    """A rule that fired on a line and why: `★ expired (critical, governs) Expired stock: days_to_expiry = -55
+    (lte 0)`; a finding on the SKU-site as a whole says so."""
+    title = finding.title_zh if language == "zh-CN" else finding.title_en
+    notes = [finding.severity] + [labels["governs"]] * governs + [labels["sku_level"]] * (finding.level == "sku")
+    reasons = "; ".join(f"{c.metric} = {c.value} ({c.operator} {c.threshold})" for c in finding.conditions)
+    return (f"{'★ ' if governs else ''}{finding.rule} ({', '.join(notes)})" + (f" {title}" if title else "")
+            + (f": {reasons}" if reasons else ""))
 
 
 def _decisions(workbook: Workbook, labels: dict[str, str], connection: Connection) -> int:

@@ -20,6 +20,7 @@ from audit.trail import entries
 from core.case import position_key
 from core.settings import Settings
 from governance.visibility import Role
+from tests.support.cases import position_event, record
 
 ROUTES = {  # route -> the roles that may call it
     "/cases": {"admin", "viewer", "compliance", "committee", "qa", "owner"},
@@ -170,6 +171,54 @@ async def test_case_actions_reach_the_case_workflow_in_the_callers_name(dev: Wor
         assert missing.status_code == 404
         assert (await handle.query(CaseWorkflow.view)).state == "acknowledged"
         await handle.terminate("test over")  # the dev server outlives this test
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_erp_confirms_part_of_an_instruction_and_the_rest_stays_governed(dev: WorkflowEnvironment,
+                                                                                 lot_of_42: Engine) -> None:
+    """On the dev server: the ERP posted 30 of the 42 it was told to scrap and says so; the instruction
+    records 30 and the case's line keeps 12, back with its owner. More than is open is refused in the
+    reader's language through either door (the outbox's and the case's), and changes nothing."""
+    import uuid
+    from decimal import Decimal
+
+    from stockwarden.temporal import build_worker
+    from tests.support.cases import instructed_42, instructions, mirror, trail
+
+    queue = str(uuid.uuid4())
+    erp = {"Authorization": f"Bearer {create_token(lot_of_42, 'erp-bot@example.com', [Role.ERP])}"}
+    app = create_app(lot_of_42, dev.client, Settings(task_queue=queue))
+    async with build_worker(dev.client, lot_of_42, queue), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        handle, instruction = await instructed_42(dev.client, lot_of_42, queue)
+        assert instruction.quantity == 42
+        outbox, case = f"/outbox/{instruction.id}/confirm", f"/cases/{handle.id}/confirm"
+        too_much = await client.post(outbox, params={"lang": "en"}, json={"quantity": "43"}, headers=erp)
+        assert too_much.status_code == 409, too_much.text
+        assert too_much.json()["detail"] == (f"instruction {instruction.id} has 42 still open, less than the 43 "
+                                             "confirmed; confirm at most 42 (leave out the quantity to confirm all of it)")
+        in_chinese = await client.post(case, params={"lang": "zh-CN"}, json={"instruction": instruction.id,
+                                                                            "quantity": 42.5}, headers=erp)
+        assert in_chinese.status_code == 409 and in_chinese.json()["detail"] == (
+            f"指令 {instruction.id} 尚余 42 未完成，少于确认的 42.5；最多确认 42（不填数量即确认全部）")
+        for wrong in ("0", -3, "thirty", "NaN"):
+            assert (await client.post(outbox, json={"quantity": wrong}, headers=erp)).status_code == 422, wrong
+            assert (await client.post(case, json={"instruction": instruction.id, "quantity": wrong},
+                                      headers=erp)).status_code == 422, wrong
+        [unchanged] = instructions(lot_of_42, handle.id)
+        assert (unchanged.state, unchanged.done) == ("pending", None)
+        assert mirror(lot_of_42, handle.id).state == "awaiting_confirmation"
+        assert "instruction.confirmed" not in trail(lot_of_42, handle.id)
+
+        part = await client.post(outbox, json={"quantity": "30", "note": "GRN-1188: 12 not found"}, headers=erp)
+        assert part.status_code == 200, part.text
+        assert part.json() == {"instruction": instruction.id, "case": handle.id, "state": "acknowledged"}
+    [confirmed] = instructions(lot_of_42, handle.id)
+    assert (confirmed.state, confirmed.done, confirmed.confirmed_by) == ("confirmed", 30, "erp-bot@example.com")
+    row = mirror(lot_of_42, handle.id)
+    assert row.state == "acknowledged" and row.proposal is None
+    assert [(line["lot"], Decimal(line["quantity"])) for line in row.lines] == [("R1", Decimal(12))]  # still governed
+    await handle.terminate("test over")  # the dev server outlives this test
 
 
 def _flat(routes: list) -> list:
@@ -571,11 +620,20 @@ async def test_people_are_read_and_replaced_only_by_a_checked_file(engine: Engin
 
 
 def test_every_case_state_and_page_text_is_said_in_both_languages() -> None:
-    from api.texts import LINK_TEXT, PAGE_TEXT, STATE_NAMES
+    """And the states in the same words everywhere: the pages' and the messages' are core/states.py's."""
+    from api import texts
+    from api.texts import LINK_TEXT, PAGE_TEXT, REFUSAL_TEXT
     from core.case import STATES
+    from core.states import STATE_NAMES
+    from notifications import messages
 
     assert set(STATE_NAMES["en"]) == set(STATE_NAMES["zh-CN"]) == set(STATES)
     assert set(PAGE_TEXT["en"]) == set(PAGE_TEXT["zh-CN"]) and set(LINK_TEXT["en"]) == set(LINK_TEXT["zh-CN"])
+    assert set(REFUSAL_TEXT["en"]) == set(REFUSAL_TEXT["zh-CN"])
+    assert texts.STATE_NAMES is STATE_NAMES and not hasattr(messages, "STATE_NAMES")  # no second list to drift
+    for language, names in STATE_NAMES.items():
+        said = messages._ENVIRONMENTS[language].filters["state"]  # the word a message's `|state` prints
+        assert {state: said(state) for state in STATES} == names
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -622,31 +680,6 @@ async def test_stockwarden_serve_answers_ready_against_the_configured_temporal(d
 QA_OWNER = "qa.officer@example.com"
 
 
-def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]], *,
-                    owner: str = "zhang.wei@example.com", po: str = "") -> object:
-    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
-
-    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
-    if po:
-        lines.append(CaseLine("", "", "50.00", {}, quantity="5", po=po))
-    position = position_key(sku, site, owner)
-    return from_json(CaseEvent, {
-        "case_id": case_id(position), "event_no": no, "action": "case.opened" if no == 1 else "case.refreshed",
-        "actor": "stockwarden", "state": state, "before": None, "after": state, "reason": "", "rule": "idle",
-        "sku": sku, "site": site, "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
-        "acknowledge_due": "2026-12-01T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
-        "lines": to_json(lines), "policy_version": "t v1", "at": f"2026-11-2{no}T00:00:00+00:00",
-        "position": position})
-
-
-def _record(engine: Engine, *events: object) -> None:
-    from governance.service import record_event
-
-    with engine.begin() as connection:
-        for event in events:
-            assert record_event(connection, event)  # type: ignore[arg-type]
-
-
 HIP_SH01 = position_key("HIP-1", "SH01", "zhang.wei@example.com")
 HIP_BJ02 = position_key("HIP-1", "BJ02", "zhang.wei@example.com")
 CAT_SH01 = position_key("CAT-1", "SH01", "zhang.wei@example.com")
@@ -655,11 +688,11 @@ CAT_SH01_QA = position_key("CAT-1", "SH01", "qa.officer@example.com")
 
 @pytest.fixture
 def positions(engine: Engine) -> Engine:
-    _record(engine,
-            _position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10"),
-            _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L7", "")]),
-            _position_event("CAT-1", "SH01", 1, "open", [("A", ""), ("L2", "")]),
-            _position_event("CAT-1", "SH01", 1, "resolved", [("Q1", "")], owner=QA_OWNER))
+    record(engine,
+           position_event("HIP-1", "SH01", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10"),
+           position_event("HIP-1", "BJ02", [("L7", "")], state="acknowledged"),
+           position_event("CAT-1", "SH01", [("A", ""), ("L2", "")]),
+           position_event("CAT-1", "SH01", [("Q1", "")], state="resolved", owner=QA_OWNER))
     return engine
 
 
@@ -731,13 +764,13 @@ async def test_cases_filtered_by_lot_page_by_cursor_and_follow_the_lines(
         assert await walk(lot="L2", sort="value", descending=True) == [HIP_SH01, CAT_SH01]  # 300 before 200
         first = (await client.get("/cases", params={"lot": "L2", "limit": 1}, headers=viewer)).json()
         # A scan leaves HIP-1 at SH01 with L1 only: the lot filter follows the mirror's lines.
-        _record(positions, _position_event("HIP-1", "SH01", 2, "open", [("L1", "S1")]))
+        record(positions, position_event("HIP-1", "SH01", [("L1", "S1")], no=2))
         rest = (await client.get("/cases", params={"lot": "L2", "cursor": first["next_cursor"]}, headers=viewer)).json()
         assert first["items"][0]["workflow_id"] == CAT_SH01 and rest == {"items": [], "next_cursor": None}
         assert await walk(lot="L1") == [HIP_SH01]
-        _record(positions, _position_event("CAT-1", "GZ03", 1, "open", [("Z9", "")]))  # HIP-1's rowid is not the last
+        record(positions, position_event("CAT-1", "GZ03", [("Z9", "")]))  # HIP-1's rowid is not the last
         written = _physical_rows(positions)
-        _record(positions, _position_event("HIP-1", "SH01", 3, "acknowledged", [("L1", "S1")]))  # lots as they were
+        record(positions, position_event("HIP-1", "SH01", [("L1", "S1")], no=3, state="acknowledged"))  # lots as they were
         assert await walk(lot="L1", state="acknowledged") == [HIP_SH01]
         assert _physical_rows(positions) == written  # not rewritten
     from sqlalchemy import select

@@ -334,20 +334,55 @@ def test_tokens_are_created_by_someone_listed_revoked_and_expire(env: dict[str, 
                      (current_user(), "api.token_revoked", 2)]
 
 
-def _position_event(sku: str, site: str, no: int, state: str, lots: list[tuple[str, str]]) -> object:
-    """A case of the position (sku, site) as a scan's step records it, with these lots (and a PO line)."""
-    from core.case import CaseEvent, CaseLine, case_id, from_json, position_key, to_json
+@pytest.mark.asyncio(loop_scope="module")
+async def test_outbox_confirm_takes_the_quantity_carried_out_and_the_rest_stays_governed(
+        dev: WorkflowEnvironment, lot_of_42: Engine, tmp_path: Path) -> None:
+    """`stockwarden outbox confirm ID --quantity 30` on the dev server: the ERP posted 30 of the 42 it was told
+    to scrap; the instruction records 30 and the case's line keeps 12. More than is open, or a quantity that
+    is not one, is refused (in English and Chinese, no traceback) and changes nothing."""
+    import asyncio
+    import uuid
+    from decimal import Decimal
 
-    owner = "zhang.wei@example.com"
-    lines = [CaseLine(lot, serial, "100.00", {}, quantity="1") for lot, serial in lots]
-    lines.append(CaseLine("", "", "50.00", {}, quantity="5", po="P9/10"))
-    position = position_key(sku, site, owner)
-    return from_json(CaseEvent, {
-        "case_id": case_id(position), "event_no": no, "action": "case.opened", "actor": "stockwarden",
-        "state": state, "before": None, "after": state, "reason": "", "rule": "idle", "sku": sku, "site": site,
-        "severity": "high", "owner": owner, "assignees": [owner], "escalation_level": 0,
-        "acknowledge_due": f"2026-12-0{no + len(lots)}T00:00:00+00:00", "resolve_due": "2026-12-31T00:00:00+00:00",
-        "lines": to_json(lines), "policy_version": "t v1", "at": "2026-11-20T00:00:00+00:00", "position": position})
+    from stockwarden.temporal import build_worker
+    from tests.support.cases import instructed_42, instructions, mirror, trail
+
+    queue = str(uuid.uuid4())
+    env = {"STOCKWARDEN_DATABASE_URL": lot_of_42.url.render_as_string(hide_password=False),
+           "STOCKWARDEN_VAR_DIR": str(tmp_path / "var"),
+           "STOCKWARDEN_TEMPORAL_ADDRESS": dev.client.service_client.config.target_host}
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        """In a thread: the worker shares this event loop and must answer the command's Update meanwhile."""
+        return await asyncio.to_thread(run, *args, env=env, cwd=tmp_path)
+
+    async with build_worker(dev.client, lot_of_42, queue):
+        handle, instruction = await instructed_42(dev.client, lot_of_42, queue)
+        too_much = await cli("outbox", "confirm", str(instruction.id), "--quantity", "43", "--by", "erp-bot")
+        assert too_much.returncode == 1 and "Traceback" not in too_much.stderr, too_much.stderr
+        assert (f"refused: instruction {instruction.id} has 42 still open, less than the 43 confirmed; confirm at "
+                "most 42 (leave out the quantity to confirm all of it) / "
+                f"指令 {instruction.id} 尚余 42 未完成，少于确认的 43；最多确认 42（不填数量即确认全部）; "
+                "nothing was confirmed.") in too_much.stderr, too_much.stderr
+        for wrong in ("0", "-3", "thirty", "NaN"):
+            refused = await cli("outbox", "confirm", str(instruction.id), "--quantity", wrong)
+            assert refused.returncode == 2 and "--quantity" in refused.stderr, refused.stderr
+            assert "greater than 0" in refused.stderr and "大于 0" in refused.stderr, refused.stderr
+        [unchanged] = instructions(lot_of_42, handle.id)
+        assert (unchanged.state, unchanged.done) == ("pending", None)
+        assert mirror(lot_of_42, handle.id).state == "awaiting_confirmation"
+        assert "instruction.confirmed" not in trail(lot_of_42, handle.id)
+
+        part = await cli("outbox", "confirm", str(instruction.id), "--quantity", "30.0", "--by", "erp-bot",
+                         "--note", "GRN-1188: 12 not found")
+        assert part.returncode == 0, part.stderr
+        assert f"Instruction {instruction.id} confirmed for 30 carried out; the case is acknowledged." in part.stderr
+    [confirmed] = instructions(lot_of_42, handle.id)
+    assert (confirmed.state, confirmed.done, confirmed.confirmed_by) == ("confirmed", 30, "erp-bot")
+    row = mirror(lot_of_42, handle.id)
+    assert row.state == "acknowledged" and [(line["lot"], Decimal(line["quantity"])) for line in row.lines] == [
+        ("R1", Decimal(12))]
+    await handle.terminate("test over")  # the dev server outlives this test
 
 
 def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_path: Path,
@@ -360,17 +395,19 @@ def test_cases_filters_list_the_same_cases_as_the_api(env: dict[str, str], tmp_p
     from typer.testing import CliRunner
 
     from core.settings import get_settings
-    from governance.service import record_event
     from stockwarden.cli import app
+    from tests.support.cases import position_event, record
 
     engine = make_engine(env["STOCKWARDEN_DATABASE_URL"])
     run("cases", env=env, cwd=tmp_path)  # brings the schema up to date, as every command does
-    with engine.begin() as connection:
-        for event in (_position_event("HIP-1", "SH01", 1, "open", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")]),
-                      _position_event("HIP-1", "BJ02", 1, "acknowledged", [("L2", "S9")]),
-                      _position_event("CAT-1", "SH01", 1, "open", [("L2", ""), ("A", "")]),
-                      _position_event("CAT-1", "GZ03", 1, "open", [("B", "")])):
-            assert record_event(connection, event)  # type: ignore[arg-type]
+
+    def due(day: int) -> str:  # listed by acknowledge due: the position with fewer lots first
+        return f"2026-12-0{day}T00:00:00+00:00"
+    record(engine,
+           position_event("HIP-1", "SH01", [("L1", "S1"), ("L2", "S2"), ("L2", "S3")], po="P9/10", acknowledge_due=due(4)),
+           position_event("HIP-1", "BJ02", [("L2", "S9")], state="acknowledged", po="P9/10", acknowledge_due=due(2)),
+           position_event("CAT-1", "SH01", [("L2", ""), ("A", "")], po="P9/10", acknowledge_due=due(3)),
+           position_event("CAT-1", "GZ03", [("B", "")], po="P9/10", acknowledge_due=due(2)))
     token = create_token(engine, "auditor@example.com", [Role.VIEWER])
 
     async def api(params: dict[str, str]) -> list[str]:

@@ -88,3 +88,18 @@ async def test_generated_requests_never_get_a_500_or_an_answer_outside_the_schem
         server.should_exit = True
         await serving
     assert failures == {}, "\n".join(f"{op}: {problems[0]} (and {len(problems) - 1} more)" for op, problems in failures.items())
+
+
+def test_both_confirmations_document_the_quantity_carried_out() -> None:
+    """The outbox's and the case's confirm take an optional quantity greater than 0 (a partial confirmation),
+    and the schema clients read says so."""
+    schema = create_app(None, None, Settings()).openapi()  # type: ignore[arg-type]  # a schema needs no database or Temporal
+    bodies = {path: schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+              for path in ("/outbox/{instruction_id}/confirm", "/cases/{case_id}/confirm")}
+    assert sorted(ref.rsplit("/", 1)[1] for ref in bodies.values()) == ["ConfirmBody", "Confirmation"]
+    for ref in bodies.values():
+        body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        quantity = body["properties"]["quantity"]
+        assert {"type": "number", "exclusiveMinimum": 0} in quantity["anyOf"] and {"type": "null"} in quantity["anyOf"]
+        assert "partial confirmation" in quantity["description"] and "quantity" not in body.get("required", [])
+        assert any("quantity" in example for example in body["examples"])

@@ -13,7 +13,9 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from audit.checkpoints import Anchor, CheckpointFile
+from core.case import CaseLine, Condition, LineFinding, position_key
 from reports.pack import write_pack
+from tests.support.cases import position_event, record
 from tests.support.data import PACK_NOW as NOW
 
 
@@ -25,8 +27,9 @@ def anchor_in(folder: Path) -> Anchor:
 def test_the_pack_has_every_sheet_chart_and_kpi(governed: Engine, tmp_path: Path, language: str) -> None:
     summary = write_pack(governed, "2026-11", language, tmp_path / "pack.xlsx", now=NOW, anchor=anchor_in(tmp_path))
     book = load_workbook(summary.path)
-    expected = {"zh-CN": ["摘要", "库龄", "重点风险", "效期展望", "未结案件", "处置决定", "采购调整", "审计摘录", "策略"],
-                "en": ["Summary", "Aging", "Top risks", "Expiry outlook", "Open cases", "Decisions",
+    expected = {"zh-CN": ["摘要", "库龄", "重点风险", "效期展望", "未结案件", "案件明细", "处置决定", "采购调整", "审计摘录",
+                          "策略"],
+                "en": ["Summary", "Aging", "Top risks", "Expiry outlook", "Open cases", "Case lines", "Decisions",
                        "Purchase adjustments", "Audit extract", "Policy"]}[language]
     assert book.sheetnames == expected == summary.sheets
     with zipfile.ZipFile(summary.path) as package:
@@ -46,9 +49,57 @@ def test_the_pack_has_every_sheet_chart_and_kpi(governed: Engine, tmp_path: Path
     assert cases["G2"].number_format == "yyyy-mm-dd hh:mm" and cases["J2"].number_format == "#,##0.00"
     risks = list(book[expected[2]].iter_rows(min_row=2, values_only=True))
     assert risks[0][6] >= risks[-1][6] and len(risks) <= 100
-    policy = list(book[expected[8]].iter_rows(min_row=2, values_only=True))
+    policy = list(book[expected[9]].iter_rows(min_row=2, values_only=True))
     assert policy[0][0] == "kpi v1" and [r[0] for r in policy[1:]] == ["idle", "phase-out", "slow"]
     assert "days_since_movement gte 365" in policy[1][4]
+
+
+EXPIRED = LineFinding("expired", "critical", "lot", [Condition("days_to_expiry", "lte", 0, -55)], "Expired stock", "已过期库存")
+IDLE = LineFinding("idle", "medium", "lot", [Condition("days_since_movement", "gte", 180, 663)], "Lot idle for half a year",
+                   "批次半年未动")
+SLOW = LineFinding("slow", "low", "sku", [Condition("turnover_days", "gte", 365, 812.5), Condition("cover_days", "gt", 180, 400)],
+                   "Slow turnover", "周转缓慢")
+LINES = [CaseLine("E1", "", "24001.00", {}, quantity="2", findings=[IDLE, EXPIRED, SLOW], rule="expired"),
+         CaseLine("R1", "", "504021.00", {}, quantity="42", findings=[IDLE, SLOW], rule="idle"),
+         CaseLine("", "", "60002.50", {}, quantity="5", findings=[SLOW], rule="slow", po="P9/10")]
+"""An expired and idle lot, an idle lot, an open PO line, on a slow SKU-site: a case of three lines."""
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_the_case_lines_show_every_finding_and_add_up_to_their_case(governed: Engine, tmp_path: Path,
+                                                                    language: str) -> None:
+    """Each open case's lines: lot, quantity, value, every rule that fired with its reasons, the governing
+    rule first and marked; a line is one row however many rules fired on it, and a PO line (on order) has no
+    value, so a case's rows add up to its value on the case sheet."""
+    record(governed, position_event("HIP-1", "BJ02", [], lines=LINES, acknowledge_due="2026-11-30T00:00:00+00:00"))
+    summary = write_pack(governed, "2026-11", language, tmp_path / "pack.xlsx", now=NOW, anchor=anchor_in(tmp_path))
+    book = load_workbook(summary.path)
+    cases, lines = book[summary.sheets[4]], book[summary.sheets[5]]
+    assert summary.rows["case_lines"] == 5 and lines.freeze_panes == "A2" and lines.auto_filter.ref == "A1:J6"
+    header = [cell.value for cell in lines[1]]
+    assert header[6:9] == {"en": ["Quantity", "Value", "Governing rule"], "zh-CN": ["数量", "金额", "主导规则"]}[language]
+    case = position_key("HIP-1", "BJ02", "zhang.wei@example.com")
+    rows = [row for row in lines.iter_rows(min_row=2, values_only=True) if row[0] == case]
+    assert [row[1:9] for row in rows] == [("HIP-1", "BJ02", "E1", None, None, 2, 24001, "expired"),
+                                          ("HIP-1", "BJ02", "R1", None, None, 42, 504021, "idle"),
+                                          ("HIP-1", "BJ02", None, None, "P9/10", 5, None, "slow")]
+    said = {"en": ["★ expired (critical, governs) Expired stock: days_to_expiry = -55 (lte 0)\n"
+                   "idle (medium) Lot idle for half a year: days_since_movement = 663 (gte 180)\n"
+                   "slow (low, on the SKU-site) Slow turnover: turnover_days = 812.5 (gte 365); cover_days = 400 (gt 180)",
+                   "★ idle (medium, governs) Lot idle for half a year: days_since_movement = 663 (gte 180)\n"
+                   "slow (low, on the SKU-site) Slow turnover: turnover_days = 812.5 (gte 365); cover_days = 400 (gt 180)"],
+            "zh-CN": ["★ expired (critical, 主导) 已过期库存: days_to_expiry = -55 (lte 0)\n"
+                      "idle (medium) 批次半年未动: days_since_movement = 663 (gte 180)\n"
+                      "slow (low, 料号-地点层面) 周转缓慢: turnover_days = 812.5 (gte 365); cover_days = 400 (gt 180)",
+                      "★ idle (medium, 主导) 批次半年未动: days_since_movement = 663 (gte 180)\n"
+                      "slow (low, 料号-地点层面) 周转缓慢: turnover_days = 812.5 (gte 365); cover_days = 400 (gt 180)"]}[language]
+    assert [row[9] for row in rows[:2]] == said and rows[2][9].startswith("★ slow (low, ")
+    assert lines["J2"].alignment.wrap_text and lines["H2"].number_format == "#,##0.00"
+    case_values = {row[0]: row[9] for row in cases.iter_rows(min_row=2, values_only=True)}
+    line_values: dict[str, float] = {}
+    for row in lines.iter_rows(min_row=2, values_only=True):
+        line_values[row[0]] = line_values.get(row[0], 0) + (row[7] or 0)
+    assert line_values == case_values and case_values[case] == 528022  # the PO line's 60,002.50 is on order
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None,

@@ -234,22 +234,14 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
 async def test_the_case_list_filters_by_sku_site_and_lot(engine: Engine, tmp_path: Path) -> None:
     """The list page's filter form (plain HTTP, no browser): what it was given stays in its fields, and
     only the matching cases are listed; a value no lot can have is refused in the reader's language."""
-    from dataclasses import replace
-
     import httpx
 
-    from core.case import CaseLine
-    from governance.service import record_event
-    from tests.support.data import kpi_case_event
+    from tests.support.cases import position_event, record
 
-    opened = kpi_case_event("position/SH01/HIP-1/o", "SH01", 1, "case.opened", "open", "2026-11-20T00:00:00+00:00",
-                            ack_due="2026-11-25T00:00:00+00:00", resolve_due="2026-12-20T00:00:00+00:00")
-    with engine.begin() as connection:
-        for case_id, sku, site, lots in (("position/SH01/HIP-1/o", "HIP-1", "SH01", ["L1", "L2"]),
-                                         ("position/SH01/CAT-1/o", "CAT-1", "SH01", ["L2"]),
-                                         ("position/BJ02/HIP-1/o", "HIP-1", "BJ02", ["L3"])):
-            lines = [CaseLine(lot, "", "10", {}, quantity="1") for lot in lots]
-            assert record_event(connection, replace(opened, case_id=case_id, sku=sku, site=site, lines=lines))
+    record(engine, position_event("HIP-1", "SH01", [("L1", ""), ("L2", "")]),
+           position_event("CAT-1", "SH01", [("L2", "")]), position_event("HIP-1", "BJ02", [("L3", "")]))
+    hip_sh01, cat_sh01, hip_bj02 = (position_key(sku, site, "zhang.wei@example.com")
+                                    for sku, site in (("HIP-1", "SH01"), ("CAT-1", "SH01"), ("HIP-1", "BJ02")))
     viewer = create_token(engine, "auditor@example.com", [Role.VIEWER])
     app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]  # reading needs no Temporal
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app",
@@ -264,11 +256,11 @@ async def test_the_case_list_filters_by_sku_site_and_lot(engine: Engine, tmp_pat
         for field in ('<label for="sku">SKU</label>', '<label for="site">Site</label>', '<label for="lot">Lot</label>',
                       'name="lot" value="" maxlength="80"', 'name="site" value="" maxlength="40"'):
             assert field in text
-        assert sorted(shown) == ["position/BJ02/HIP-1/o", "position/SH01/CAT-1/o", "position/SH01/HIP-1/o"]
+        assert sorted(shown) == [hip_bj02, cat_sh01, hip_sh01]
         text, shown = await listed(lang="en", lot="L2", sku="HIP-1")
-        assert shown == ["position/SH01/HIP-1/o"] and 'name="lot" value="L2"' in text and 'name="sku" value="HIP-1"' in text
-        assert sorted((await listed(lot="L2"))[1]) == ["position/SH01/CAT-1/o", "position/SH01/HIP-1/o"]
-        assert (await listed(site="BJ02"))[1] == ["position/BJ02/HIP-1/o"]
+        assert shown == [hip_sh01] and 'name="lot" value="L2"' in text and 'name="sku" value="HIP-1"' in text
+        assert sorted((await listed(lot="L2"))[1]) == [cat_sh01, hip_sh01]
+        assert (await listed(site="BJ02"))[1] == [hip_bj02]
         assert (await listed(lot="L2", state="acknowledged"))[1] == []
         text, _ = await listed(lang="zh-CN", lot="L3")
         assert '<label for="lot">批次</label>' in text and '<label for="sku">料号</label>' in text

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from api.outbox import confirm_carried_out, plain
+from api.texts import refusal_words
 from core.temporal import connect
-from governance.actions import confirm_instruction
 from governance.listing import BadFilter, CaseFilter, cases_by_acknowledge_due
 from governance.models import CaseRow
 from governance.outbox import export, unconfirmed
@@ -90,13 +92,32 @@ def outbox_confirm_command(
     instruction_id: Annotated[int, typer.Argument(metavar="ID", help="The instruction's id.")],
     by: By = None,
     note: Annotated[str, typer.Option("--note", help="What the ERP reported, e.g. its document number.")] = "",
+    quantity: Annotated[str | None, typer.Option(
+        "--quantity", help="What the ERP carried out, when less than instructed (the rest stays on the case's "
+                           "line, still governed); at most what is still open. Default: all of it.")] = None,
 ) -> None:
-    """Confirm that the ERP carried out one instruction (the case resolves when its last one is confirmed)."""
+    """Confirm that the ERP carried out one instruction, or part of it (the case resolves when its last one is
+    confirmed and nothing of its lines is left)."""
+    done = None if quantity is None else _carried_out(quantity)
     engine = database()
 
     async def send() -> str:
-        return (await confirm_instruction(await connect(), engine, instruction_id, actor_of(by), note)).state
+        return (await confirm_carried_out(await connect(), engine, instruction_id, actor_of(by), note, done,
+                                          None)).state
 
     with reported("nothing was confirmed"):
         state = asyncio.run(send())
-    say(f"Instruction {instruction_id} confirmed; the case is {state}.")
+    said = "confirmed" if done is None else f"confirmed for {plain(done)} carried out"
+    say(f"Instruction {instruction_id} {said}; the case is {state}.")
+
+
+def _carried_out(quantity: str) -> Decimal:
+    """--quantity as a decimal greater than 0; exit 2 in English and Chinese otherwise (the console knows no
+    reader's language)."""
+    try:
+        done = Decimal(quantity.strip())
+    except ArithmeticError:
+        done = Decimal("NaN")
+    if not done.is_finite() or done <= 0:
+        raise typer.BadParameter(refusal_words(None, "confirm_quantity", asked=quantity), param_hint="--quantity")
+    return done

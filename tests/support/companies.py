@@ -1,6 +1,6 @@
 """Fixtures: the small companies on a fresh database (tests/support/data.py holds their export files and
 policies): the KPI company, the same with a scan and two open cases (governed), the hip cups with and
-without a scan (scanned, stock)."""
+without a scan (scanned, stock), and one lot of 42 to confirm in part (lot_of_42)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from tests.support.data import (
     KPI_MOVEMENTS,
     KPI_ORDERS,
     KPI_POLICY,
+    PARTIAL_LOTS,
+    PARTIAL_POLICY,
     kpi_case_event,
     write_export,
 )
@@ -67,4 +69,14 @@ def scanned(engine: Engine, tmp_path: Path) -> Engine:
     (tmp_path / "policy.yaml").write_text(HIP_POLICY, encoding="utf-8")
     activate(engine, tmp_path / "policy.yaml", actor="li.na")
     scan(engine)
+    return engine
+
+
+@pytest.fixture
+def lot_of_42(engine: Engine, tmp_path: Path) -> Engine:
+    """Lot R1: 42 catheters idle at SH01 under a policy that lets their owner scrap them unsigned (not yet
+    scanned): one ERP instruction of 42 is a scan and a proposal away."""
+    ingest(engine, write_export(tmp_path / "partial", lots=PARTIAL_LOTS), as_of=AS_OF)
+    (tmp_path / "partial.yaml").write_text(PARTIAL_POLICY, encoding="utf-8")
+    activate(engine, tmp_path / "partial.yaml", actor="li.na")
     return engine

@@ -309,3 +309,29 @@ people:
 
 AUDIT_SECRET = "a-test-secret-of-forty-characters-or-so-0123456789"
 
+
+
+# A lot of 42 catheters idle at SH01, which its owner may scrap with no signature: the shortest way to one ERP
+# instruction of 42, so that the API and the CLI can confirm part of it.
+
+PARTIAL_LOTS = LOT_HEADER + "CAT-1,SH01,R1,,42,,2025-01-10,2024-12-01,2030-01-01,2025-02-01,released,\n"
+
+PARTIAL_POLICY = """\
+policy: partial
+version: 1
+owners:
+  - scope: {}
+    owner: zhang.wei@example.com
+    escalation: [li.na@example.com, committee]
+committee: [cfo@example.com, qa.director@example.com]
+qa: [qa.officer@example.com, qa.director@example.com]
+rules:
+  - id: idle
+    title: {en: Lot idle for half a year, zh-CN: 批次半年未动}
+    level: lot
+    when:
+      days_since_movement: {gte: 180d}
+    severity: medium
+    sla: {acknowledge: 5d, resolve: 45d}
+    dispositions: [scrap]
+"""
