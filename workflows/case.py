@@ -380,9 +380,9 @@ class CaseWorkflow:
                 done = Decimal(request.quantity)
             except ArithmeticError:
                 raise ValueError(f"quantity '{request.quantity}' is not a number") from None
-            if not done.is_finite() or done < 0 or done > Decimal(instructed):
-                raise ValueError(f"instruction {request.instruction} moves {instructed}; confirm between 0 and that, "
-                                 f"not {request.quantity}")
+            if not done.is_finite() or done < 0 or done > Decimal(instructed) or (done == 0 < Decimal(instructed)):
+                raise ValueError(f"instruction {request.instruction} moves {instructed}; confirm more than 0 and at "
+                                 f"most that, not {request.quantity}")
 
     @workflow.update
     async def cancel(self, request: Cancel) -> str:
