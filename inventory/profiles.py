@@ -139,6 +139,8 @@ class TableProfile(_Strict):
                             "written positive (U8's 出库数量): read as negative")
     subtract: dict[str, Names] = Field(default_factory=dict, description="a column the ERP lacks, as the first "
                                        "column less the others (Odoo: qty_open = ordered less received_qty)")
+    extract: dict[str, str] = Field(default_factory=dict, description="a column's value as the one group of "
+                                    "this pattern (Odoo's line __export__.purchase_order_line_17_5c1d: 17)")
     fill_from: str | None = None
     note: str = ""
 
@@ -166,15 +168,10 @@ class Profile(_Strict):
         (its first sheet: an ERP writes one sheet per export)."""
         names = [*self.tables, *self.lookups]
         if sheet is not None:
-            for name in names:
-                if _matches(sheet, self.patterns(name)[1]):
-                    return name
-            if index > 0:
-                return None
-        for name in names:
-            if _matches(file_name, self.patterns(name)[0]):
-                return name
-        return None
+            found = _best(sheet, {name: self.patterns(name)[1] for name in names})
+            if found or index > 0:
+                return found
+        return _best(file_name, {name: self.patterns(name)[0] for name in names})
 
     # --- applying it -------------------------------------------------------------------------------
 
@@ -198,8 +195,12 @@ def _normal(label: Any) -> str:
     return " ".join(str(label).split()).lower() if label is not None else ""
 
 
-def _matches(name: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in patterns)
+def _best(name: str, patterns: dict[str, list[str]]) -> str | None:
+    """The table whose matching pattern says most (fewest wildcards): 物料收发明细.xlsx is movements, though
+    物料* would take it for materials."""
+    matches = [(len(pattern.replace("*", "").replace("?", "")), table) for table, listed in patterns.items()
+               for pattern in listed if fnmatch.fnmatchcase(name.casefold(), pattern.casefold())]
+    return max(matches, key=lambda match: match[0])[1] if matches else None
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ class _Mapping:
                 self.labels[column] = " / ".join(header[i] for i in found)
         self.outflows = {place[_normal(label)] for label in table.outflows if _normal(label) in place}
         self.header = [c for c in self.sources if c not in table.extra]
-        made = [*table.subtract, *(c for c in table.values if c not in table.extra)]
+        filled = [c for c in profile.lookups[table.fill_from].columns] if table.fill_from in profile.lookups else []
+        made = [*table.subtract, *(c for c in table.values if c not in table.extra), *filled]
         self.header += [c for c in dict.fromkeys(made) if c not in self.sources]
 
     def rows(self, rows: Iterator[tuple[int, list[Any]]],
@@ -279,8 +281,9 @@ class _Mapping:
         for column, mapping in self.table.values.items():
             parts = [row.get(k) for k in mapping.key] if mapping.key else [row.get(column)]
             key = " > ".join("" if p is None else _key_part(p) for p in parts)
+            folded = key.casefold()
             target = mapping.map.get(key) or next(
-                (t for pattern, t in mapping.map.items() if fnmatch.fnmatchcase(key, pattern)), None)
+                (t for pattern, t in mapping.map.items() if fnmatch.fnmatchcase(folded, pattern.casefold())), None)
             if target is None:
                 if mapping.key and key.strip(" >"):
                     row[column] = row.get(column) or key  # the unmapped key shows in the row's error
@@ -292,8 +295,13 @@ class _Mapping:
             if target.negate and qty_column:
                 row[qty_column] = _negated(row.get(qty_column))
                 negative = not negative
-        if qty_column and negative and row.get("type") != MovementType.ADJUSTMENT:
-            row[qty_column] = _negated(row.get(qty_column))  # the direction is in the type now
+        if qty_column and negative:  # the direction is in the type now; an adjustment keeps its sign, in front
+            size = _negated(row.get(qty_column))
+            row[qty_column] = size if row.get("type") != MovementType.ADJUSTMENT else _negated(size)
+        for column, pattern in self.table.extract.items():
+            value = row.get(column)
+            if value is not None and (found := re.search(pattern, _key_part(value))):
+                row[column] = found.group(1)
         for column in DATE_COLUMNS.intersection(row):
             row[column] = _date(row[column], self.profile.dates)
         return True
@@ -519,6 +527,14 @@ def _meaning(profile: Profile) -> Iterator[tuple[Path_, str]]:
         for key in lookup.key:
             if key not in lookup.columns:
                 yield ("lookups", name, "key"), f"the key column '{key}' is not under columns"
+        for column, pattern in table.extract.items():
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as exc:
+                yield (*here, "extract", column), f"not a regular expression: {exc}"
+                continue
+            if groups != 1:
+                yield (*here, "extract", column), f"the pattern needs one group (...), it has {groups}"
     for index, form in enumerate(profile.dates):
         try:
             sample = datetime(2026, 11, 5, 13, 7, 9)
