@@ -461,6 +461,15 @@ def _positions(node: yaml.Node, path: Path_ = (), found: dict[Path_, tuple[int, 
     return found
 
 
+def _as_written(positions: dict[Path_, tuple[int, int]], path: Path_) -> Path_:
+    """The path as the document writes it: a value map's `map:` may be left out (`type: {"101": receipt}`)."""
+    if path in positions or "map" not in path:
+        return path
+    at = path.index("map")
+    shorter = (*path[:at], *path[at + 1:])
+    return shorter if path[:at + 1] not in positions else path
+
+
 def _where(positions: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int, int]:
     probe = tuple(path)
     while probe and probe not in positions:
@@ -583,7 +592,8 @@ def parse_profile(text: str, label: str) -> Profile:
     if profile is not None:
         found.extend(_meaning(profile))
     if found or profile is None:
-        raise ProfileInvalid(sorted({ProfileProblem(label, *_where(positions, p), _render(p), m) for p, m in found}))
+        placed = [(_as_written(positions, p), m) for p, m in found]
+        raise ProfileInvalid(sorted({ProfileProblem(label, *_where(positions, p), _render(p), m) for p, m in placed}))
     return profile
 
 
@@ -687,7 +697,14 @@ def check_export(profile: Profile, path: Path) -> ProfileCheck:
     files: list[FileCheck] = [FileCheck(label, None) for label, _t, _h in everything]
     for name, table in tables.items():
         if name in profile.lookups:
-            files.append(FileCheck(table.label, f"lookup {name}"))
+            lookup = profile.lookups[name]
+            as_table = TableProfile(columns=lookup.columns)
+            place = {_normal(h): h for h in table.header if h}
+            mapped = {c: next(place[_normal(a)] for a in [*aliases, c] if _normal(a) in place)
+                      for c, aliases in lookup.columns.items() if any(_normal(a) in place for a in [*aliases, c])}
+            files.append(FileCheck(table.label, f"lookup {name}", mapped,
+                                   [h for h in table.header if h and h not in mapped.values()],
+                                   [(k, [*as_table.columns[k], k], None) for k in lookup.key if k not in mapped]))
             continue
         mapping = _Mapping(profile, name, profile.tables[name], table.header)
         required = COLUMNS[name][0]
