@@ -434,7 +434,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
 
     Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
     """
-    export = read_export(path) if profile is None else profile.read(path)
+    export = read_export(path) if profile is None else profile.read(path, progress)
     number_format = number_format or (profile.numbers if profile is not None else NumberFormat())
     as_of = as_of or datetime.now(UTC).date()
     with engine.begin() as connection:

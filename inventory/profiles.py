@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -175,8 +176,9 @@ class Profile(_Strict):
 
     # --- applying it -------------------------------------------------------------------------------
 
-    def read(self, path: Path) -> MappedExport:
-        """The export at `path` as Stockwarden's tables (SourceError when it cannot be read)."""
+    def read(self, path: Path, progress: Callable[[str], None] = lambda _message: None) -> MappedExport:
+        """The export at `path` as Stockwarden's tables (SourceError when it cannot be read). Its checksum
+        covers the profile too: the same files read with a corrected profile are another snapshot."""
         raw = read_export(path, self.pick)
         lookups = {name: _lookup_rows(self, raw.tables[name], lookup)
                    for name, lookup in self.lookups.items() if name in raw.tables}
@@ -184,11 +186,12 @@ class Profile(_Strict):
         labels: dict[str, dict[str, str]] = {}
         for name, table in raw.tables.items():
             if name in self.tables:
-                mapping = _Mapping(self, name, self.tables[name], table.header)
+                mapping = _Mapping(self, name, self.tables[name], table.header, table.label)
                 fill = lookups.get(self.tables[name].fill_from or "")
-                tables[name] = RawTable(name, table.label, mapping.header, mapping.rows(table.rows, fill))
+                tables[name] = RawTable(name, table.label, mapping.header, mapping.rows(table.rows, fill, progress))
                 labels[table.label] = mapping.labels
-        return MappedExport(raw.source, raw.checksum, tables, labels)
+        checksum = hashlib.sha256(f"{raw.checksum}\0{self.model_dump_json()}".encode()).hexdigest()
+        return MappedExport(raw.source, checksum, tables, labels)
 
 
 def _normal(label: Any) -> str:
@@ -226,8 +229,9 @@ def relabel(export: Export, errors: list[RowError]) -> list[RowError]:
 class _Mapping:
     """One table's header resolved against its profile, and the rows translated."""
 
-    def __init__(self, profile: Profile, name: str, table: TableProfile, header: list[str]):
+    def __init__(self, profile: Profile, name: str, table: TableProfile, header: list[str], label: str = ""):
         self.profile = profile
+        self.label = label
         self.table = table
         self.name = name
         place = {label: i for i, label in reversed(list(enumerate(_normal(h) for h in header))) if label}
@@ -244,8 +248,9 @@ class _Mapping:
         made = [*table.subtract, *(c for c in table.values if c not in table.extra), *filled]
         self.header += [c for c in dict.fromkeys(made) if c not in self.sources]
 
-    def rows(self, rows: Iterator[tuple[int, list[Any]]],
-             fill: dict[tuple[str, ...], dict[str, Any]] | None) -> Iterator[tuple[int, list[Any]]]:
+    def rows(self, rows: Iterator[tuple[int, list[Any]]], fill: dict[tuple[str, ...], dict[str, Any]] | None,
+             progress: Callable[[str], None]) -> Iterator[tuple[int, list[Any]]]:
+        skipped = 0
         for line, values in rows:
             row = {c: self._first(values, where) for c, where in self.sources.items()}
             for column, operands in self.table.subtract.items():
@@ -257,8 +262,12 @@ class _Mapping:
                     if row.get(column) in (None, ""):
                         row[column] = value
             if not self._translate(row):
+                skipped += 1
                 continue
             yield line, [row.get(column) for column in self.header]
+        if skipped:
+            progress(f"{self.label}: {skipped:,} row(s) left out, as profile '{self.profile.profile}' says (skip) / "
+                     f"按配置 '{self.profile.profile}' 跳过 {skipped:,} 行")
 
     def _first(self, values: list[Any], where: list[int]) -> Any:
         """The first value of the columns a Stockwarden column may come from that is neither empty nor zero,

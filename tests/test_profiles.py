@@ -18,7 +18,7 @@ import httpx
 import openpyxl
 import pytest
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.app import create_app
 from api.auth import create_token
@@ -95,13 +95,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
 
 def stored(engine: Engine, snapshot_id: int) -> dict[str, Any]:
     with Session(engine) as session:
-        lots = session.execute(select(LotPosition).where(LotPosition.snapshot_id == snapshot_id)).scalars().all()
-        moves = session.execute(select(Movement).where(Movement.snapshot_id == snapshot_id)
-                                .order_by(Movement.id)).scalars().all()  # type: ignore[arg-type]
+        lots = session.execute(select(LotPosition).where(col(LotPosition.snapshot_id) == snapshot_id)).scalars().all()
+        moves = session.execute(select(Movement).where(col(Movement.snapshot_id) == snapshot_id)).scalars().all()
         orders = session.execute(select(PurchaseOrderLine).where(
-            PurchaseOrderLine.snapshot_id == snapshot_id)).scalars().all()
+            col(PurchaseOrderLine.snapshot_id) == snapshot_id)).scalars().all()
         materials = {m.sku: m for m in session.execute(select(Material).where(
-            Material.snapshot_id == snapshot_id)).scalars()}
+            col(Material.snapshot_id) == snapshot_id)).scalars()}
     return {"lots": {(p.sku, p.lot): (p.qty, p.received_on, p.expires_on, p.qc_status) for p in lots},
             "sites": {p.site for p in lots},
             "movements": [(m.sku, m.site, m.type, m.qty) for m in moves],
@@ -292,3 +291,14 @@ async def test_the_api_takes_a_snapshot_with_a_profile(engine: Engine, tmp_path:
                                    data={"as_of": AS_OF.isoformat()}, files=files)
         assert loaded.status_code == 200, loaded.text
         assert loaded.json()["row_counts"] == {"materials": 2, "movements": 4, "lots": 2, "purchase_orders": 1}
+
+
+def test_rows_a_profile_skips_are_said_and_a_corrected_profile_is_a_new_snapshot(engine: Engine) -> None:
+    said: list[str] = []
+    first = ingest(engine, FIXTURES / "sap", as_of=AS_OF, profile=load_profile("sap"), progress=said.append)
+    assert "MB51.xlsx[Sheet1]: 2 row(s) left out, as profile 'sap' says (skip) / 按配置 'sap' 跳过 2 行" in said
+    text = (ROOT / "erp_profiles" / "sap.yaml").read_text(encoding="utf-8")
+    moved = text.replace('"311": skip', '"311": {positive: transfer_in, negative: transfer_out}')
+    second = ingest(engine, FIXTURES / "sap", as_of=AS_OF, profile=parse_profile(moved, "sap.yaml"))
+    assert not second.already_loaded and second.snapshot_id != first.snapshot_id
+    assert (first.row_counts["movements"], second.row_counts["movements"]) == (6, 8)
