@@ -37,6 +37,12 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SKIP = "skip"
 """A value map's target that leaves the row out (SAP's 321, a transfer between stock types of one lot)."""
 
+KEYS = {"lots": ("sku", "site", "lot", "serial"), "purchase_orders": ("po", "line")}
+"""What makes a row one lot or one PO line: the rows a profile's `combine` adds up."""
+RESTRICTIVE = (QcStatus.REJECTED, QcStatus.HOLD, QcStatus.QUARANTINE, QcStatus.RELEASED)
+"""A lot combined from rows of several QC states takes the most restrictive: quarantined units are never
+reallocated or sold because another storage location holds released ones."""
+
 DATE_COLUMNS = frozenset({"received_on", "manufactured_on", "expires_on", "last_movement_on", "moved_on",
                           "ordered_on", "promised_on"})
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -140,6 +146,8 @@ class TableProfile(_Strict):
                             "written positive (U8's 出库数量): read as negative")
     subtract: dict[str, Names] = Field(default_factory=dict, description="a column the ERP lacks, as the first "
                                        "column less the others (Odoo: qty_open = ordered less received_qty)")
+    combine: Names = Field(default_factory=list, description="rows of one lot (one PO line) become one, these "
+                           "quantities added: MB52 lists a batch once per storage location")
     extract: dict[str, str] = Field(default_factory=dict, description="a column's value as the one group of "
                                     "this pattern (Odoo's line __export__.purchase_order_line_17_5c1d: 17)")
     fill_from: str | None = None
@@ -251,6 +259,8 @@ class _Mapping:
     def rows(self, rows: Iterator[tuple[int, list[Any]]], fill: dict[tuple[str, ...], dict[str, Any]] | None,
              progress: Callable[[str], None]) -> Iterator[tuple[int, list[Any]]]:
         skipped = 0
+        combined: dict[tuple[str, ...], tuple[int, dict[str, Any]]] = {}
+        separate: list[tuple[int, dict[str, Any]]] = []
         for line, values in rows:
             row = {c: self._first(values, where) for c, where in self.sources.items()}
             for column, operands in self.table.subtract.items():
@@ -264,10 +274,38 @@ class _Mapping:
             if not self._translate(row):
                 skipped += 1
                 continue
+            if self.table.combine:
+                self._combine(combined, separate, line, row)
+                continue
+            yield line, [row.get(column) for column in self.header]
+        for line, row in sorted([*combined.values(), *separate], key=lambda item: item[0]):
             yield line, [row.get(column) for column in self.header]
         if skipped:
             progress(f"{self.label}: {skipped:,} row(s) left out, as profile '{self.profile.profile}' says (skip) / "
                      f"按配置 '{self.profile.profile}' 跳过 {skipped:,} 行")
+
+    def _combine(self, combined: dict[tuple[str, ...], tuple[int, dict[str, Any]]],
+                 separate: list[tuple[int, dict[str, Any]]], line: int, row: dict[str, Any]) -> None:
+        """Add the row to the one of its lot (PO line) seen before; the first row's line names it. A row whose
+        quantity is no number stays apart, for the row check to report."""
+        given = {c: row[c] for c in self.table.combine if row.get(c) not in (None, "")}  # empty adds nothing
+        sizes = {c: _number(value, self.profile.numbers) for c, value in given.items()}
+        if any(size is None for size in sizes.values()):
+            separate.append((line, row))
+            return
+        key = tuple(_key_part(row.get(c)) for c in KEYS[self.name])
+        if key not in combined:
+            combined[key] = (line, {**row, **sizes})
+            return
+        first = combined[key][1]
+        for column, size in sizes.items():
+            first[column] = (first.get(column) or Decimal(0)) + (size or Decimal(0))
+        for column, value in row.items():
+            if first.get(column) in (None, ""):
+                first[column] = value
+        states = [s for s in (first.get("qc_status"), row.get("qc_status")) if s in RESTRICTIVE]
+        if len(states) == 2:
+            first["qc_status"] = min(states, key=RESTRICTIVE.index)
 
     def _first(self, values: list[Any], where: list[int]) -> Any:
         """The first value of the columns a Stockwarden column may come from that is neither empty nor zero,
@@ -535,6 +573,19 @@ def _meaning(profile: Profile) -> Iterator[tuple[Path_, str]]:
                     yield (*here, "values", column, "map", value), "give a value, or positive and negative"
                 if (target.positive is not None or target.negate) and table.signed is None:
                     yield (*here, "values", column, "map", value), "needs `signed:` (the quantity column) on the table"
+        if table.combine and name not in KEYS:
+            yield (*here, "combine"), f"only {' and '.join(KEYS)} rows can be combined"
+        for column in table.combine:
+            if column not in known:
+                yield (*here, "combine"), f"unknown column '{column}' of {name}{_hinted(column, known)}"
+        for column, pattern in table.extract.items():
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as exc:
+                yield (*here, "extract", column), f"not a regular expression: {exc}"
+                continue
+            if groups != 1:
+                yield (*here, "extract", column), f"the pattern needs one group (...), it has {groups}"
         if table.signed is not None and table.signed not in known:
             yield (*here, "signed"), f"unknown column '{table.signed}' of {name}{_hinted(table.signed, known)}"
         if table.fill_from is not None and table.fill_from not in profile.lookups:
@@ -545,14 +596,6 @@ def _meaning(profile: Profile) -> Iterator[tuple[Path_, str]]:
         for key in lookup.key:
             if key not in lookup.columns:
                 yield ("lookups", name, "key"), f"the key column '{key}' is not under columns"
-        for column, pattern in table.extract.items():
-            try:
-                groups = re.compile(pattern).groups
-            except re.error as exc:
-                yield (*here, "extract", column), f"not a regular expression: {exc}"
-                continue
-            if groups != 1:
-                yield (*here, "extract", column), f"the pattern needs one group (...), it has {groups}"
     for index, form in enumerate(profile.dates):
         try:
             sample = datetime(2026, 11, 5, 13, 7, 9)

@@ -45,7 +45,7 @@ ERPS = ["sap", "erpnext", "odoo", "kingdee", "yonyou_u8"]
 EXPECTED: dict[str, dict[str, Any]] = {
     "sap": {
         "site": "1000", "unit": "EA", "category": "IMPLANT",
-        "lots": {("IMP-100", "B1"): (3, date(2024, 2, 1), date(2029, 1, 10), "released"),
+        "lots": {("IMP-100", "B1"): (5, date(2024, 2, 1), date(2029, 1, 10), "released"),  # two storage locations
                  ("CAT-200", "C7"): (40, date(2025, 6, 1), date(2027, 5, 1), "hold")},  # ZUSTD = X
         # 101 in, 102 its reversal (written 3-), 261 out, 311 twice skipped, 301 out of 1000 into 2000, 551
         "movements": [("CAT-200", "1000", "receipt", 50), ("CAT-200", "1000", "adjustment", -3),
@@ -65,7 +65,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "odoo": {
         "site": "WH", "unit": "EA", "category": "All / Implants",
         "lots": {("IMP-100", "B1"): (3, date(2024, 2, 1), date(2029, 1, 10), "released"),
-                 ("CAT-200", "C7"): (40, date(2025, 6, 1), date(2027, 5, 1), "quarantine")},  # WH/Quality Control
+                 ("CAT-200", "C7"): (40, date(2025, 6, 1), date(2027, 5, 1), "quarantine")},  # 30 + 10 in QC
         # vendor > internal, internal > customer, internal > internal skipped, to scrap, counted away (2 less)
         "movements": [("CAT-200", "WH", "receipt", 50), ("CAT-200", "WH", "issue", 4),
                       ("IMP-100", "WH", "scrap", 1), ("CAT-200", "WH", "adjustment", -2)],
@@ -210,6 +210,8 @@ def test_a_bad_profile_is_refused_at_its_line_and_column() -> None:
         "on the table"]
     assert problems(PROFILE.replace("  lots:", "  lotz:")) == [
         "erp_profiles/x.yaml:4:3: tables.lotz: unknown table 'lotz' (did you mean 'lots'?)"]
+    assert problems(PROFILE.replace("    signed: qty\n", "    signed: qty\n    combine: [qty]\n")) == [
+        "erp_profiles/x.yaml:11:5: tables.movements.combine: only lots and purchase_orders rows can be combined"]
     assert problems(PROFILE.replace("    files:", "    file:")) == [
         "erp_profiles/x.yaml:5:5: tables.lots.file: unknown key 'file'"]
     assert problems(PROFILE + "dates: ['%d.%m.%Y', 'DD.MM.YYYY']\n")[0].startswith(
