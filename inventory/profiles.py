@@ -737,15 +737,7 @@ def check_export(profile: Profile, path: Path) -> ProfileCheck:
             everything.append((f"{file_name}[{sheet}]" if sheet is not None else file_name, None, []))
         return name
 
-    try:
-        raw = read_export(path, note)
-        tables = raw.tables
-    except Exception as exc:  # a required table missing is reported below with its patterns
-        from inventory.sources import SourceError
-
-        if not isinstance(exc, SourceError) or "required" not in str(exc):
-            raise
-        tables = _tables_anyway(path, note)
+    tables = read_export(path, note, required=()).tables  # a required table missing is reported below
     files: list[FileCheck] = [FileCheck(label, None) for label, _t, _h in everything]
     for name, table in tables.items():
         if name in profile.lookups:
@@ -780,11 +772,3 @@ def check_export(profile: Profile, path: Path) -> ProfileCheck:
                        if name not in tables and name not in profile.tables]
     return ProfileCheck(profile.profile, files, missing_tables)
 
-
-def _tables_anyway(path: Path, pick: Any) -> dict[str, RawTable]:
-    """The tables of an export that lacks a required one: read them as read_export would, without its check."""
-    from inventory import sources
-
-    if path.is_dir():
-        return sources._read_folder(path, pick).tables  # noqa: SLF001
-    return sources._read_workbook(path, pick).tables  # noqa: SLF001

@@ -216,7 +216,7 @@ def _read_json(path: Path) -> Export:
     return Export(str(path), hashlib.sha256(data).hexdigest(), tables)
 
 
-def read_export(path: Path, pick: Pick | None = None) -> Export:
+def read_export(path: Path, pick: Pick | None = None, *, required: tuple[str, ...] = REQUIRED_TABLES) -> Export:
     """Open a folder of `<table>.csv` files, one `.xlsx` whose sheets carry the table names, or one `.json`
     document of tables; with `pick`, the files and sheets it names (a folder's workbooks too)."""
     if path.is_dir():
@@ -229,7 +229,7 @@ def read_export(path: Path, pick: Pick | None = None) -> Export:
         raise SourceError(f"{path}: expected a folder of CSV files, an .xlsx workbook or a .json document")
     else:
         raise SourceError(f"{path}: no such file or folder")
-    missing = [name for name in REQUIRED_TABLES if name not in export.tables]
+    missing = [name for name in required if name not in export.tables]
     if missing:
         where = "files" if path.is_dir() else "lists" if path.suffix.lower() == ".json" else "sheets"
         wanted = ", ".join(f"{m}.csv" if where == "files" else m for m in missing)
