@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from core.settings import get_settings
 from inventory.fields import RowError
@@ -75,7 +76,14 @@ def _listed(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-Names = Annotated[list[str], BeforeValidator(_listed)]
+_NAMES_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+_TARGET_SCHEMA: dict[str, Any] = {"anyOf": [
+    {"type": "string", "description": "a Stockwarden value, or skip"},
+    {"type": "object", "additionalProperties": False, "properties": {
+        "value": {"type": "string"}, "positive": {"type": "string"}, "negative": {"type": "string"},
+        "negate": {"type": "boolean"}}}]}
+"""For editors: the short forms a profile may use (one label without brackets, `101: receipt`)."""
+Names = Annotated[list[str], BeforeValidator(_listed), WithJsonSchema(_NAMES_SCHEMA)]
 
 
 class _Strict(BaseModel):
@@ -122,7 +130,7 @@ class ValueMap(_Strict):
     A value the map does not name is passed on as it is, and checked as any other."""
 
     key: Names = Field(default_factory=list)
-    map: dict[str, Annotated[Target, BeforeValidator(_target)]]
+    map: dict[str, Annotated[Target, BeforeValidator(_target), WithJsonSchema(_TARGET_SCHEMA)]]
 
 
 class Lookup(_Strict):
@@ -140,7 +148,11 @@ class TableProfile(_Strict):
     sheets: Names = Field(default_factory=list, description="sheet name patterns; else a matching workbook's first sheet")
     columns: dict[str, Names] = Field(default_factory=dict, description="Stockwarden column: the ERP's labels")
     extra: dict[str, Names] = Field(default_factory=dict, description="columns read only as value-map keys")
-    values: dict[str, Annotated[ValueMap, BeforeValidator(_value_map)]] = Field(default_factory=dict)
+    values: dict[str, Annotated[ValueMap, BeforeValidator(_value_map), WithJsonSchema({"anyOf": [
+        {"type": "object", "additionalProperties": False, "required": ["map"],
+         "properties": {"key": _NAMES_SCHEMA, "map": {"type": "object", "additionalProperties": _TARGET_SCHEMA}}},
+        {"type": "object", "additionalProperties": _TARGET_SCHEMA}]})]] = \
+        Field(default_factory=dict)
     signed: str | None = Field(default=None, description="the quantity column whose sign says the direction")
     outflows: Names = Field(default_factory=list, description="labels whose quantities leave stock though "
                             "written positive (U8's 出库数量): read as negative")
@@ -772,3 +784,12 @@ def check_export(profile: Profile, path: Path) -> ProfileCheck:
                        if name not in tables and name not in profile.tables]
     return ProfileCheck(profile.profile, files, missing_tables)
 
+
+
+def profile_json_schema_text() -> str:
+    """The JSON Schema of profile files, for editors; committed as erp_profiles/schema.json."""
+    schema = Profile.model_json_schema()
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": "https://stockwarden.example/erp_profiles/schema.json",
+                "title": "Stockwarden ERP mapping profile ERP 映射配置", **{k: v for k, v in schema.items() if k != "title"}}
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -5,6 +5,7 @@ the console and the API take a profile by name."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import openpyxl
 import pytest
+import yaml
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
@@ -33,6 +36,7 @@ from inventory.profiles import (
     check_export,
     load_profile,
     parse_profile,
+    profile_json_schema_text,
     shipped,
 )
 from tests.support.data import AS_OF, write_export
@@ -126,9 +130,15 @@ def test_each_erp_export_as_it_comes_is_stored_as_it_means(engine: Engine, erp: 
 
 def test_every_shipped_profile_is_valid_and_documents_its_materials() -> None:
     assert shipped() == sorted(ERPS)
+    schema = json.loads(profile_json_schema_text())
+    assert (ROOT / "erp_profiles" / "schema.json").read_text(encoding="utf-8") == profile_json_schema_text(), (
+        "run `stockwarden profile schema` and commit erp_profiles/schema.json")
     for name in shipped():
         profile = load_profile(name)
         assert profile.profile == name and "materials" in profile.tables and profile.note
+        jsonschema.validate(yaml.safe_load((ROOT / "erp_profiles" / f"{name}.yaml").read_text(encoding="utf-8")), schema)
+    with pytest.raises(jsonschema.ValidationError, match="'filez' was unexpected"):
+        jsonschema.validate({"profile": "x", "erp": "X", "tables": {"lots": {"filez": []}}}, schema)
 
 
 def test_a_row_error_names_the_erp_file_row_and_column(engine: Engine, tmp_path: Path) -> None:

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from inventory.profiles import TEXT, Profile, ProfileInvalid, ProfileUnknown, check_export, load_profile, shipped
+from inventory.profiles import (
+    TEXT,
+    Profile,
+    ProfileInvalid,
+    ProfileUnknown,
+    check_export,
+    load_profile,
+    profile_json_schema_text,
+    shipped,
+)
 from inventory.sources import SourceError
 from stockwarden.cli.common import say
 
@@ -71,3 +80,12 @@ def profile_list_command() -> None:
             typer.echo(f"{name:12} {load_profile(name).erp}")
         except (ProfileInvalid, ProfileUnknown) as exc:
             typer.echo(f"{name:12} (not valid: {exc})")
+
+
+@profile_app.command("schema")
+def profile_schema_command(
+    out: Annotated[Path, typer.Option("--out", help="Where to write it.")] = Path("erp_profiles/schema.json"),
+) -> None:
+    """Write the JSON Schema of profile files, for editors (autocomplete, inline errors)."""
+    out.write_text(profile_json_schema_text(), encoding="utf-8")
+    typer.echo(f"Wrote {out}.")
