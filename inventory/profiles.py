@@ -32,7 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from core.settings import get_settings
 from inventory.fields import RowError
 from inventory.models import Lifecycle, MovementType, QcStatus, RiskClass, Storage
-from inventory.sources import TABLES, Export, RawTable, read_export
+from inventory.sources import REQUIRED_TABLES, TABLES, Export, RawTable, SourceError, read_export
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SKIP = "skip"
@@ -199,7 +199,13 @@ class Profile(_Strict):
     def read(self, path: Path, progress: Callable[[str], None] = lambda _message: None) -> MappedExport:
         """The export at `path` as Stockwarden's tables (SourceError when it cannot be read). Its checksum
         covers the profile too: the same files read with a corrected profile are another snapshot."""
-        raw = read_export(path, self.pick)
+        raw = read_export(path, self.pick, required=())
+        missing = [name for name in REQUIRED_TABLES if name not in raw.tables]
+        if missing:
+            wanted = "; ".join(f"{name}: {', '.join(self.patterns(name)[0])}" for name in missing)
+            raise SourceError(f"{path.name}: no file or sheet matches the profile '{self.profile}' for {wanted} "
+                              f"(stockwarden profile check shows what each file is) / 没有文件或工作表匹配配置 "
+                              f"'{self.profile}' 中的 {', '.join(missing)}")
         lookups = {name: _lookup_rows(self, raw.tables[name], lookup)
                    for name, lookup in self.lookups.items() if name in raw.tables}
         tables: dict[str, RawTable] = {}

@@ -39,6 +39,7 @@ from inventory.profiles import (
     profile_json_schema_text,
     shipped,
 )
+from inventory.sources import SourceError
 from tests.support.data import AS_OF, write_export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,6 +170,15 @@ def test_a_keyed_value_the_map_does_not_know_shows_its_key(engine: Engine, tmp_p
         ingest(engine, folder, as_of=AS_OF, profile=load_profile("odoo"))
     assert str(failure.value.errors[0]).startswith(
         "stock.move.line.xlsx[Sheet1]:2: type: 'view > internal > False' is not one of receipt")
+
+
+def test_an_export_without_stock_names_the_patterns_it_looked_for(engine: Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "sap"
+    shutil.copytree(FIXTURES / "sap", folder)
+    (folder / "MB52.xlsx").rename(folder / "Bestand.xlsx")
+    with pytest.raises(SourceError, match=r"^sap: no file or sheet matches the profile 'sap' for lots: MB52\*, "
+                                          r"stock\*, 库存\*, lots.csv \("):
+        ingest(engine, folder, as_of=AS_OF, profile=load_profile("sap"))
 
 
 def test_stockwardens_own_layout_still_loads_under_a_profile(engine: Engine, tmp_path: Path) -> None:
