@@ -19,6 +19,7 @@ import fnmatch
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -221,7 +222,9 @@ class Profile(_Strict):
 
 
 def _normal(label: Any) -> str:
-    return " ".join(str(label).split()).lower() if label is not None else ""
+    """A label as matched: full-width forms as their ASCII (库存量（主单位） is 库存量(主单位)), spaces and case
+    ignored."""
+    return " ".join(unicodedata.normalize("NFKC", str(label)).split()).casefold() if label is not None else ""
 
 
 def _best(name: str, patterns: dict[str, list[str]]) -> str | None:
@@ -269,10 +272,12 @@ class _Mapping:
                 self.sources[column] = found
                 self.labels[column] = " / ".join(header[i] for i in found)
         self.outflows = {place[_normal(label)] for label in table.outflows if _normal(label) in place}
+        self._days: dict[str, Any] = {}
         self.header = [c for c in self.sources if c not in table.extra]
         filled = [c for c in profile.lookups[table.fill_from].columns] if table.fill_from in profile.lookups else []
         made = [*table.subtract, *(c for c in table.values if c not in table.extra), *filled]
         self.header += [c for c in dict.fromkeys(made) if c not in self.sources]
+        self.dates = [c for c in self.header if c in DATE_COLUMNS]
 
     def rows(self, rows: Iterator[tuple[int, list[Any]]], fill: dict[tuple[str, ...], dict[str, Any]] | None,
              progress: Callable[[str], None]) -> Iterator[tuple[int, list[Any]]]:
@@ -329,6 +334,11 @@ class _Mapping:
         """The first value of the columns a Stockwarden column may come from that is neither empty nor zero,
         else the first not empty (Odoo: the destination's warehouse, else the source's; Kingdee writes 0 in
         收入数量 of an issue). A value from an outflow column is negated."""
+        if len(where) == 1:  # the common case, kept fast: a million movement rows pass here
+            value = values[where[0]] if where[0] < len(values) else None
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return None
+            return _negated(value) if self.outflows and where[0] in self.outflows and not _is_zero(value) else value
         found: list[tuple[int, Any]] = []
         for i in where:
             value = values[i] if i < len(values) else None
@@ -367,8 +377,14 @@ class _Mapping:
             value = row.get(column)
             if value is not None and (found := re.search(pattern, _key_part(value))):
                 row[column] = found.group(1)
-        for column in DATE_COLUMNS.intersection(row):
-            row[column] = _date(row[column], self.profile.dates)
+        for column in self.dates:
+            value = row.get(column)
+            if isinstance(value, str):  # strptime is slow and an export repeats its days: each text read once
+                if value not in self._days:
+                    if len(self._days) >= 10_000:  # date-times (Odoo's) hardly repeat: keep the cache small
+                        self._days.clear()
+                    self._days[value] = _date(value, self.profile.dates)
+                row[column] = self._days[value]
         return True
 
 
