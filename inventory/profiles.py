@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from core.settings import get_settings
 from inventory.fields import RowError
@@ -96,7 +96,14 @@ class NumberFormat(_Strict):
     ingest's value parsers (inventory/fields.py); Excel number cells need none of it."""
 
     decimal: Literal[".", ","] = "."
-    thousands: Literal[",", ".", " ", "'", ""] = ","
+    thousands: Literal[",", ".", " ", "'"] | None = Field(default=None, description="none unless named: 1,5 "
+                                                          "is never taken for 15")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> NumberFormat:
+        if self.thousands == self.decimal:
+            raise ValueError(f"the thousands separator cannot be the decimal mark '{self.decimal}'")
+        return self
 
 
 def _target(value: Any) -> Any:

@@ -232,6 +232,8 @@ def test_a_bad_profile_is_refused_at_its_line_and_column() -> None:
         "erp_profiles/x.yaml:4:3: tables.lotz: unknown table 'lotz' (did you mean 'lots'?)"]
     assert problems(PROFILE.replace("    signed: qty\n", "    signed: qty\n    combine: [qty]\n")) == [
         "erp_profiles/x.yaml:11:5: tables.movements.combine: only lots and purchase_orders rows can be combined"]
+    assert problems(PROFILE + "numbers: {decimal: ',', thousands: ','}\n") == [
+        "erp_profiles/x.yaml:15:1: numbers: the thousands separator cannot be the decimal mark ','"]
     assert problems(PROFILE.replace("    files:", "    file:")) == [
         "erp_profiles/x.yaml:5:5: tables.lots.file: unknown key 'file'"]
     assert problems(PROFILE + "dates: ['%d.%m.%Y', 'DD.MM.YYYY']\n")[0].startswith(
