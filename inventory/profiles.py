@@ -21,7 +21,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -222,7 +222,9 @@ class Profile(_Strict):
             if name in self.tables:
                 mapping = _Mapping(self, name, self.tables[name], table.header, table.label)
                 fill = lookups.get(self.tables[name].fill_from or "")
-                tables[name] = RawTable(name, table.label, mapping.header, mapping.rows(table.rows, fill, progress))
+                # replace, not a new RawTable: whatever else the reader knows of the table (its header's line,
+                # the problems of its cells) stays with it
+                tables[name] = replace(table, header=mapping.header, rows=mapping.rows(table.rows, fill, progress))
                 labels[table.label] = mapping.labels
         checksum = hashlib.sha256(f"{raw.checksum}\0{self.model_dump_json()}".encode()).hexdigest()
         return MappedExport(raw.source, checksum, tables, labels)
