@@ -18,11 +18,13 @@ COPY notifications ./notifications
 COPY api ./api
 COPY reports ./reports
 COPY policies ./policies
+COPY erp_profiles ./erp_profiles
 RUN pip install . && useradd --create-home --uid 10001 stockwarden && mkdir -p /var/lib/stockwarden \
     && chown stockwarden /var/lib/stockwarden
 USER stockwarden
 ENV STOCKWARDEN_VAR_DIR=/var/lib/stockwarden \
     STOCKWARDEN_POLICY_FILE=/app/policies/default.yaml \
-    STOCKWARDEN_PEOPLE_FILE=/app/policies/people.yaml
+    STOCKWARDEN_PEOPLE_FILE=/app/policies/people.yaml \
+    STOCKWARDEN_PROFILES_DIR=/app/erp_profiles
 EXPOSE 8000
 CMD ["stockwarden", "serve", "--host", "0.0.0.0", "--port", "8000"]

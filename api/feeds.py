@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
@@ -24,6 +24,7 @@ from governance.visibility import Principal
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import Snapshot
 from inventory.movements import AlreadyApplied
+from inventory.profiles import Profile, ProfileInvalid, ProfileUnknown, load_profile
 from inventory.sources import SourceError
 from rules.incremental import reevaluate
 from rules.scan import NothingToScan, finding_json
@@ -86,9 +87,10 @@ async def _save(var_dir: Path, files: list[UploadFile]) -> Path:
 router = APIRouter(tags=["feeds"], responses=REFUSALS)
 
 
-async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | None, who: Principal) -> Any:
+async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | None, who: Principal,
+                      profile: Profile | None = None) -> Any:
     try:
-        result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person)
+        result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person, profile=profile)
     except IngestFailed as failed:
         return _row_errors(failed)
     except SourceError as problem:
@@ -100,13 +102,29 @@ async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | 
             "already_loaded": result.already_loaded}
 
 
-@router.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
+def _profile(name: str | None) -> Profile | None:
+    """The shipped profile of that name (erp_profiles/); never a path: a request does not choose server files."""
+    if name is None:
+        return None
+    try:
+        return load_profile(name, allow_path=False)
+    except ProfileUnknown as unknown:
+        raise HTTPException(422, str(unknown)) from None
+    except ProfileInvalid as invalid:
+        raise HTTPException(422, "; ".join(map(str, invalid.problems))) from None
+
+
+@router.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx; with "
+             "`profile`, the ERP's own exports (erp_profiles/: sap, erpnext, odoo, kingdee, yonyou_u8)")
 async def load(who: ErpDep, engine: EngineDep, settings: SettingsDep,
-               files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
+               files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None,
+               profile: Annotated[str | None, Query(max_length=60, description="an ERP mapping profile's name")] = None,
+               ) -> Any:
+    mapping = _profile(profile)
     folder = await _save(settings.var_dir, files)
     books = list(folder.glob("*.xlsx"))
     source = books[0] if len(books) == 1 and len(files) == 1 else folder
-    return await ingest_from(engine, folder, source, as_of, who)
+    return await ingest_from(engine, folder, source, as_of, who, mapping)
 
 
 @router.post("/snapshots/records", summary="Load a snapshot sent as JSON records; a row is a record's place in its list")

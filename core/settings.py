@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     policy_file: Path = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
     """The policy `stockwarden up` activates when none is active yet."""
 
+    profiles_dir: Path = Path(__file__).resolve().parents[1] / "erp_profiles"
+    """The ERP mapping profiles `--profile NAME` and the API's `profile` name (inventory/profiles.py)."""
+
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_tls: bool = False

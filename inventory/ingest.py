@@ -43,6 +43,7 @@ from inventory.models import (
     Storage,
     UomConversion,
 )
+from inventory.profiles import NumberFormat, Profile, relabel
 from inventory.sources import RawTable, read_export
 from inventory.udi import UdiError, parse_udi
 
@@ -425,12 +426,16 @@ def _apply_udi(row: Row, udi: str, lot: str, serial: str, manufactured_on: date 
 
 
 def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: str | None = None,
-           default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None) -> IngestResult:
-    """Load the export at `path` as a new snapshot, or recognise it as one already loaded.
+           default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None,
+           profile: Profile | None = None, number_format: NumberFormat | None = None) -> IngestResult:
+    """Load the export at `path` as a new snapshot, or recognise it as one already loaded. With a mapping
+    `profile` the export is read as its ERP wrote it (inventory/profiles.py); `number_format` (else the
+    profile's) says how text numbers are written.
 
     Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
     """
-    export = read_export(path)
+    export = read_export(path) if profile is None else profile.read(path, progress)
+    number_format = number_format or (profile.numbers if profile is not None else NumberFormat())
     as_of = as_of or datetime.now(UTC).date()
     with engine.begin() as connection:
         existing = connection.execute(
@@ -456,7 +461,8 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 steps[name](export.tables[name])
                 errors[name] = load.errors.kept[before:]
         if load.errors:  # reported file by file in the export's order; leaving the block rolls it all back
-            raise IngestFailed([error for name in steps for error in errors.get(name, [])], load.errors.count)
+            raise IngestFailed(relabel(export, [error for name in steps for error in errors.get(name, [])]),
+                               load.errors.count)
         store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
         connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot_id).values(row_counts=load.row_counts))

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,12 @@ its header declares, so checking the declared sizes bounds what openpyxl can rea
 
 TABLES = ("materials", "uom_conversions", "lots", "movements", "demand", "purchase_orders")
 REQUIRED_TABLES = ("materials", "lots")
+
+
+Pick = Callable[[str, str | None, int], str | None]
+"""Which table a file (name, None, 0) or a workbook's sheet (file name, sheet title, sheet index) holds, or None
+for one to leave unread: a mapping profile's patterns (inventory/profiles.py). Without one, files and sheets are
+named after the tables."""
 
 
 class SourceError(Exception):
@@ -103,9 +109,27 @@ def _csv_table(name: str, path: Path, encoding: str) -> RawTable:
     return RawTable(name, path.name, _normalise_header(header), _csv_rows(path, encoding))
 
 
-def _read_folder(folder: Path) -> Export:
+def _picked(tables: dict[str, RawTable], name: str, table: RawTable) -> None:
+    if name in tables:
+        raise SourceError(f"{tables[name].label} and {table.label} are both {name}: send one of them")
+    tables[name] = table
+
+
+def _read_folder(folder: Path, pick: Pick | None = None) -> Export:
     digest = hashlib.sha256()
     tables: dict[str, RawTable] = {}
+    if pick is not None:  # every CSV file and workbook, whatever its name, that the profile recognises
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            suffix = path.suffix.lower()
+            if suffix == ".csv" and (name := pick(path.name, None, 0)):
+                digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+                _picked(tables, name, _csv_table(name, path, _detect_encoding(path, digest)))
+            elif suffix == ".xlsx":
+                book = _read_workbook(path, pick)
+                digest.update(f"{path.name}\0{book.checksum}\0".encode())
+                for name, table in book.tables.items():
+                    _picked(tables, name, table)
+        return Export(str(folder), digest.hexdigest(), tables)
     for name in TABLES:
         path = folder / f"{name}.csv"
         if not path.is_file():
@@ -138,7 +162,7 @@ def _check_unpacked_size(path: Path, data: bytes) -> None:
                           "unread as a zip bomb. Send the tables as CSV files if this is a real export")
 
 
-def _read_workbook(path: Path) -> Export:
+def _read_workbook(path: Path, pick: Pick | None = None) -> Export:
     data = path.read_bytes()
     _check_unpacked_size(path, data)
     try:
@@ -146,14 +170,18 @@ def _read_workbook(path: Path) -> Export:
     except Exception as exc:  # openpyxl raises many types for a broken or foreign file
         raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc})") from exc
     tables: dict[str, RawTable] = {}
-    for sheet in workbook.worksheets:
-        name = sheet.title.strip().lower().removesuffix(".csv")
-        if name not in TABLES:
+    for index, sheet in enumerate(workbook.worksheets):
+        if pick is None:
+            name = sheet.title.strip().lower().removesuffix(".csv")
+            if name not in TABLES:
+                continue
+        elif not (name := pick(path.name, sheet.title, index) or ""):
             continue
         first = next(sheet.iter_rows(max_row=1, values_only=True), None)
         if first is None:
             raise SourceError(f"{path.name}[{sheet.title}]:1: the sheet is empty; a header row is expected")
-        tables[name] = RawTable(name, f"{path.name}[{name}]", _normalise_header(list(first)), _sheet_rows(sheet))
+        label = f"{path.name}[{name if pick is None else sheet.title}]"
+        _picked(tables, name, RawTable(name, label, _normalise_header(list(first)), _sheet_rows(sheet)))
     return Export(str(path), hashlib.sha256(data).hexdigest(), tables)
 
 
@@ -188,20 +216,20 @@ def _read_json(path: Path) -> Export:
     return Export(str(path), hashlib.sha256(data).hexdigest(), tables)
 
 
-def read_export(path: Path) -> Export:
+def read_export(path: Path, pick: Pick | None = None, *, required: tuple[str, ...] = REQUIRED_TABLES) -> Export:
     """Open a folder of `<table>.csv` files, one `.xlsx` whose sheets carry the table names, or one `.json`
-    document of tables."""
+    document of tables; with `pick`, the files and sheets it names (a folder's workbooks too)."""
     if path.is_dir():
-        export = _read_folder(path)
+        export = _read_folder(path, pick)
     elif path.is_file() and path.suffix.lower() == ".xlsx":
-        export = _read_workbook(path)
+        export = _read_workbook(path, pick)
     elif path.is_file() and path.suffix.lower() == ".json":
         export = _read_json(path)
     elif path.exists():
         raise SourceError(f"{path}: expected a folder of CSV files, an .xlsx workbook or a .json document")
     else:
         raise SourceError(f"{path}: no such file or folder")
-    missing = [name for name in REQUIRED_TABLES if name not in export.tables]
+    missing = [name for name in required if name not in export.tables]
     if missing:
         where = "files" if path.is_dir() else "lists" if path.suffix.lower() == ".json" else "sheets"
         wanted = ", ".join(f"{m}.csv" if where == "files" else m for m in missing)

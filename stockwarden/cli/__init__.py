@@ -4,7 +4,7 @@ No traceback should reach a person for anything they can fix: bad input is repor
 and column, and the exit code says whether the command did what was asked.
 
 Each module holds the commands of one subject (`data`, `up`, `cases`, `kpis`, `notifications`, `serve`,
-`scans`, `tokens`, `policy`, `audit`, `pins`); `common` what they share. The commands are registered
+`scans`, `tokens`, `policy`, `profiles`, `audit`, `pins`); `common` what they share. The commands are registered
 here, in the order `stockwarden --help` lists them.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stockwarden.cli import audit, cases, data, kpis, notifications, pins, policy, scans, serve, tokens, up
+from stockwarden.cli import audit, cases, data, kpis, notifications, pins, policy, profiles, scans, serve, tokens, up
 from stockwarden.cli.common import app
 from stockwarden.temporal import core_logs_to_python
 
@@ -35,6 +35,7 @@ app.command("scan")(scans.scan_command)
 app.command("movements")(data.movements_command)
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(policy.policy_app, name="policy")
+app.add_typer(profiles.profile_app, name="profile")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(pins.pin_app, name="pin")
 app.add_typer(cases.outbox_app, name="outbox")

@@ -19,19 +19,23 @@ from inventory.metrics import iter_facts, latest_snapshot
 from rules.incremental import reevaluate
 from rules.scan import finding_json
 from stockwarden.cli.common import AsOf, By, actor_of, database, parse_day, reported, say
+from stockwarden.cli.profiles import ProfileOption, chosen
 
 
 def ingest_command(
     path: Annotated[Path, typer.Argument(help="A folder of CSV files or one .xlsx workbook.")],
     as_of: AsOf = None,
     loaded_by: Annotated[str | None, typer.Option("--by", help="Who loads it (default: login name).")] = None,
+    profile: ProfileOption = None,
 ) -> None:
-    """Load an ERP export as a new snapshot; every bad row is reported and nothing is stored."""
+    """Load an ERP export as a new snapshot; every bad row is reported and nothing is stored. With --profile
+    the export is read as the ERP wrote it (its files, column names and codes)."""
     day = parse_day(as_of, "--as-of")
+    mapping = chosen(profile)
     engine = database()
     with reported("nothing was stored"):
         result = ingest(engine, path, as_of=day, loaded_by=loaded_by,
-                        default_currency=get_settings().default_currency, progress=say)
+                        default_currency=get_settings().default_currency, progress=say, profile=mapping)
     if result.already_loaded:
         typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}); nothing new stored.")
     else:
