@@ -53,6 +53,9 @@ csv module as a traceback."""
 HEADER_SEARCH = 20
 """Rows of a sheet searched for its header, below the title, company and printing date an ERP puts above it."""
 
+HEADER_SHARE = 0.6
+"""The header is the first of those rows with at least this share of the most text cells any of them has."""
+
 CJK_DATE_FORMATS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
 """Built-in number formats whose code depends on the locale (ECMA-376 18.8.30): in zh-CN and ja-JP these are
 dates such as yyyy"年"m"月"d"日" (31). Excel and WPS write only the id; openpyxl knows no code for them and
@@ -382,15 +385,17 @@ class _Header:
 
 
 def _find_header(top: list[tuple[int, list[Any]]], merges: list[Merge]) -> _Header | None:
-    """The header among a sheet's first rows: the first row with the most text cells (a title, the company
-    or the printing date above it has one or two; a data row has numbers and dates). When the row is the
+    """The header among a sheet's first rows: the first row with nearly as many text cells as the row with the
+    most (HEADER_SHARE: a title, the company or the printing date above it has one or two; a data row that
+    writes numbers as text may have more than a header with an unnamed column). When the row is the
     upper half of a two-row header (some of its cells merged across columns, over names in the row below)
     or the lower half of one, each column is named by its lower cell, or by its upper cell where the lower
     one is empty; where two columns would get the same name, by both ("入库 日期", "出库 日期")."""
     counts = [sum(map(_is_text, values)) for _line, values in top]
     if not counts or max(counts) == 0:
         return None
-    best = counts.index(max(counts))
+    enough = max(2, math.ceil(HEADER_SHARE * max(counts))) if max(counts) >= 2 else 1
+    best = next(i for i, count in enumerate(counts) if count >= enough)
     rows = dict(top)
 
     def across(line: int) -> list[Merge]:

@@ -199,6 +199,23 @@ def test_a_header_problem_names_the_header_row_below_the_title(engine: Engine, t
         "export.xlsx[lots]:3: received_on: required column is missing"]
 
 
+def test_a_header_with_an_unnamed_column_above_text_rows_stays_the_header(engine: Engine, tmp_path: Path) -> None:
+    """ERPs often write numbers as text: a data row then has more text cells than a header with one column
+    unnamed, and must not be taken for the header."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "materials"
+    sheet.append(["sku", "category", "base_uom", "unit_cost", None])
+    sheet.append(["CAT-1", "catheter", "ea", "800", "note"])
+    lots = book.create_sheet("lots")
+    lots.append(["sku", "site", "qty", "received_on"])
+    lots.append(["CAT-1", "SH01", "3", "2026-01-02"])
+    book.save(tmp_path / "export.xlsx")
+    assert read_export(tmp_path / "export.xlsx").tables["materials"].header_line == 1
+    assert ingest(engine, tmp_path / "export.xlsx", as_of=AS_OF).row_counts == {"materials": 1, "lots": 1}
+
+
 def _with_builtin_number_formats(path: Path, formats: dict[str, int]) -> None:
     """Point cell styles at built-in number formats, as Excel and WPS in a Chinese locale write them: the
     format id alone (31 is yyyy"年"m"月"d"日", 57 yyyy"年"m"月"), without the format's code in the file."""
@@ -302,14 +319,15 @@ def test_utf16_without_a_byte_order_mark_is_refused_with_a_hint(tmp_path: Path) 
 
 
 def test_chinese_with_rare_characters_is_still_gb18030(engine: Engine, tmp_path: Path) -> None:
-    """Names with characters outside GB2312 (镕, 喆, ®) are real Chinese, not a wrong encoding."""
-    materials = MATERIALS.replace("Ortho Co", "朱镕喆骨科® Ortho Co").replace("Vasc Co", "𠀾 Vasc Co")
+    """Names with characters outside GB2312 (镕, 喆, ®, traditional 龍華醫療) are real Chinese, not a wrong
+    encoding."""
+    materials = MATERIALS.replace("Ortho Co", "朱镕喆骨科® Ortho Co").replace("Vasc Co", "𠀾 龍華醫療器材")
     folder = write_export(tmp_path / "x", lots=GOOD_LOTS)
     (folder / "materials.csv").write_bytes(materials.encode("gb18030"))
     ingest(engine, folder, as_of=AS_OF)
     with Session(engine) as session:
         assert {m.supplier for m in session.execute(select(Material)).scalars()} == {
-            "朱镕喆骨科® Ortho Co", "𠀾 Vasc Co"}
+            "朱镕喆骨科® Ortho Co", "𠀾 龍華醫療器材"}
 
 
 # --- a size limit on every field -------------------------------------------------------------------------
@@ -347,6 +365,19 @@ def test_a_long_field_in_a_workbook_and_in_json_is_a_row_error(engine: Engine, t
     assert errors_of(engine, tmp_path / "snapshot.json") == [f"snapshot.json[materials]:1: name: {too_long(40_000)}"]
 
 
+def test_the_rest_of_a_row_with_a_long_quoted_field_is_still_checked(engine: Engine, tmp_path: Path) -> None:
+    """The long field holds doubled quotes, commas and line breaks; the fields after it are read as the csv module
+    reads them, and their own problems are reported on the same row."""
+    name = ('say ""yes"", then\n' * 20_000)[:200_000]
+    materials = MATERIALS + f'X-1,"{name}",implant,ea,cheap,,,,,,,,\nX-2,ok,implant,ea,-1,,,,,,,,\n'
+    folder = write_export(tmp_path / "x", lots=GOOD_LOTS, materials=materials)
+    read = len(name.replace('""', '"'))
+    assert errors_of(engine, folder) == [
+        f"materials.csv:5: name: {too_long(read)}",
+        "materials.csv:5: unit_cost: 'cheap' is not a number",
+        "materials.csv:6: unit_cost: -1 is negative"]
+
+
 def test_the_cli_reports_a_five_megabyte_field_without_a_traceback(database_url: str, tmp_path: Path) -> None:
     folder = _five_megabyte_field(tmp_path / "x")
     done = subprocess.run([sys.executable, "-m", "stockwarden.cli", "ingest", str(folder), "--as-of",
@@ -370,6 +401,17 @@ async def test_the_api_answers_a_five_megabyte_field_with_its_row(engine: Engine
     assert answer.status_code == 422, answer.text[:500]
     assert answer.json()["errors"][0] == {"file": "materials.csv", "row": 4, "column": "name",
                                           "message": too_long(5 << 20)}
+
+
+@pytest.mark.asyncio
+async def test_the_api_takes_an_xls_upload(engine: Engine, tmp_path: Path) -> None:
+    token = create_token(engine, "erp@example.com", [Role.ERP])
+    app = create_app(engine, None, Settings(var_dir=tmp_path / "var"))  # type: ignore[arg-type]
+    async with _client(app) as client:
+        answer = await client.post("/snapshots", headers={"Authorization": f"Bearer {token}"}, files=[
+            ("files", ("old_system.xls", (FIXTURES / "old_system.xls").read_bytes()))], data={"as_of": "2026-11-25"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["row_counts"] == {"materials": 3, "lots": 3}
 
 
 # --- no server paths --------------------------------------------------------------------------------------
