@@ -40,10 +40,11 @@ this many members, 1 GiB unpacked, 100 times the file's size). A 311 KB "zip bom
 gigabytes cost 527 MiB; real exports compress 5 to 20 times (100,000 identical lot rows: 15). zipfile never inflates a member past the size
 its header declares, so checking the declared sizes bounds what openpyxl can read."""
 
-XLS_BYTES = 256 << 20
-"""An .xls (BIFF8) is not compressed, so its size bounds what xlrd builds, once rows are read ragged (a padded
-sheet made 16.7 million cells of one at A1 and one at IV65536). A full BIFF8 sheet (65,536 rows of 256 columns)
-of short values is about 200 MB; a real export is far smaller."""
+XLS_BYTES = 64 << 20
+"""An .xls (BIFF8) is not compressed, so its size bounds what xlrd builds, once rows are read ragged (padded,
+one cell at A1 and one at IV65536 made 16.7 million). xlrd holds about 7.5 times the file: 65,000 lot rows of
+12 columns are an 8.8 MB .xls and took 66 MiB (2.2 s); 64 MiB of .xls is some 500 MiB, within ingest's 1.5 GiB.
+BIFF8 holds at most 65,536 rows a sheet, so a real export is far smaller."""
 
 FIELD_MAX = 32_767
 """Characters in one field: Excel's own limit for a cell, far beyond any column Stockwarden reads (a material's
@@ -110,9 +111,9 @@ def _too_long(problems: list[RowError], label: str, line: int, header: list[str]
 
 _NOT_TEXT = ("this line is not UTF-8, GB18030 or UTF-16 text; save the file as UTF-8",
              "此行不是 UTF-8、GB18030 或 UTF-16 文本；请将文件另存为 UTF-8")
-_IMPLAUSIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd\U000f0000-\U0010ffff]")
-"""Control characters, private-use code points and U+FFFD: GB18030 maps byte strings no Chinese text holds
-to these."""
+_IMPLAUSIBLE = re.compile("[\x80-\x9f\ue000-\uf8ff\ufffd\U000f0000-\U0010ffff]")
+"""C1 control characters, private-use code points and U+FFFD: GB18030 maps byte strings no Chinese text holds
+to these. ASCII's control characters read the same in every encoding (a raw UDI holds the GS character)."""
 _KANA = re.compile("[\u3040-\u30ff]")
 GB18030_CHECKED_LINES = 100_000
 """Lines with non-ASCII text checked for another encoding read as GB18030: a file in another encoding
@@ -207,29 +208,26 @@ def _normalise_header(cells: Iterable[Any]) -> list[str]:
     return [str(c).strip().lower() if c is not None else "" for c in cells]
 
 
-class _Lines:
-    """The file's lines as the csv module reads them, remembering those of the record being read: when a
-    field outgrows the csv module's own limit, the record is read again by _read_long_record, from its
+class _Record:
+    """The lines of the record the csv module is reading, and whether one of them is longer than FIELD_MAX.
+    When a field outgrows the csv module's own limit, the record is read again by _read_long_record, from its
     first line, and the rest of it is taken from the file."""
 
-    __slots__ = ("handle", "record", "long")
+    __slots__ = ("lines", "long")
 
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-        self.record: list[str] = []
+    def __init__(self) -> None:
+        self.lines: list[str] = []
         self.long = False
 
-    def __iter__(self) -> _Lines:
-        return self
 
-    def __next__(self) -> str:
-        line = self.handle.readline()
-        if not line:
-            raise StopIteration
+def _recorded(handle: Iterable[str], record: _Record) -> Iterator[str]:
+    """The file's lines for the csv module, kept in `record` (a generator: a class's __next__ cost 1 µs a line)."""
+    lines = record.lines
+    for line in handle:
         if len(line) > FIELD_MAX:
-            self.long = True
-        self.record.append(line)
-        return line
+            record.long = True
+        lines.append(line)
+        yield line
 
 
 _UNQUOTED_END = re.compile(r"[,\r\n]")
@@ -298,24 +296,25 @@ def _read_long_record(lines: Iterable[str]) -> tuple[list[str | None], dict[int,
 def _csv_rows(path: Path, encoding: str, label: str, header: list[str],
               problems: list[RowError]) -> Iterator[tuple[int, list[Any]]]:
     with path.open(encoding=encoding, newline="") as handle:
-        lines = _Lines(handle)
+        record = _Record()
+        lines = _recorded(handle, record)
         reader = csv.reader(lines)
         next(reader, None)
         for line in itertools.count(2):
-            lines.record.clear()
+            record.lines.clear()
             values: list[Any]
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error:  # a field beyond the csv module's limit: read the record again, without it
-                values, long = _read_long_record(itertools.chain(lines.record, lines))
+                values, long = _read_long_record(itertools.chain(list(record.lines), lines))
                 for position, length in long.items():
                     _too_long(problems, label, line, header, position, length)
                 yield line, values
                 continue
-            if lines.long:
-                lines.long = False
+            if record.long:
+                record.long = False
                 for position, value in enumerate(values):
                     if len(value) > FIELD_MAX:
                         _too_long(problems, label, line, header, position, len(value))

@@ -310,6 +310,12 @@ def test_a_file_in_no_accepted_encoding_names_its_line(tmp_path: Path) -> None:
         "此行不是 UTF-8、GB18030 或 UTF-16 文本；请将文件另存为 UTF-8")
 
 
+def test_a_broken_utf16_file_names_its_line(tmp_path: Path) -> None:
+    folder = write_export(tmp_path / "x", lots=GOOD_LOTS)
+    (folder / "lots.csv").write_bytes(("\ufeff" + GOOD_LOTS).encode("utf-16-be") + b"\xd8\x00\x00a\x00\n")
+    assert refusal(folder).startswith("lots.csv:3: this line is not UTF-8, GB18030 or UTF-16 text")
+
+
 def test_utf16_without_a_byte_order_mark_is_refused_with_a_hint(tmp_path: Path) -> None:
     folder = write_export(tmp_path / "x", lots=GOOD_LOTS)
     (folder / "lots.csv").write_bytes(GOOD_LOTS.encode("utf-16-le"))
@@ -322,9 +328,12 @@ def test_chinese_with_rare_characters_is_still_gb18030(engine: Engine, tmp_path:
     """Names with characters outside GB2312 (镕, 喆, ®, traditional 龍華醫療) are real Chinese, not a wrong
     encoding."""
     materials = MATERIALS.replace("Ortho Co", "朱镕喆骨科® Ortho Co").replace("Vasc Co", "𠀾 龍華醫療器材")
-    folder = write_export(tmp_path / "x", lots=GOOD_LOTS)
+    folder = write_export(tmp_path / "x")
     (folder / "materials.csv").write_bytes(materials.encode("gb18030"))
+    scanned = "HIP-1,上海一仓,L7,,1,,2025-01-05,,2029-10-01,,,]d201095060001343521729100110L7\x1d21SN2\n"
+    (folder / "lots.csv").write_bytes((GOOD_LOTS + scanned).encode("gb18030"))  # the GS of a raw UDI
     ingest(engine, folder, as_of=AS_OF)
+    assert ("HIP-1", "上海一仓", "L7", "SN2") in positions(engine)
     with Session(engine) as session:
         assert {m.supplier for m in session.execute(select(Material)).scalars()} == {
             "朱镕喆骨科® Ortho Co", "𠀾 龍華醫療器材"}
