@@ -404,10 +404,19 @@ def _find_header(top: list[tuple[int, list[Any]]], merges: list[Merge]) -> _Head
         values = rows.get(line, [])
         return any(_is_text(v) for m in spans for v in values[m[1] - 1:m[3]])
 
+    def apart(upper: int) -> bool:
+        """Whether the row below `upper` names only columns under its merged groups: a data row below a header
+        with one merged cell ("备注" over two columns) has values in the other columns too."""
+        spans = across(upper)
+        grouped = {column for m in spans for column in range(m[1], m[3] + 1)}
+        below = rows.get(upper + 1, [])
+        return under(spans, upper + 1) and not any(
+            _is_text(v) or v not in (None, "") for column, v in enumerate(below, start=1) if column not in grouped)
+
     line = top[best][0]
-    if across(line) and under(across(line), line + 1):
+    if apart(line):
         upper, lower = line, line + 1
-    elif counts[best - 1:best] and counts[best - 1] >= 2 and under(across(line - 1), line):
+    elif counts[best - 1:best] and counts[best - 1] >= 2 and apart(line - 1):
         upper, lower = line - 1, line
     else:
         return _Header(_normalise_header(rows[line]), line)

@@ -185,6 +185,19 @@ def test_row_errors_name_the_row_the_person_sees_in_the_workbook(engine: Engine,
     assert errors_of(engine, path) == ["export.xlsx[lots]:8: expires_on: 'soon' is not a date (expected YYYY-MM-DD)"]
 
 
+def test_a_merged_cell_in_a_one_row_header_does_not_make_the_first_data_row_a_header(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    _materials_sheet(book)
+    sheet = book.create_sheet("lots")
+    sheet.append(["sku", "site", "qty", "received_on", "备注", None])
+    sheet.merge_cells("E1:F1")
+    sheet.append(["CAT-1", "SH01", 3, datetime(2026, 1, 2), "note", "more"])
+    book.save(tmp_path / "export.xlsx")
+    lots = read_export(tmp_path / "export.xlsx").tables["lots"]
+    assert (lots.header, lots.header_line) == (["sku", "site", "qty", "received_on", "备注"], 1)
+    assert [line for line, _values in lots.rows] == [2]
+
+
 def test_a_header_problem_names_the_header_row_below_the_title(engine: Engine, tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     _materials_sheet(book)
