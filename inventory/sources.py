@@ -52,7 +52,8 @@ substitutes take 2,000). A longer field is a row error, whatever the format: a 5
 csv module as a traceback."""
 
 HEADER_SEARCH = 20
-"""Rows of a sheet searched for its header, below the title, company and printing date an ERP puts above it."""
+"""Rows of a sheet (not counting empty ones) searched for its header, below the title, company and printing
+date an ERP puts above it."""
 
 HEADER_SHARE = 0.6
 """The header is the first of those rows with at least this share of the most text cells any of them has."""
@@ -452,9 +453,15 @@ def _cell_rows(rows: Iterator[tuple[int, list[Any]]], label: str, header: list[s
 
 
 def _sheet_table(name: str, label: str, rows: Iterator[tuple[int, list[Any]]], merges: list[Merge]) -> RawTable:
-    """A sheet's table below its header (found among its first HEADER_SEARCH rows), its rows numbered as the
-    sheet numbers them."""
-    top = list(itertools.islice(rows, HEADER_SEARCH))
+    """A sheet's table below its header (found among its first HEADER_SEARCH rows that are not empty), its rows
+    numbered as the sheet numbers them."""
+    top: list[tuple[int, list[Any]]] = []
+    filled = 0
+    for row in rows:
+        top.append(row)
+        filled += any(v is not None and v != "" for v in row[1])
+        if filled == HEADER_SEARCH:
+            break
     header = _find_header(top, merges)
     if header is None:
         raise SourceError(f"{label}:1: the sheet is empty; a header row is expected")

@@ -198,6 +198,20 @@ def test_a_merged_cell_in_a_one_row_header_does_not_make_the_first_data_row_a_he
     assert [line for line, _values in lots.rows] == [2]
 
 
+def test_empty_rows_above_the_header_do_not_count_against_the_search(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    _materials_sheet(book)
+    sheet = book.create_sheet("lots")
+    sheet["A1"] = "库存 Stock"
+    for column, name in enumerate(["sku", "site", "qty", "received_on"], start=1):
+        sheet.cell(30, column, name)
+    sheet.append(["CAT-1", "SH01", 3, datetime(2026, 1, 2)])
+    book.save(tmp_path / "export.xlsx")
+    lots = read_export(tmp_path / "export.xlsx").tables["lots"]
+    assert (lots.header, lots.header_line, [line for line, _values in lots.rows]) == (
+        ["sku", "site", "qty", "received_on"], 30, [31])
+
+
 def test_a_header_problem_names_the_header_row_below_the_title(engine: Engine, tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     _materials_sheet(book)
