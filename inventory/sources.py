@@ -314,7 +314,7 @@ def _csv_rows(path: Path, encoding: str, label: str, header: list[str],
                     _too_long(problems, label, line, header, position, length)
                 yield line, values
                 continue
-            if record.long:
+            if record.long or len(record.lines) > 1:  # a long line, or a quoted field across lines
                 record.long = False
                 for position, value in enumerate(values):
                     if len(value) > FIELD_MAX:

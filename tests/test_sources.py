@@ -414,6 +414,13 @@ def test_the_rest_of_a_row_with_a_long_quoted_field_is_still_checked(engine: Eng
         "materials.csv:6: unit_cost: -1 is negative"]
 
 
+def test_a_long_field_of_short_lines_is_a_row_error(engine: Engine, tmp_path: Path) -> None:
+    """60,000 characters in lines of 60: within the csv module's own limit, and no line is long."""
+    name = ("x" * 59 + "\n") * 1_000
+    folder = write_export(tmp_path / "x", lots=GOOD_LOTS, materials=MATERIALS + f'X-1,"{name}",implant,ea,1,,,,,,,,\n')
+    assert errors_of(engine, folder) == [f"materials.csv:5: name: {too_long(60_000)}"]
+
+
 def test_the_cli_reports_a_five_megabyte_field_without_a_traceback(database_url: str, tmp_path: Path) -> None:
     folder = _five_megabyte_field(tmp_path / "x")
     done = subprocess.run([sys.executable, "-m", "stockwarden.cli", "ingest", str(folder), "--as-of",
