@@ -332,7 +332,7 @@ def _csv_table(name: str, path: Path, encoding: str) -> RawTable:
             raise SourceError(f"{path.name}:1: " + _both(f"a column name is longer than {FIELD_MAX:,} characters",
                                                          f"某个列名超过 {FIELD_MAX:,} 个字符")) from None
     if first is None:
-        raise SourceError(f"{path.name}:1: the file is empty; a header row is expected")
+        raise SourceError(f"{path.name}:1: the file is empty; a header row is expected / 文件为空；第一行应为表头")
     header = _normalise_header(first)
     problems: list[RowError] = []
     return RawTable(name, path.name, header, _csv_rows(path, encoding, path.name, header, problems), 1, problems)
@@ -464,7 +464,7 @@ def _sheet_table(name: str, label: str, rows: Iterator[tuple[int, list[Any]]], m
             break
     header = _find_header(top, merges)
     if header is None:
-        raise SourceError(f"{label}:1: the sheet is empty; a header row is expected")
+        raise SourceError(f"{label}:1: the sheet is empty; a header row is expected / 工作表为空；应有表头行")
     rest = itertools.chain((row for row in top if row[0] > header.line), rows)
     problems: list[RowError] = []
     return RawTable(name, label, header.names, _cell_rows(rest, label, header.names, problems), header.line,
@@ -477,15 +477,16 @@ def _check_unpacked_size(path: Path, data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+        raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc}) / 无法读取此 .xlsx 工作簿") from None
     unpacked = sum(member.file_size for member in members)
     if len(members) > WORKBOOK_MEMBERS:
         raise SourceError(f"{path.name}: the workbook holds {len(members):,} parts (at most {WORKBOOK_MEMBERS:,}); "
-                          "refused unread")
+                          f"refused unread / 工作簿含 {len(members):,} 个部件（最多 {WORKBOOK_MEMBERS:,} 个），未读取")
     if unpacked > WORKBOOK_UNCOMPRESSED or unpacked > WORKBOOK_RATIO * max(len(data), 1):
         raise SourceError(f"{path.name}: the workbook would unpack to {unpacked:,} bytes from {len(data):,} "
                           f"(at most {WORKBOOK_UNCOMPRESSED:,} bytes and {WORKBOOK_RATIO} times its size); refused "
-                          "unread as a zip bomb. Send the tables as CSV files if this is a real export")
+                          "unread as a zip bomb. Send the tables as CSV files if this is a real export / "
+                          f"工作簿解压后将达 {unpacked:,} 字节，疑为压缩炸弹，未读取；如确为真实导出，请改用 CSV 文件发送各表")
 
 
 _MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]{1,3})([0-9]{1,7}):([A-Z]{1,3})([0-9]{1,7})"')
@@ -540,7 +541,7 @@ def _xlsx_sheets(path: Path, data: bytes) -> list[_Sheet]:
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken or foreign file
-        raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+        raise SourceError(f"{path.name}: not a readable .xlsx workbook ({exc}) / 无法读取此 .xlsx 工作簿") from None
     for index, style in enumerate(workbook._cell_styles):  # see CJK_DATE_FORMATS; the sheets' parser reads this set
         if style.numFmtId in CJK_DATE_FORMATS:
             workbook._date_formats.add(index)
@@ -579,14 +580,14 @@ def _xls_sheets(path: Path, data: bytes) -> list[_Sheet]:
         book = xlrd.open_workbook(file_contents=data, on_demand=True, ragged_rows=True, formatting_info=True,
                                   logfile=io.StringIO())
     except Exception as exc:  # xlrd raises many types for a broken or foreign file
-        raise SourceError(f"{path.name}: not a readable .xls workbook ({exc})") from None
+        raise SourceError(f"{path.name}: not a readable .xls workbook ({exc}) / 无法读取此 .xls 工作簿") from None
 
     def opener(index: int) -> Callable[[], tuple[Iterator[tuple[int, list[Any]]], list[Merge]]]:
         def read() -> tuple[Iterator[tuple[int, list[Any]]], list[Merge]]:
             try:
                 sheet = book.sheet_by_index(index)
             except Exception as exc:  # a broken sheet
-                raise SourceError(f"{path.name}: not a readable .xls workbook ({exc})") from None
+                raise SourceError(f"{path.name}: not a readable .xls workbook ({exc}) / 无法读取此 .xls 工作簿") from None
             merges = [(low_row + 1, low_column + 1, high_row, high_column)
                       for low_row, high_row, low_column, high_column in sheet.merged_cells]
             return _xls_rows(sheet, book.datemode), merges
@@ -606,7 +607,8 @@ def _workbook_sheets(path: Path) -> tuple[list[_Sheet], bytes]:
     data = path.read_bytes()
     if data.startswith(_OLE2):
         if len(data) > XLS_BYTES:
-            raise SourceError(f"{path.name}: the workbook is {len(data):,} bytes (at most {XLS_BYTES:,}); refused unread")
+            raise SourceError(f"{path.name}: the workbook is {len(data):,} bytes (at most {XLS_BYTES:,}); refused unread "
+                              f"/ 工作簿大小为 {len(data):,} 字节（最多 {XLS_BYTES:,} 字节），未读取")
         return _xls_sheets(path, data), data
     if path.suffix.lower() == ".xls" and not data.startswith(b"PK"):
         raise SourceError(f"{path.name}: not a readable .xls workbook (neither BIFF nor .xlsx inside); " + _both(
@@ -644,20 +646,21 @@ def _read_json(path: Path) -> Export:
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{path.name}: not readable JSON ({exc})") from None
+        raise SourceError(f"{path.name}: not readable JSON ({exc}) / 无法读取此 JSON 文档") from None
     if not isinstance(document, dict):
-        raise SourceError(f"{path.name}: expected an object of tables ({', '.join(TABLES)})")
+        raise SourceError(f"{path.name}: expected an object of tables ({', '.join(TABLES)}) / 应为各表组成的对象")
     tables: dict[str, RawTable] = {}
     for name, records in document.items():
         if name not in TABLES or records == []:  # an empty list is a table not sent
             continue
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise SourceError(f"{path.name}[{name}]: expected a list of records (objects)")
+            raise SourceError(f"{path.name}[{name}]: expected a list of records (objects) / 应为记录（对象）列表")
         lowered = [{str(k).strip().lower(): v for k, v in r.items()} for r in records]
         for number, record in enumerate(lowered, start=1):
             nested = [k for k, v in record.items() if isinstance(v, dict | list)]
             if nested:
-                raise SourceError(f"{path.name}[{name}]:{number}: {nested[0]} must be a plain value, not a list or object")
+                raise SourceError(f"{path.name}[{name}]:{number}: {nested[0]} must be a plain value, not a list or object "
+                                  f"/ {nested[0]} 必须是单个值，不能是列表或对象")
         header = list(dict.fromkeys(k for r in lowered for k in r))
         label = f"{path.name}[{name}]"
         problems: list[RowError] = []
@@ -679,7 +682,8 @@ def read_export(path: Path) -> Export:
     elif path.is_file() and path.suffix.lower() == ".json":
         export = _read_json(path)
     elif path.exists():
-        raise SourceError(f"{path.name}: expected a folder of CSV files, an .xlsx or .xls workbook or a .json document")
+        raise SourceError(f"{path.name}: expected a folder of CSV files, an .xlsx or .xls workbook or a .json document "
+                          "/ 应为 CSV 文件所在的文件夹、.xlsx 或 .xls 工作簿或 .json 文档")
     else:
         raise SourceError(f"{path.name}: no such file or folder / 没有这个文件或文件夹")
     missing = [name for name in REQUIRED_TABLES if name not in export.tables]
@@ -698,7 +702,8 @@ def read_table(path: Path, name: str) -> tuple[RawTable, str]:
     if path.is_file() and path.suffix.lower() in (*WORKBOOKS, ".json"):
         export = _read_json(path) if path.suffix.lower() == ".json" else _read_workbook(path)
         if name not in export.tables:
-            raise SourceError(f"{path.name}: no {'list' if path.suffix.lower() == '.json' else 'sheet'} named {name}")
+            raise SourceError(f"{path.name}: no {'list' if path.suffix.lower() == '.json' else 'sheet'} named {name} "
+                              f"/ 没有名为 {name} 的{'列表' if path.suffix.lower() == '.json' else '工作表'}")
         return export.tables[name], export.checksum
     if not path.is_file():
         raise SourceError(f"{path.name}: no such file / 没有这个文件")
