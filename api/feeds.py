@@ -100,7 +100,7 @@ async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | 
             "already_loaded": result.already_loaded}
 
 
-@router.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx or .xls")
+@router.post("/snapshots", summary="Load a snapshot: CSV files (materials.csv, lots.csv, ...) or one .xlsx")
 async def load(who: ErpDep, engine: EngineDep, settings: SettingsDep,
                files: Annotated[list[UploadFile], File()], as_of: Annotated[date | None, Form()] = None) -> Any:
     folder = await _save(settings.var_dir, files)
