@@ -124,7 +124,7 @@ def test_a_sparse_xls_does_not_fill_its_empty_cells() -> None:
     finally:
         tracemalloc.stop()
     assert [line for line, _values in rows] == [65536]
-    assert peak < 32 << 20, peak
+    assert peak < 64 << 20, peak  # 29 MiB traced (65,536 empty rows); 355 MB read padded
 
 
 def test_movements_are_read_from_an_xls_sheet_too() -> None:
