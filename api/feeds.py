@@ -76,9 +76,9 @@ async def _save(var_dir: Path, files: list[UploadFile]) -> Path:
     folder = _folder(var_dir)
     for upload in files:
         name = PurePath(upload.filename or "").name
-        if not name or not name.lower().endswith((".csv", ".xlsx")):
+        if not name or not name.lower().endswith((".csv", ".xlsx", ".xls")):
             shutil.rmtree(folder)
-            raise HTTPException(422, f"'{upload.filename}' is not a .csv or .xlsx file")
+            raise HTTPException(422, f"'{upload.filename}' is not a .csv, .xlsx or .xls file")
         with (folder / name).open("wb") as out:  # in chunks: an upload may be STOCKWARDEN_UPLOAD_MAX_MB
             await asyncio.to_thread(shutil.copyfileobj, upload.file, out, 1 << 20)
     return folder
@@ -122,7 +122,7 @@ async def load(who: ErpDep, engine: EngineDep, settings: SettingsDep,
                ) -> Any:
     mapping = _profile(profile)
     folder = await _save(settings.var_dir, files)
-    books = list(folder.glob("*.xlsx"))
+    books = [path for path in folder.iterdir() if path.suffix.lower() in (".xlsx", ".xls")]
     source = books[0] if len(books) == 1 and len(files) == 1 else folder
     return await ingest_from(engine, folder, source, as_of, who, mapping)
 

@@ -167,11 +167,11 @@ class Loader:
             if name and name not in known:
                 hint = difflib.get_close_matches(name, sorted(known), n=1)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-                self.errors.append(RowError(table.label, 1, name, f"unknown column{suggestion}"))
+                self.errors.append(RowError(table.label, table.header_line, name, f"unknown column{suggestion}"))
                 header_ok = False
         for name in required:
             if name not in table.header:
-                self.errors.append(RowError(table.label, 1, name, "required column is missing"))
+                self.errors.append(RowError(table.label, table.header_line, name, "required column is missing"))
                 header_ok = False
         if not header_ok:
             return
@@ -179,11 +179,19 @@ class Loader:
         count = 0
         for line, values in table.rows:
             count += 1
+            if table.problems:  # found while reading this row (a field beyond sources.FIELD_MAX)
+                self._take(table)
             yield Row(values, index, self.errors, table.label, line)
             if count % 200_000 == 0:
                 self.progress(f"{table.label}: {count:,} rows checked")
+        self._take(table)
         self.row_counts[table.name] = count
         self.progress(f"{table.label}: {count:,} rows checked, {len(self.errors):,} problem(s) so far")
+
+    def _take(self, table: RawTable) -> None:
+        for problem in table.problems:
+            self.errors.append(problem)
+        table.problems.clear()
 
     def writer(self, model: Any, columns: tuple[str, ...]) -> BulkWriter:
         return BulkWriter(self.connection, model.__table__, ("snapshot_id", *columns))
