@@ -24,7 +24,7 @@ from sqlmodel import col
 from core.db import inserted_id, refresh_statistics, table
 from core.period import is_period
 from inventory.bulk import BulkWriter
-from inventory.fields import LARGEST, REPORTED, Problems, Row, RowError
+from inventory.fields import DEFAULT_NUMBER_FORMAT, LARGEST, REPORTED, NumberFormat, Problems, Row, RowError
 from inventory.metrics import store_issue_totals
 from inventory.models import (
     DemandKind,
@@ -130,8 +130,10 @@ class Loader:
     """The state of one load: what is known so far, the errors, and the writers of the open transaction."""
 
     def __init__(self, connection: Connection, snapshot_id: int, as_of: date,
-                 progress: Callable[[str], None], default_currency: str = "CNY"):
+                 progress: Callable[[str], None], default_currency: str = "CNY",
+                 number_format: NumberFormat = DEFAULT_NUMBER_FORMAT):
         self.connection = connection
+        self.number_format = number_format
         self.default_currency = default_currency
         self.snapshot_id = snapshot_id
         self.as_of = as_of
@@ -148,9 +150,10 @@ class Loader:
 
     @classmethod
     def for_snapshot(cls, connection: Connection, snapshot_id: int, as_of: date,
-                     progress: Callable[[str], None] = lambda _message: None) -> Loader:
+                     progress: Callable[[str], None] = lambda _message: None,
+                     number_format: NumberFormat = DEFAULT_NUMBER_FORMAT) -> Loader:
         """A loader that checks rows added to a stored snapshot later, looking SKUs up as rows name them."""
-        load = cls(connection, snapshot_id, as_of, progress)
+        load = cls(connection, snapshot_id, as_of, progress, number_format=number_format)
         load.materials = _StoredMaterials(connection, snapshot_id)
         load.checked_movements = []
         return load
@@ -178,7 +181,7 @@ class Loader:
         count = 0
         for line, values in table.rows:
             count += 1
-            yield Row(values, index, self.errors, table.label, line)
+            yield Row(values, index, self.errors, table.label, line, self.number_format)
             if count % 200_000 == 0:
                 self.progress(f"{table.label}: {count:,} rows checked")
         self.row_counts[table.name] = count
@@ -229,6 +232,20 @@ class Loader:
             row.error(qty_column, f"{qty} {uom} is {converted:,} {info.base_uom}, too large to store")
             return None
         return converted
+
+    def serial_qty(self, row: Row, serial: str, qty: Decimal | None) -> None:
+        """A serial number names one unit of the SKU (a position of a serial is that unit, in the base
+        unit: 1 while it is here, 0 once it left), so its quantities are whole and at most one. Half an
+        implant halved its value, and with it the committee signature its full value needed."""
+        if not serial or qty is None:
+            return
+        amount = f"{abs(qty).normalize():f}"
+        if qty != qty.to_integral_value():
+            row.error("qty", f"{amount} of serial {serial}: a serial number names one whole unit, write 1 / "
+                             f"序列号 {serial} 的数量 {amount} 不是整数：一个序列号对应一件完整的产品，请写 1")
+        elif abs(qty) > 1:
+            row.error("qty", f"{amount} of serial {serial}: a serial number names one unit, write at most 1 / "
+                             f"序列号 {serial} 的数量为 {amount}：一个序列号只对应一件产品，最多写 1")
 
     def not_after_as_of(self, row: Row, column: str, value: date | None) -> None:
         if value is not None and value > self.as_of:
@@ -319,6 +336,7 @@ class Loader:
             if udi:
                 lot, serial, manufactured_on, expires_on = _apply_udi(
                     row, udi, lot, serial, manufactured_on, expires_on)
+            self.serial_qty(row, serial, qty)
             if manufactured_on and expires_on and expires_on < manufactured_on:
                 row.error("expires_on", f"{expires_on} is before manufactured_on {manufactured_on}")
             self.not_after_as_of(row, "received_on", received_on)
@@ -343,6 +361,7 @@ class Loader:
             serial = row.text("serial", max_length=80)
             kind = row.choice("type", MovementType, required=True)
             qty = self.base_qty(row, info, "qty", signed=kind == MovementType.ADJUSTMENT)
+            self.serial_qty(row, serial, qty)
             moved_on = row.date("moved_on", required=True)
             self.not_after_as_of(row, "moved_on", moved_on)
             values = (row.raw("sku"), site, lot, serial, kind, qty, moved_on, row.text("reference", max_length=120))
@@ -425,10 +444,13 @@ def _apply_udi(row: Row, udi: str, lot: str, serial: str, manufactured_on: date 
 
 
 def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: str | None = None,
-           default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None) -> IngestResult:
+           default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None,
+           number_format: NumberFormat = DEFAULT_NUMBER_FORMAT) -> IngestResult:
     """Load the export at `path` as a new snapshot, or recognise it as one already loaded.
 
-    Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
+    Numbers written as text are read in `number_format` (inventory.fields.NumberFormat: the default has
+    a decimal point and no thousands separator). Raises SourceError when the export cannot be read at
+    all and IngestFailed with every bad row.
     """
     export = read_export(path)
     as_of = as_of or datetime.now(UTC).date()
@@ -445,7 +467,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
         ))
-        load = Loader(connection, snapshot_id, as_of, progress, default_currency)
+        load = Loader(connection, snapshot_id, as_of, progress, default_currency, number_format)
         steps = {"materials": load.materials_table, "uom_conversions": load.conversions_table,
                  "lots": load.lots_table, "movements": load.movements_table,
                  "demand": load.demand_table, "purchase_orders": load.purchase_orders_table}

@@ -42,6 +42,12 @@ def _plain(qty: Decimal) -> str:
     return f"{qty.normalize():f}"
 
 
+def _second_unit(file: str, line: int, where: str, serial: str, qty: Decimal) -> RowError:
+    """A serial is one unit (inventory.ingest.Loader.serial_qty): these movements would make it more."""
+    return RowError(file, line, "qty", f"would bring {where} to {_plain(qty)}: a serial number names one unit / "
+                                       f"将使序列号 {serial} 的数量变为 {_plain(qty)}：一个序列号只对应一件产品")
+
+
 def _signed(kind: str, qty: Decimal) -> Decimal:
     return -qty if kind in TAKES else qty
 
@@ -88,10 +94,14 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
             if qty + delta < 0:
                 errors.append(RowError(table.label, last_line[key], "qty",
                                        f"takes {_plain(-delta)} from {where}, which holds {_plain(qty)}"))
+            elif key[3] and qty + delta > 1:
+                errors.append(_second_unit(table.label, last_line[key], where, key[3], qty + delta))
             connection.execute(update(LotPosition).where(col(LotPosition.id) == position_id).values(
                 qty=qty + delta, latest_movement_on=max(latest[key], stored_latest or latest[key])))
         elif delta < 0 or key not in first_receipt:
             errors.append(RowError(table.label, last_line[key], "lot", f"no stock of {key[0]} {where} to take from"))
+        elif key[3] and delta > 1:
+            errors.append(_second_unit(table.label, last_line[key], where, key[3], delta))
         else:
             new_positions.append({"snapshot_id": snapshot.id, "sku": key[0], "site": key[1], "lot": key[2],
                                   "serial": key[3], "qty": delta, "received_on": first_receipt[key],
