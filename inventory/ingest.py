@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlmodel import col
 
-from core.db import inserted_id, refresh_statistics, table
+from core.db import inserted_id, refresh_statistics, statistics_due, table
 from core.period import is_period
 from inventory.bulk import BulkWriter
 from inventory.fields import DEFAULT_NUMBER_FORMAT, LARGEST, REPORTED, NumberFormat, Problems, Row, RowError
@@ -64,6 +64,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 _LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, SkuSiteIssues, DemandRecord, PurchaseOrderLine)
+LOADED_TABLES = tuple(table(model).name for model in _LOADED_MODELS)
 LOAD_ORDER = ("materials", "uom_conversions", "movements", "lots", "demand", "purchase_orders")
 """Movements before lots: each lot position is stored with its latest movement already known, rather
 than updated afterwards (rewriting 200,000 rows took PostgreSQL 9 s)."""
@@ -482,7 +483,12 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
         connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot_id).values(row_counts=load.row_counts))
-    refresh_statistics(engine, [table(model).name for model in _LOADED_MODELS])
+        statistics_due(connection, LOADED_TABLES)  # paid just below, or by the next load or scan
+    fault = refresh_statistics(engine, LOADED_TABLES)
+    if fault is not None:  # the snapshot is stored: a fault after the commit does not fail the load
+        progress(f"snapshot {snapshot_id} is stored; refreshing the planner's statistics failed ({fault}), "
+                 f"the next load or scan does it / 快照 {snapshot_id} 已保存；刷新统计信息失败（{fault}），"
+                 "下次导入或扫描时完成")
     return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
 
 
