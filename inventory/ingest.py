@@ -122,6 +122,21 @@ class _StoredMaterials(dict[str, MaterialInfo]):
         return self[sku]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedMovement:
+    """A movement row that passed every check, in the SKU's base unit, not yet stored."""
+
+    line: int
+    sku: str
+    site: str
+    lot: str
+    serial: str
+    type: str
+    qty: Decimal
+    moved_on: date
+    reference: str
+
+
 def _lot_key(sku: str, site: str, lot: str, serial: str) -> str:
     """One string for a lot position: the lengths in front keep any two different keys apart."""
     return f"{len(sku)},{len(site)},{len(lot)}|{sku}{site}{lot}{serial}"
@@ -143,8 +158,9 @@ class Loader:
         self.materials: dict[str, MaterialInfo] = {}
         self.sites: set[str] = set()
         self.row_counts: dict[str, int] = {}
-        self.checked_movements: list[tuple[int, tuple[Any, ...]]] | None = None
-        """When a list: (line, stored values) of every good movement row, to apply them to lot positions."""
+        self.checked_movements: list[CheckedMovement] | None = None
+        """When a list (movements applied to a stored snapshot): every good movement row, kept instead of
+        written, so the movements already applied are left out first (inventory.movements)."""
         self.latest_movements: dict[str, int] = {}
         """The latest moved_on (a day number) of each lot the movements name, keyed by _lot_key: the lots'
         latest_movement_on. One string and one int per lot: a million movements name some 600,000."""
@@ -372,8 +388,18 @@ class Loader:
                     if day > self.latest_movements.get(key, 0):
                         self.latest_movements[key] = day
                 if self.checked_movements is not None:
-                    self.checked_movements.append((row.line, values))
+                    self.checked_movements.append(CheckedMovement(row.line, *values))  # type: ignore[arg-type]
+                    continue
             self.store(writer, row, values)
+        writer.flush()
+
+    def write_movements(self, movements: list[CheckedMovement], identities: list[str]) -> None:
+        """Store checked movements applied to the snapshot, each with its identity."""
+        writer = self.writer(Movement, ("sku", "site", "lot", "serial", "type", "qty", "moved_on", "reference",
+                                        "identity"))
+        for m, identity in zip(movements, identities, strict=True):
+            writer.add((self.snapshot_id, m.sku, m.site, m.lot, m.serial, m.type, m.qty, m.moved_on, m.reference,
+                        identity))
         writer.flush()
 
     def demand_table(self, table: RawTable) -> None:

@@ -2,11 +2,15 @@
 
 Issues, transfers out, scrap and returns take stock from the lot they name; receipts and transfers in
 add to it (creating the position when the lot is new at that site); adjustments carry their own sign.
-A file is applied whole or not at all, and the same file is never applied twice to one snapshot.
+A file is applied whole or not at all, and the same movement is never applied twice to one snapshot:
+each has an identity made of what it is (identity), so a movement posted again is left out whatever
+file, sheet or key order it comes in (the file's checksum alone let a reordered copy apply twice).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,10 +22,10 @@ from sqlalchemy import Connection, insert, select, tuple_, update
 from sqlmodel import col
 
 from core.db import table
-from inventory.fields import RowError
-from inventory.ingest import IngestFailed, Loader
+from inventory.fields import DEFAULT_NUMBER_FORMAT, NumberFormat, RowError
+from inventory.ingest import CheckedMovement, IngestFailed, Loader
 from inventory.metrics import add_issues
-from inventory.models import LotPosition, MovementBatch, MovementType, QcStatus, Snapshot
+from inventory.models import LotPosition, Movement, MovementBatch, MovementType, QcStatus, Snapshot
 from inventory.sources import read_table
 
 TAKES = {MovementType.ISSUE, MovementType.TRANSFER_OUT, MovementType.SCRAP, MovementType.RETURN_TO_SUPPLIER}
@@ -29,13 +33,42 @@ LotKey = tuple[str, str, str, str]
 
 
 class AlreadyApplied(Exception):
-    """This exact file was applied to the snapshot before."""
+    """Every movement of the file was applied to the snapshot before."""
 
 
 @dataclass(frozen=True)
 class AppliedMovements:
     rows: int
     sku_sites: set[tuple[str, str]]
+    skipped: int = 0
+    """Movements of the file applied before, left out."""
+
+
+def identities(movements: list[CheckedMovement]) -> list[str]:
+    """What each movement is, as a digest: reference, SKU, site, lot, serial, type, base quantity and day
+    (not its line, its file or the order of its columns or keys), and which of the identical movements
+    of its file it is: the second of two equal lines is a movement of its own, and posting the same two
+    again adds neither."""
+    seen: dict[tuple[str, ...], int] = {}
+    found = []
+    for m in movements:
+        content = (m.reference, m.sku, m.site, m.lot, m.serial, m.type, _plain(m.qty), m.moved_on.isoformat())
+        seen[content] = occurrence = seen.get(content, 0) + 1
+        found.append(hashlib.sha256(json.dumps([*content, occurrence], ensure_ascii=False).encode()).hexdigest())
+    return found
+
+
+APPLIED_LOOKUP = 500
+"""Identities looked up per query (a file may hold 100,000 movements)."""
+
+
+def _applied(connection: Connection, snapshot_id: int, found: list[str]) -> set[str]:
+    m = table(Movement).c
+    applied: set[str] = set()
+    for start in range(0, len(found), APPLIED_LOOKUP):
+        applied.update(connection.scalars(select(m.identity).where(
+            m.snapshot_id == snapshot_id, m.identity.in_(found[start:start + APPLIED_LOOKUP]))))
+    return applied
 
 
 def _plain(qty: Decimal) -> str:
@@ -60,30 +93,41 @@ def _positions(connection: Connection, snapshot_id: int,
     return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty, r.latest_movement_on) for r in connection.execute(query)}
 
 
-def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, actor: str) -> AppliedMovements:
-    """Check and store the movements of `path` and update the positions they touch, in the caller's
-    transaction. Raises SourceError, IngestFailed (every bad row) or AlreadyApplied."""
+def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, actor: str,
+                    number_format: NumberFormat = DEFAULT_NUMBER_FORMAT) -> AppliedMovements:
+    """Check and store the movements of `path` that were not applied before and update the positions they
+    touch, in the caller's transaction. Raises SourceError, IngestFailed (every bad row) or AlreadyApplied
+    (when every movement was)."""
     table, checksum = read_table(path, "movements")
+    already = f"{table.label}: every movement in it is already applied to snapshot {snapshot.id}; nothing changed"
     seen = connection.execute(select(col(MovementBatch.id)).where(
         col(MovementBatch.snapshot_id) == snapshot.id, col(MovementBatch.checksum) == checksum)).first()
     if seen is not None:
-        raise AlreadyApplied(f"{path}: already applied to snapshot {snapshot.id}; nothing changed")
-    load = Loader.for_snapshot(connection, snapshot.id, snapshot.as_of)  # type: ignore[arg-type]
+        raise AlreadyApplied(already)
+    load = Loader.for_snapshot(connection, snapshot.id, snapshot.as_of,  # type: ignore[arg-type]
+                               number_format=number_format)
     load.movements_table(table)
     if load.errors:
         raise IngestFailed(load.errors.kept, load.errors.count)
+    checked = load.checked_movements or []
+    found = identities(checked)
+    applied = _applied(connection, snapshot.id, found)  # type: ignore[arg-type]
+    fresh = [(m, i) for m, i in zip(checked, found, strict=True) if i not in applied]
+    if not fresh:
+        raise AlreadyApplied(already)
+    movements = [m for m, _identity in fresh]
 
     deltas: dict[LotKey, Decimal] = {}
     last_line: dict[LotKey, int] = {}
     first_receipt: dict[LotKey, date] = {}
     latest: dict[LotKey, date] = {}
-    for line, (sku, site, lot, serial, kind, qty, moved_on, _reference) in load.checked_movements or []:
-        key = (sku, site, lot, serial)
-        deltas[key] = deltas.get(key, Decimal(0)) + _signed(kind, qty)
-        last_line[key] = line
-        latest[key] = max(latest.get(key, moved_on), moved_on)
-        if kind in (MovementType.RECEIPT, MovementType.TRANSFER_IN):
-            first_receipt[key] = min(first_receipt.get(key, moved_on), moved_on)
+    for m in movements:
+        key = (m.sku, m.site, m.lot, m.serial)
+        deltas[key] = deltas.get(key, Decimal(0)) + _signed(m.type, m.qty)
+        last_line[key] = m.line
+        latest[key] = max(latest.get(key, m.moved_on), m.moved_on)
+        if m.type in (MovementType.RECEIPT, MovementType.TRANSFER_IN):
+            first_receipt[key] = min(first_receipt.get(key, m.moved_on), m.moved_on)
     existing = _positions(connection, snapshot.id, deltas)  # type: ignore[arg-type]
     errors: list[RowError] = []
     new_positions: list[dict[str, Any]] = []
@@ -110,12 +154,11 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
         raise IngestFailed(sorted(errors, key=lambda e: e.line))
     if new_positions:
         connection.execute(insert(LotPosition), new_positions)
+    load.write_movements(movements, [i for _m, i in fresh])
     add_issues(connection, snapshot.id, snapshot.as_of, [  # type: ignore[arg-type]
-        (sku, site, qty, moved_on) for _line, (sku, site, _lot, _serial, kind, qty, moved_on, _reference)
-        in load.checked_movements or [] if kind == MovementType.ISSUE])
+        (m.sku, m.site, m.qty, m.moved_on) for m in movements if m.type == MovementType.ISSUE])
     load.register_sites()
-    rows = len(load.checked_movements or [])
     connection.execute(insert(MovementBatch).values(
-        snapshot_id=snapshot.id, checksum=checksum, source=str(path)[-500:], rows=rows, applied_by=actor,
+        snapshot_id=snapshot.id, checksum=checksum, source=str(path)[-500:], rows=len(movements), applied_by=actor,
         applied_at=datetime.now(UTC)))
-    return AppliedMovements(rows, {(key[0], key[1]) for key in deltas})
+    return AppliedMovements(len(movements), {(key[0], key[1]) for key in deltas}, len(checked) - len(movements))
