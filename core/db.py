@@ -11,7 +11,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, delete, event, insert, inspect, select
+from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, delete, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col
@@ -111,11 +112,13 @@ class StatisticsDue(SQLModel, table=True):
 
 
 def statistics_due(connection: Connection, tables: Iterable[str]) -> None:
-    """Record, in the caller's transaction, that `tables` need their statistics refreshed."""
-    owed = set(tables) - set(connection.scalars(select(col(StatisticsDue.table_name))))
-    if owed:
-        now = datetime.now(UTC)
-        connection.execute(insert(StatisticsDue), [{"table_name": name, "since": now} for name in sorted(owed)])
+    """Record, in the caller's transaction, that `tables` need their statistics refreshed. A table already
+    due stays as it is: two loads at once must not collide on its row."""
+    upsert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    rows = [{"table_name": name, "since": now} for name in sorted(set(tables))]
+    if rows:
+        connection.execute(upsert(StatisticsDue).on_conflict_do_nothing(index_elements=["table_name"]), rows)
 
 
 def refresh_statistics(engine: Engine, tables: Iterable[str] = ()) -> str | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +48,8 @@ class NumberFormat:
 
     decimal: str = "."
     thousands: str | None = None
+    _written: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _plain: bool = field(init=False, repr=False, compare=False)
 
     DECIMALS = (".", ",")
     THOUSANDS = (",", ".", " ", "'")
@@ -58,14 +60,21 @@ class NumberFormat:
         if self.thousands is not None and (self.thousands not in self.THOUSANDS or self.thousands == self.decimal):
             raise ValueError(f"thousands separator {self.thousands!r} is not one of "
                              f"{', '.join(repr(t) for t in self.THOUSANDS if t != self.decimal)} or none")
+        object.__setattr__(self, "_written", _pattern(self.decimal, self.thousands))
+        object.__setattr__(self, "_plain", self.decimal == "." and self.thousands is None)
 
     def parse(self, text: str) -> Decimal | str:
         """The number `text` writes, or why it is refused (a message in en and zh-CN) when it does not fit."""
         written = text
         if not text.isascii():
             text = unicodedata.normalize("NFKC", text).replace("\u2212", "-").strip()
-        found = _pattern(self).fullmatch(text)
-        if found is None or not (found["whole"] or found["fraction"]):
+        elif self._plain and not _NOT_PLAIN.intersection(text):  # most values of most loads, a million a load
+            try:
+                return Decimal(text)  # Infinity and NaN come back too: Row.decimal refuses what is not finite
+            except InvalidOperation:
+                return self._refusal(written, text)
+        found = self._written.fullmatch(text)
+        if found is None:
             return self._refusal(written, text)
         sign, whole, fraction, exponent = found.group("sign", "whole", "fraction", "exponent")
         if self.thousands is not None and whole:
@@ -102,22 +111,21 @@ class NumberFormat:
         return f"decimal mark '{self.decimal}', {grouping}"
 
 
-DEFAULT_NUMBER_FORMAT = NumberFormat()
 _MARKS = frozenset(",. '")
-_PATTERNS: dict[NumberFormat, re.Pattern[str]] = {}
+_NOT_PLAIN = frozenset(",_ '")
+"""Marks Decimal() would read (or drop) that a number of the plain format never has."""
 
 
-def _pattern(number_format: NumberFormat) -> re.Pattern[str]:
-    """The one way `number_format` writes a number: digits, grouped in threes if it groups at all."""
-    found = _PATTERNS.get(number_format)
-    if found is None:
-        whole = r"\d+"
-        if number_format.thousands is not None:
-            whole = rf"\d{{1,3}}(?:{re.escape(number_format.thousands)}\d{{3}})+|\d+"
-        found = _PATTERNS[number_format] = re.compile(
-            rf"(?P<sign>[+-]?)(?P<whole>{whole})?(?:{re.escape(number_format.decimal)}(?P<fraction>\d+))?"
-            r"(?P<exponent>[eE][+-]?\d+)?")
-    return found
+def _pattern(decimal: str, thousands: str | None) -> re.Pattern[str]:
+    """The one way a format writes a number: a sign, digits (grouped in threes if it groups at all),
+    a fraction after the decimal mark, an exponent; at least one digit before or after the mark."""
+    mark = re.escape(decimal)
+    whole = r"\d+" if thousands is None else rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+"
+    return re.compile(rf"(?P<sign>[+-]?)(?={mark}?\d)(?P<whole>{whole})?(?:{mark}(?P<fraction>\d+))?"
+                      r"(?P<exponent>[eE][+-]?\d+)?")
+
+
+DEFAULT_NUMBER_FORMAT = NumberFormat()
 
 
 REPORTED = 1_000

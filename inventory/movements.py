@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from core.db import table
@@ -88,8 +89,11 @@ def _signed(kind: str, qty: Decimal) -> Decimal:
 def _positions(connection: Connection, snapshot_id: int,
                keys: Iterable[LotKey]) -> dict[LotKey, tuple[int, Decimal, date | None]]:
     lp = table(LotPosition).c
+    # Locked until the caller's transaction ends: a posting at the same time waits and then reads what this
+    # one left, rather than writing its own sum over the quantity both read (PostgreSQL; SQLite has one
+    # writer at a time anyway).
     query = select(lp.id, lp.sku, lp.site, lp.lot, lp.serial, lp.qty, lp.latest_movement_on).where(
-        lp.snapshot_id == snapshot_id, tuple_(lp.sku, lp.site, lp.lot, lp.serial).in_(list(keys)))
+        lp.snapshot_id == snapshot_id, tuple_(lp.sku, lp.site, lp.lot, lp.serial).in_(list(keys))).with_for_update()
     return {(r.sku, r.site, r.lot, r.serial): (r.id, r.qty, r.latest_movement_on) for r in connection.execute(query)}
 
 
@@ -99,7 +103,8 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
     touch, in the caller's transaction. Raises SourceError, IngestFailed (every bad row) or AlreadyApplied
     (when every movement was)."""
     table, checksum = read_table(path, "movements")
-    already = f"{table.label}: every movement in it is already applied to snapshot {snapshot.id}; nothing changed"
+    already = (f"{table.label}: every movement in it is already applied to snapshot {snapshot.id}; nothing changed / "
+               f"文件中的每条移动均已应用于快照 {snapshot.id}，未作更改")
     seen = connection.execute(select(col(MovementBatch.id)).where(
         col(MovementBatch.snapshot_id) == snapshot.id, col(MovementBatch.checksum) == checksum)).first()
     if seen is not None:
@@ -154,7 +159,14 @@ def apply_movements(connection: Connection, snapshot: Snapshot, path: Path, *, a
         raise IngestFailed(sorted(errors, key=lambda e: e.line))
     if new_positions:
         connection.execute(insert(LotPosition), new_positions)
-    load.write_movements(movements, [i for _m, i in fresh])
+    try:
+        load.write_movements(movements, [i for _m, i in fresh])
+    except IntegrityError as exc:  # a posting at the same time applied some of them first; this one rolls back
+        if not any(name in str(exc.orig) for name in ("uq_movement_identity", "movement.identity")):
+            raise
+        raise AlreadyApplied(f"{table.label}: another posting applied some of these movements meanwhile; nothing "
+                             f"changed, post the file again to apply what is new / 其中部分移动已被同时提交的另一批次"
+                             f"应用，未作更改；请重新提交以应用新增的移动") from None
     add_issues(connection, snapshot.id, snapshot.as_of, [  # type: ignore[arg-type]
         (m.sku, m.site, m.qty, m.moved_on) for m in movements if m.type == MovementType.ISSUE])
     load.register_sites()

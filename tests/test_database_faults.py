@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select, text
 from sqlmodel import col
 
 from api.app import create_app
-from core.db import StatisticsDue, make_engine
+from core.db import StatisticsDue, make_engine, statistics_due
 from core.settings import Settings
 from tests.support.cli import run
 from tests.support.data import AS_OF, LOT_HEADER, POLICY_HEAD, policy_rule, write_export
@@ -173,3 +173,31 @@ async def test_the_api_answers_503_when_the_database_fails(pg_url: str, tmp_path
     assert answer.status_code == 503 and "nothing was stored" in answer.json()["detail"]
     with psycopg.connect(pg_url) as connection:
         assert connection.execute("SELECT count(*) FROM snapshot").fetchone() == (0,)
+
+
+def test_two_loads_at_once_both_leave_their_statistics_due(pg_url: str) -> None:
+    """The second load's transaction waits on the first's statistics_due row, then finds it there: no
+    duplicate key fails a load that is otherwise good."""
+    engine = make_engine(pg_url)
+    failed: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with engine.begin() as connection:
+                statistics_due(connection, ["lot_position", "movement"])
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            failed.append(exc)
+
+    try:
+        with engine.begin() as first:
+            statistics_due(first, ["lot_position"])
+            racing = threading.Thread(target=second)
+            racing.start()
+            racing.join(timeout=1)
+            assert racing.is_alive()  # waiting on the first's uncommitted row
+        racing.join(timeout=60)
+        assert failed == []
+        with engine.connect() as connection:
+            assert sorted(connection.scalars(select(col(StatisticsDue.table_name)))) == ["lot_position", "movement"]
+    finally:
+        engine.dispose()

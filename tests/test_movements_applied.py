@@ -5,6 +5,9 @@ the movements opened or cleared them."""
 from __future__ import annotations
 
 import json
+import threading
+import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,11 +18,13 @@ from sqlmodel import col
 
 from api.app import create_app
 from api.auth import create_token
+from core.db import make_engine
 from core.settings import Settings
 from governance.visibility import Role
 from inventory.ingest import ingest
+from inventory.metrics import latest_snapshot
 from inventory.models import LotPosition, Movement
-from inventory.movements import AlreadyApplied
+from inventory.movements import AlreadyApplied, apply_movements
 from rules.incremental import reevaluate
 from rules.scan import latest_scan, scan, stored_findings
 from rules.versions import activate
@@ -33,13 +38,13 @@ from tests.support.data import (
     policy_rule,
     write_export,
 )
+from tests.support.databases import _pg_admin, _pg_url
 
 POLICY = (POLICY_HEAD.format(version=1) + policy_rule("idle", "lot", "{days_since_movement: {gte: 180}}")
           + policy_rule("slow", "sku", "{turnover_365d: {lt: 1}}"))
 
 
-@pytest.fixture
-def scanned(engine: Engine, tmp_path: Path) -> Engine:
+def company(engine: Engine, tmp_path: Path) -> Engine:
     """The metrics company (tests/support/data.py) scanned: lot X of HIP-2 at GZ03 holds 0."""
     ingest(engine, write_export(tmp_path / "export", lots=METRIC_LOTS, movements=METRIC_MOVEMENTS,
                                 uom_conversions=METRIC_CONVERSIONS), as_of=AS_OF)
@@ -47,6 +52,24 @@ def scanned(engine: Engine, tmp_path: Path) -> Engine:
     activate(engine, tmp_path / "policy.yaml", actor="li.na")
     scan(engine)
     return engine
+
+
+@pytest.fixture
+def scanned(engine: Engine, tmp_path: Path) -> Engine:
+    return company(engine, tmp_path)
+
+
+@pytest.fixture
+def pg_scanned(pg_template: str, tmp_path: Path) -> Iterator[Engine]:
+    """The company on PostgreSQL alone: two writers at once (SQLite has one at a time)."""
+    name = f"sw_test_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    engine = make_engine(_pg_url(name))
+    try:
+        yield company(engine, tmp_path)
+    finally:
+        engine.dispose()
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def qty(engine: Engine, sku: str, site: str, lot: str, serial: str = "") -> Decimal:
@@ -152,7 +175,7 @@ async def test_the_api_names_findings_alike_applies_reordered_keys_once_and_show
                                   json={"movements": [dict(reversed(list(receipt.items())))]})
         assert again.status_code == 409
         assert again.json()["detail"] == ("movements.json[movements]: every movement in it is already applied to "
-                                          "snapshot 1; nothing changed")
+                                          "snapshot 1; nothing changed / 文件中的每条移动均已应用于快照 1，未作更改")
         assert qty(scanned, "HIP-2", "GZ03", "X") == 5
         missing = await client.post("/movements", headers=headers,
                                     files={"file": ("moves.xlsx", b"PK\x03\x04 not a workbook")})
@@ -179,3 +202,33 @@ def test_the_console_names_findings_alike_and_says_what_it_left_out(scanned: Eng
     again = run("movements", str(both), env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("1 movements applied (1 applied before, left out) at 1 SKU-sites: ")
+
+
+def test_two_postings_of_one_movement_at_the_same_time_apply_it_once(pg_scanned: Engine, tmp_path: Path) -> None:
+    """The second posting read before the first committed: it waits on the lot, then its movement's identity
+    is refused by the unique index and it rolls back whole."""
+    scanned = pg_scanned
+    path = tmp_path / "issue.csv"
+    path.write_text("sku,site,lot,type,qty,moved_on,reference\nCAT-1,SH01,E,issue,1,2026-11-25,SO-77\n",
+                    encoding="utf-8")
+    outcome: list[BaseException | int] = []
+    with scanned.begin() as first:
+        snapshot = latest_snapshot(first)
+        assert snapshot is not None
+        apply_movements(first, snapshot, path, actor="erp")
+
+        def second() -> None:
+            try:
+                with scanned.begin() as connection:
+                    outcome.append(apply_movements(connection, snapshot, path, actor="erp").rows)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                outcome.append(exc)
+
+        racing = threading.Thread(target=second)
+        racing.start()
+        racing.join(timeout=1)
+        assert racing.is_alive() and not outcome  # waiting on lot E, which the first posting holds
+    racing.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], AlreadyApplied), outcome
+    assert "another posting applied some of these movements meanwhile" in str(outcome[0])
+    assert qty(scanned, "CAT-1", "SH01", "E") == 3
