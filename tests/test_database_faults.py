@@ -56,7 +56,8 @@ class Terminator(threading.Thread):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and not self.terminated:
                 for pid, query in killer.execute(
-                        "SELECT pid, query FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                        "SELECT pid, query FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
+                        "AND backend_type = 'client backend'",
                         (database,)).fetchall():
                     killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
                     self.terminated.append(query)
