@@ -13,6 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,7 @@ from temporalio.client import Client
 
 from api import actions, audit, feeds, links, outbox, pages, people, policies, routes, tokens
 from api.limits import BodyGuard
+from api.problems import database_unavailable
 from api.web import PageRefused, refused_page
 from core.settings import Settings
 from governance.visibility import CaseRefused
@@ -104,6 +106,14 @@ async def _errors(request: Request, problem: StarletteHTTPException) -> Response
     return await http_exception_handler(request, problem)
 
 
+async def _database_failed(request: Request, exc: DBAPIError) -> Response:
+    """A database fault is a 503 (api/problems.py), a page for pages; any other database error a 500."""
+    problem = database_unavailable(exc)
+    if problem is None:
+        raise exc
+    return await _errors(request, problem)
+
+
 async def _case_refused(request: Request, refusal: CaseRefused) -> Response:
     """A refused case action or read (governance/actions.py) is answered with its status and words."""
     return await _errors(request, StarletteHTTPException(refusal.status, refusal.message))
@@ -120,6 +130,7 @@ def create_app(engine: Engine, client: Client, settings: Settings, directory: Di
     app.add_exception_handler(PageRefused, refused_page)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _errors)  # type: ignore[arg-type]
     app.add_exception_handler(CaseRefused, _case_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_failed)  # type: ignore[arg-type]
     app.add_middleware(BodyGuard)  # credentials and size limits before any body is read (api/limits.py)
 
     @app.get("/", include_in_schema=False)

@@ -26,7 +26,7 @@ from inventory.models import Snapshot
 from inventory.movements import AlreadyApplied
 from inventory.profiles import Profile, ProfileInvalid, ProfileUnknown, load_profile
 from inventory.sources import SourceError
-from rules.incremental import reevaluate
+from rules.incremental import finding_subject, reevaluate
 from rules.scan import NothingToScan, finding_json
 
 Record = dict[str, str | int | float | bool | None]
@@ -65,6 +65,11 @@ def _row_errors(failed: IngestFailed) -> JSONResponse:
         {"file": e.file, "row": e.line, "column": e.column, "message": e.message} for e in failed.errors]})
 
 
+def _unplaced(problem: Exception, folder: Path) -> str:
+    """The words of a refusal without the server's upload folder: a file is named by its own name."""
+    return str(problem).replace(f"{folder}/", "").replace(str(folder), "the upload")
+
+
 def _folder(var_dir: Path) -> Path:
     folder = Path(var_dir) / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
@@ -95,7 +100,7 @@ async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | 
         return _row_errors(failed)
     except SourceError as problem:
         return JSONResponse(status_code=422, content={"errors": [{"file": None, "row": None, "column": None,
-                                                                  "message": str(problem)}]})
+                                                                  "message": _unplaced(problem, folder)}]})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"snapshot_id": result.snapshot_id, "as_of": result.as_of.isoformat(), "row_counts": result.row_counts,
@@ -148,15 +153,14 @@ async def apply(engine: Engine, folder: Path, source: Path, who: Principal) -> A
     except IngestFailed as failed:
         return _row_errors(failed)
     except (SourceError, NothingToScan) as problem:
-        raise HTTPException(422, str(problem)) from None
+        raise HTTPException(422, _unplaced(problem, folder)) from None
     except AlreadyApplied as problem:
-        raise HTTPException(409, str(problem)) from None
+        raise HTTPException(409, _unplaced(problem, folder)) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"movements": result.movements, "sku_sites": result.sku_sites,
+    return {"movements": result.movements, "skipped": result.skipped, "sku_sites": result.sku_sites,
             "opened": [finding_json(f) for f in result.opened],
-            "cleared": [{"rule": f.rule, "sku": f.sku, "site": f.site, "lot": f.lot, "serial": f.serial}
-                        for f in result.cleared]}
+            "cleared": [finding_subject(f) for f in result.cleared]}
 
 
 @router.post("/movements", responses=answers(409), summary="Apply movements (a CSV file or a workbook's movements sheet); the findings they open and clear")

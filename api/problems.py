@@ -4,13 +4,17 @@ line and column, or a feed's row `errors` with file, row and column."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from core.db import database_fault
 from rules.loader import PolicyInvalid
+
+log = logging.getLogger(__name__)
 
 
 class PolicyProblemOut(BaseModel):
@@ -45,15 +49,30 @@ _WHY = {401: "No valid API token", 403: "The token lacks every role this route a
         404: "Not found", 409: "Refused in the current state (the words say why)",
         422: "The request is not valid (what and where)",
         429: "Too many failed attempts (signing locked, or sign-ins from this address); wait Retry-After seconds",
-        503: "Not ready"}
+        503: "Not available now: the database (or Temporal) cannot be reached; nothing was changed, try again"}
 
 
 def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": _WHY[code]} for code in codes}
 
 
-REFUSALS = answers(401, 403, 422)
-"""Every API route: no token, a missing role, an invalid request."""
+REFUSALS = answers(401, 403, 422, 503)
+"""Every API route: no token, a missing role, an invalid request, the database failing."""
+
+DATABASE_UNAVAILABLE = ("the database is not available (its connection failed or was closed); nothing was stored "
+                        "or changed: try again / 数据库暂不可用（连接失败或被关闭），未保存或更改任何内容，请重试")
+RETRY_AFTER = "30"
+
+
+def database_unavailable(exc: Exception) -> HTTPException | None:
+    """The 503 a database fault (core.db.database_fault: a terminated connection, the database down) is
+    answered with, the transaction having rolled back; None for any other error, which stays a 500.
+    The driver's words go to the log, not to the caller: they name the database's host."""
+    fault = database_fault(exc)
+    if fault is None:
+        return None
+    log.warning("database fault: %s", fault)
+    return HTTPException(503, DATABASE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER})
 
 
 YAML_BODY = Body(media_type="application/yaml", examples=["policy: default\nversion: 2\n..."])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Engine, Table, create_engine, event, inspect
+from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, delete, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlmodel import Field, Session, SQLModel, col
 
 import migrations
 
@@ -81,13 +84,73 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
-def refresh_statistics(engine: Engine, tables: list[str]) -> None:
-    """Let the planner see a bulk load at once; PostgreSQL picks nested loops over a million rows otherwise."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("ANALYZE " + ", ".join(f'"{name}"' for name in tables))
-        else:
-            connection.exec_driver_sql("PRAGMA optimize")
+def database_fault(exc: BaseException) -> str | None:
+    """What went wrong, in one line, when `exc` is the database failing rather than a bug: a connection
+    terminated (pg_terminate_backend, a restart), refused (the database is down) or lost, a lock not
+    granted in time. None for anything else. The driver's first line only: SQLAlchemy's own text
+    carries the statement and its parameters."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    if not (isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated):
+        return None
+    lines = str(exc.orig if exc.orig is not None else type(exc).__name__).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+log = logging.getLogger(__name__)
+
+
+class StatisticsDue(SQLModel, table=True):
+    """A table whose planner statistics a committed load still owes (refresh_statistics): written in the
+    load's own transaction, so a load whose ANALYZE failed after the commit leaves the debt on record,
+    and the next load or scan pays it."""
+
+    __tablename__ = "statistics_due"
+
+    table_name: str = Field(primary_key=True, max_length=63)
+    since: datetime
+
+
+def statistics_due(connection: Connection, tables: Iterable[str]) -> None:
+    """Record, in the caller's transaction, that `tables` need their statistics refreshed. A table already
+    due stays as it is: two loads at once must not collide on its row."""
+    upsert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    rows = [{"table_name": name, "since": now} for name in sorted(set(tables))]
+    if rows:
+        connection.execute(upsert(StatisticsDue).on_conflict_do_nothing(index_elements=["table_name"]), rows)
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[str] = ()) -> str | None:
+    """Let the planner see a bulk load at once; PostgreSQL picks nested loops over a million rows otherwise.
+
+    Refreshes `tables` and every table still due (statistics_due), and clears their debt in the same
+    transaction. It runs after a load has committed, so a database fault here does not undo or fail the
+    load: it is logged and returned (one line), the debt stays, and the next call (the next load or scan,
+    finish_statistics) pays it. None when the statistics are fresh."""
+    try:
+        with engine.begin() as connection:
+            names = list(dict.fromkeys([*tables, *connection.scalars(select(col(StatisticsDue.table_name)))]))
+            if not names:
+                return None
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("ANALYZE " + ", ".join(f'"{name}"' for name in names))
+            else:
+                connection.exec_driver_sql("PRAGMA optimize")
+            connection.execute(delete(StatisticsDue).where(col(StatisticsDue.table_name).in_(names)))
+    except DBAPIError as exc:
+        fault = database_fault(exc)
+        if fault is None:
+            raise
+        log.info("planner statistics not refreshed, left for the next load or scan: %s", fault)
+        return fault
+    return None
+
+
+def finish_statistics(engine: Engine) -> str | None:
+    """Pay what an earlier load left due (nothing but one small read when nothing is), before a scan
+    plans its queries on the tables."""
+    return refresh_statistics(engine)
 
 
 @contextmanager

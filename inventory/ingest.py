@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlmodel import col
 
-from core.db import inserted_id, refresh_statistics, table
+from core.db import inserted_id, refresh_statistics, statistics_due, table
 from core.period import is_period
 from inventory.bulk import BulkWriter
-from inventory.fields import LARGEST, REPORTED, Problems, Row, RowError
+from inventory.fields import DEFAULT_NUMBER_FORMAT, LARGEST, REPORTED, NumberFormat, Problems, Row, RowError
 from inventory.metrics import store_issue_totals
 from inventory.models import (
     DemandKind,
@@ -43,7 +43,7 @@ from inventory.models import (
     Storage,
     UomConversion,
 )
-from inventory.profiles import NumberFormat, Profile, relabel
+from inventory.profiles import Profile, relabel
 from inventory.sources import RawTable, read_export
 from inventory.udi import UdiError, parse_udi
 
@@ -65,6 +65,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 _LOADED_MODELS = (Material, UomConversion, LotPosition, Movement, SkuSiteIssues, DemandRecord, PurchaseOrderLine)
+LOADED_TABLES = tuple(table(model).name for model in _LOADED_MODELS)
 LOAD_ORDER = ("materials", "uom_conversions", "movements", "lots", "demand", "purchase_orders")
 """Movements before lots: each lot position is stored with its latest movement already known, rather
 than updated afterwards (rewriting 200,000 rows took PostgreSQL 9 s)."""
@@ -122,6 +123,21 @@ class _StoredMaterials(dict[str, MaterialInfo]):
         return self[sku]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedMovement:
+    """A movement row that passed every check, in the SKU's base unit, not yet stored."""
+
+    line: int
+    sku: str
+    site: str
+    lot: str
+    serial: str
+    type: str
+    qty: Decimal
+    moved_on: date
+    reference: str
+
+
 def _lot_key(sku: str, site: str, lot: str, serial: str) -> str:
     """One string for a lot position: the lengths in front keep any two different keys apart."""
     return f"{len(sku)},{len(site)},{len(lot)}|{sku}{site}{lot}{serial}"
@@ -131,8 +147,10 @@ class Loader:
     """The state of one load: what is known so far, the errors, and the writers of the open transaction."""
 
     def __init__(self, connection: Connection, snapshot_id: int, as_of: date,
-                 progress: Callable[[str], None], default_currency: str = "CNY"):
+                 progress: Callable[[str], None], default_currency: str = "CNY",
+                 number_format: NumberFormat = DEFAULT_NUMBER_FORMAT):
         self.connection = connection
+        self.number_format = number_format
         self.default_currency = default_currency
         self.snapshot_id = snapshot_id
         self.as_of = as_of
@@ -141,17 +159,19 @@ class Loader:
         self.materials: dict[str, MaterialInfo] = {}
         self.sites: set[str] = set()
         self.row_counts: dict[str, int] = {}
-        self.checked_movements: list[tuple[int, tuple[Any, ...]]] | None = None
-        """When a list: (line, stored values) of every good movement row, to apply them to lot positions."""
+        self.checked_movements: list[CheckedMovement] | None = None
+        """When a list (movements applied to a stored snapshot): every good movement row, kept instead of
+        written, so the movements already applied are left out first (inventory.movements)."""
         self.latest_movements: dict[str, int] = {}
         """The latest moved_on (a day number) of each lot the movements name, keyed by _lot_key: the lots'
         latest_movement_on. One string and one int per lot: a million movements name some 600,000."""
 
     @classmethod
     def for_snapshot(cls, connection: Connection, snapshot_id: int, as_of: date,
-                     progress: Callable[[str], None] = lambda _message: None) -> Loader:
+                     progress: Callable[[str], None] = lambda _message: None,
+                     number_format: NumberFormat = DEFAULT_NUMBER_FORMAT) -> Loader:
         """A loader that checks rows added to a stored snapshot later, looking SKUs up as rows name them."""
-        load = cls(connection, snapshot_id, as_of, progress)
+        load = cls(connection, snapshot_id, as_of, progress, number_format=number_format)
         load.materials = _StoredMaterials(connection, snapshot_id)
         load.checked_movements = []
         return load
@@ -181,7 +201,7 @@ class Loader:
             count += 1
             if table.problems:  # found while reading this row (a field beyond sources.FIELD_MAX)
                 self._take(table)
-            yield Row(values, index, self.errors, table.label, line)
+            yield Row(values, index, self.errors, table.label, line, self.number_format)
             if count % 200_000 == 0:
                 self.progress(f"{table.label}: {count:,} rows checked")
         self._take(table)
@@ -238,6 +258,20 @@ class Loader:
             row.error(qty_column, f"{qty} {uom} is {converted:,} {info.base_uom}, too large to store")
             return None
         return converted
+
+    def serial_qty(self, row: Row, serial: str, qty: Decimal | None) -> None:
+        """A serial number names one unit of the SKU (a position of a serial is that unit, in the base
+        unit: 1 while it is here, 0 once it left), so its quantities are whole and at most one. Half an
+        implant halved its value, and with it the committee signature its full value needed."""
+        if not serial or qty is None:
+            return
+        amount = f"{abs(qty).normalize():f}"
+        if qty != qty.to_integral_value():
+            row.error("qty", f"{amount} of serial {serial}: a serial number names one whole unit, write 1 / "
+                             f"序列号 {serial} 的数量 {amount} 不是整数：一个序列号对应一件完整的产品，请写 1")
+        elif abs(qty) > 1:
+            row.error("qty", f"{amount} of serial {serial}: a serial number names one unit, write at most 1 / "
+                             f"序列号 {serial} 的数量为 {amount}：一个序列号只对应一件产品，最多写 1")
 
     def not_after_as_of(self, row: Row, column: str, value: date | None) -> None:
         if value is not None and value > self.as_of:
@@ -328,6 +362,7 @@ class Loader:
             if udi:
                 lot, serial, manufactured_on, expires_on = _apply_udi(
                     row, udi, lot, serial, manufactured_on, expires_on)
+            self.serial_qty(row, serial, qty)
             if manufactured_on and expires_on and expires_on < manufactured_on:
                 row.error("expires_on", f"{expires_on} is before manufactured_on {manufactured_on}")
             self.not_after_as_of(row, "received_on", received_on)
@@ -352,6 +387,7 @@ class Loader:
             serial = row.text("serial", max_length=80)
             kind = row.choice("type", MovementType, required=True)
             qty = self.base_qty(row, info, "qty", signed=kind == MovementType.ADJUSTMENT)
+            self.serial_qty(row, serial, qty)
             moved_on = row.date("moved_on", required=True)
             self.not_after_as_of(row, "moved_on", moved_on)
             values = (row.raw("sku"), site, lot, serial, kind, qty, moved_on, row.text("reference", max_length=120))
@@ -361,8 +397,18 @@ class Loader:
                     if day > self.latest_movements.get(key, 0):
                         self.latest_movements[key] = day
                 if self.checked_movements is not None:
-                    self.checked_movements.append((row.line, values))
+                    self.checked_movements.append(CheckedMovement(row.line, *values))  # type: ignore[arg-type]
+                    continue
             self.store(writer, row, values)
+        writer.flush()
+
+    def write_movements(self, movements: list[CheckedMovement], identities: list[str]) -> None:
+        """Store checked movements applied to the snapshot, each with its identity."""
+        writer = self.writer(Movement, ("sku", "site", "lot", "serial", "type", "qty", "moved_on", "reference",
+                                        "identity"))
+        for m, identity in zip(movements, identities, strict=True):
+            writer.add((self.snapshot_id, m.sku, m.site, m.lot, m.serial, m.type, m.qty, m.moved_on, m.reference,
+                        identity))
         writer.flush()
 
     def demand_table(self, table: RawTable) -> None:
@@ -437,13 +483,14 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
            default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None,
            profile: Profile | None = None, number_format: NumberFormat | None = None) -> IngestResult:
     """Load the export at `path` as a new snapshot, or recognise it as one already loaded. With a mapping
-    `profile` the export is read as its ERP wrote it (inventory/profiles.py); `number_format` (else the
-    profile's) says how text numbers are written.
+    `profile` the export is read as its ERP wrote it (inventory/profiles.py).
 
-    Raises SourceError when the export cannot be read at all and IngestFailed with every bad row.
+    Numbers written as text are read in `number_format` (inventory.fields.NumberFormat: the default has
+    a decimal point and no thousands separator). Raises SourceError when the export cannot be read at
+    all and IngestFailed with every bad row.
     """
     export = read_export(path) if profile is None else profile.read(path, progress)
-    number_format = number_format or (profile.numbers if profile is not None else NumberFormat())
+    number_format = number_format or (profile.numbers.reading() if profile is not None else DEFAULT_NUMBER_FORMAT)
     as_of = as_of or datetime.now(UTC).date()
     with engine.begin() as connection:
         existing = connection.execute(
@@ -458,7 +505,7 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
                 loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
             )
         ))
-        load = Loader(connection, snapshot_id, as_of, progress, default_currency)
+        load = Loader(connection, snapshot_id, as_of, progress, default_currency, number_format)
         steps = {"materials": load.materials_table, "uom_conversions": load.conversions_table,
                  "lots": load.lots_table, "movements": load.movements_table,
                  "demand": load.demand_table, "purchase_orders": load.purchase_orders_table}
@@ -474,7 +521,12 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         store_issue_totals(connection, snapshot_id, as_of)
         load.register_sites()
         connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot_id).values(row_counts=load.row_counts))
-    refresh_statistics(engine, [table(model).name for model in _LOADED_MODELS])
+        statistics_due(connection, LOADED_TABLES)  # paid just below, or by the next load or scan
+    fault = refresh_statistics(engine, LOADED_TABLES)
+    if fault is not None:  # the snapshot is stored: a fault after the commit does not fail the load
+        progress(f"snapshot {snapshot_id} is stored; refreshing the planner's statistics failed ({fault}), "
+                 f"the next load or scan does it / 快照 {snapshot_id} 已保存；刷新统计信息失败（{fault}），"
+                 "下次导入或扫描时完成")
     return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
 
 

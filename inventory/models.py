@@ -141,7 +141,8 @@ class LotPosition(SQLModel, table=True):
 class Movement(SQLModel, table=True):
     """A stock movement as the ERP booked it; quantities are positive except for adjustments."""
 
-    __table_args__ = (Index("ix_movement_lot", "snapshot_id", "sku", "site", "lot", "serial"),)
+    __table_args__ = (Index("ix_movement_lot", "snapshot_id", "sku", "site", "lot", "serial"),
+                      Index("uq_movement_identity", "snapshot_id", "identity", unique=True))
 
     id: int | None = Field(default=None, sa_column=_big_id())
     snapshot_id: int = Field(foreign_key="snapshot.id")
@@ -153,6 +154,10 @@ class Movement(SQLModel, table=True):
     qty: Decimal = Field(max_digits=QTY_DIGITS, decimal_places=QTY_PLACES)
     moved_on: date
     reference: str = Field(default="", max_length=120)
+    identity: str | None = Field(default=None, max_length=64)
+    """Of a movement applied after the snapshot: the digest of what it is (inventory.movements.identity),
+    so the same movement posted again is known whatever file or key order it comes in; None for the
+    export's own history, which the snapshot's positions already hold."""
 
 
 class SkuSiteIssues(SQLModel, table=True):

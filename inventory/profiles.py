@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import json
 import re
@@ -31,7 +32,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from core.settings import get_settings
-from inventory.fields import RowError
+from inventory.fields import NumberFormat, RowError
 from inventory.models import Lifecycle, MovementType, QcStatus, RiskClass, Storage
 from inventory.sources import REQUIRED_TABLES, TABLES, Export, RawTable, SourceError, read_export
 
@@ -91,19 +92,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NumberFormat(_Strict):
-    """How the ERP writes numbers in text cells: SAP with a German user writes 1.234,5. Carried to the
-    ingest's value parsers (inventory/fields.py); Excel number cells need none of it."""
+class Numbers(_Strict):
+    """How the ERP writes numbers in text cells: SAP with a German user writes 1.234,5. The ingest's value
+    parsers read them in this format (`reading()`, inventory/fields.NumberFormat, whose rule it follows);
+    Excel number cells need none of it."""
 
     decimal: Literal[".", ","] = "."
     thousands: Literal[",", ".", " ", "'"] | None = Field(default=None, description="none unless named: 1,5 "
                                                           "is never taken for 15")
 
     @model_validator(mode="after")
-    def _distinct(self) -> NumberFormat:
+    def _distinct(self) -> Numbers:
         if self.thousands == self.decimal:
             raise ValueError(f"the thousands separator cannot be the decimal mark '{self.decimal}'")
         return self
+
+    def reading(self) -> NumberFormat:
+        return _reading(self.decimal, self.thousands)
+
+
+@functools.cache
+def _reading(decimal: str, thousands: str | None) -> NumberFormat:
+    """One NumberFormat per format (each compiles its pattern), shared by every value a profile computes."""
+    return NumberFormat(decimal=decimal, thousands=thousands)
 
 
 def _target(value: Any) -> Any:
@@ -180,7 +191,7 @@ class Profile(_Strict):
     profile: str
     erp: str
     note: str = ""
-    numbers: NumberFormat = NumberFormat()
+    numbers: Numbers = Numbers()
     dates: Names = Field(default_factory=list, description="strptime formats of text dates; ISO dates always")
     tables: dict[str, TableProfile]
     lookups: dict[str, Lookup] = Field(default_factory=dict)
@@ -188,14 +199,17 @@ class Profile(_Strict):
     # --- which file is which table -----------------------------------------------------------------
 
     def patterns(self, name: str) -> tuple[list[str], list[str]]:
-        """File and sheet patterns of a table or lookup, Stockwarden's own names included."""
+        """File and sheet patterns of a table or lookup, Stockwarden's own names included; a table the
+        profile does not name is read by its own names, in Stockwarden's layout."""
+        if name not in self.tables and name not in self.lookups:
+            return [f"{name}.csv"], [name]
         part: TableProfile | Lookup = self.tables[name] if name in self.tables else self.lookups[name]
         return [*part.files, f"{name}.csv"], [*part.sheets, name]
 
     def pick(self, file_name: str, sheet: str | None, index: int) -> str | None:
         """The table or lookup a file or sheet holds: a sheet by its name, else a workbook by its file name
         (its first sheet: an ERP writes one sheet per export)."""
-        names = [*self.tables, *self.lookups]
+        names = [*self.tables, *self.lookups, *(name for name in TABLES if name not in self.tables)]
         if sheet is not None:
             found = _best(sheet, {name: self.patterns(name)[1] for name in names})
             if found or index > 0:
@@ -226,6 +240,8 @@ class Profile(_Strict):
                 # the problems of its cells) stays with it
                 tables[name] = replace(table, header=mapping.header, rows=mapping.rows(table.rows, fill, progress))
                 labels[table.label] = mapping.labels
+            elif name in TABLES:  # not named by the profile: in Stockwarden's own layout, as read
+                tables[name] = table
         checksum = hashlib.sha256(f"{raw.checksum}\0{self.model_dump_json()}".encode()).hexdigest()
         return MappedExport(raw.source, checksum, tables, labels)
 
@@ -419,8 +435,9 @@ def _is_zero(value: Any) -> bool:
     return bool(re.fullmatch(r"\s*[-+]?0+([.,]0*)?\s*", str(value)))
 
 
-def _number(value: Any, numbers: NumberFormat) -> Decimal | None:
-    """A quantity the profile computes itself (a difference), read as the profile says numbers are written."""
+def _number(value: Any, numbers: Numbers) -> Decimal | None:
+    """A quantity the profile computes itself (a difference), read as the profile says numbers are written
+    (the ingest's own rule: a mark the format does not have is never guessed at)."""
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return Decimal(str(value))
     text = str(value or "").strip()
@@ -428,17 +445,13 @@ def _number(value: Any, numbers: NumberFormat) -> Decimal | None:
         return Decimal(0)
     negative = _is_negative(text)
     text = str(_negated(text)) if negative else text
-    if numbers.thousands:
-        text = text.replace(numbers.thousands, "")
-    text = text.replace(numbers.decimal, ".")
-    try:
-        number = Decimal(text)
-    except ArithmeticError:
+    number = numbers.reading().parse(text)
+    if not isinstance(number, Decimal):
         return None
     return -number if negative else number
 
 
-def _difference(operands: list[Any], numbers: NumberFormat) -> Any:
+def _difference(operands: list[Any], numbers: Numbers) -> Any:
     """The first operand less the others; the first as it came when any is not a number (the row check says so)."""
     parsed = [_number(o, numbers) for o in operands]
     if not operands or operands[0] in (None, "") or any(p is None for p in parsed):

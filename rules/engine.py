@@ -122,7 +122,9 @@ class FactProjections:
 
 
 def engine_facts(group: SkuSiteFacts, projections: FactProjections) -> Iterator[tuple[str, dict[str, Any], Subject]]:
-    """(id, fact for the engine, subject) for the SKU-site and each of its lots."""
+    """(id, fact for the engine, subject) for the SKU-site and each of its lots that holds stock: a lot at
+    quantity 0 (sold, scrapped, the ERP keeps the row) is no finding's lot, so nothing stays open on it
+    and a movement that empties a lot clears its findings."""
     sku_site = group.sku_site
     shared = projections.shared.into(sku_site, {})
     sku_fact = projections.sku_own.into(sku_site, dict(shared))
@@ -130,6 +132,8 @@ def engine_facts(group: SkuSiteFacts, projections: FactProjections) -> Iterator[
     yield f"sku|{sku_site.sku}|{sku_site.site}", sku_fact, Subject(sku_site)
     lot_projection = projections.lot
     for lot in group.lots:
+        if lot.qty <= 0:
+            continue
         fact = lot_projection.into(lot, dict(shared))
         fact["level"] = Level.LOT.value
         yield f"lot|{lot.sku}|{lot.site}|{lot.lot}|{lot.serial}", fact, Subject(sku_site, lot)

@@ -15,11 +15,12 @@ from sqlmodel import col
 
 from core.db import table
 from inventory.bulk import BulkWriter
+from inventory.fields import DEFAULT_NUMBER_FORMAT, NumberFormat
 from inventory.metrics import iter_facts, latest_snapshot
 from inventory.movements import apply_movements
 from rules.engine import Finding, evaluator_for
 from rules.models import FindingRow, Scan
-from rules.scan import FINDING_COLUMNS, NothingToScan, finding_values, latest_scan
+from rules.scan import FINDING_COLUMNS, NothingToScan, finding_json, finding_values, latest_scan
 from rules.versions import active_version
 
 
@@ -30,10 +31,22 @@ class Reevaluation:
     opened: list[Finding]
     cleared: list[FindingRow]
     refreshed: int
+    skipped: int = 0
+    """Movements of the file that were applied before (inventory.movements.identities), left out."""
 
 
-def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
-    """Apply the movements in `path` and return the findings they opened and cleared."""
+def finding_subject(finding: Finding | FindingRow) -> dict[str, Any]:
+    """Which finding: its rule and subject, named as finding_json names them whether the finding was
+    opened (a Finding) or cleared (a stored row): a SKU finding has no lot or serial (null), a lot
+    finding its lot and serial ('' when the lot has none). The API's cleared findings said '' for a SKU
+    finding's lot where its opened ones said null."""
+    named = finding_json(finding)
+    return {key: named[key] for key in ("rule", "sku", "site", "lot", "serial")}
+
+
+def reevaluate(engine: Engine, path: Path, *, actor: str,
+               number_format: NumberFormat = DEFAULT_NUMBER_FORMAT) -> Reevaluation:
+    """Apply the movements in `path` not applied before and return the findings they opened and cleared."""
     with engine.begin() as connection:
         snapshot = latest_snapshot(connection)
         scan = latest_scan(connection)
@@ -46,7 +59,7 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
         if scan.policy_hash != evaluator.policy_hash:
             raise NothingToScan(f"the latest scan used {scan.policy_name} v{scan.policy_version}, not the active "
                                 f"{policy.policy} v{policy.version}: run `stockwarden scan` first")
-        applied = apply_movements(connection, snapshot, path, actor=actor)
+        applied = apply_movements(connection, snapshot, path, actor=actor, number_format=number_format)
         groups = list(iter_facts(connection, snapshot, applied.sku_sites))
         fresh = {f.key: f for f in evaluator.evaluate(groups)}
         f = table(FindingRow).c
@@ -78,4 +91,4 @@ def reevaluate(engine: Engine, path: Path, *, actor: str) -> Reevaluation:
         if len(opened) != len(cleared):  # most movements open and clear nothing: no round trip for that
             connection.execute(update(Scan).where(col(Scan.id) == scan.id).values(
                 finding_count=col(Scan.finding_count) + len(opened) - len(cleared)))
-    return Reevaluation(applied.rows, len(applied.sku_sites), opened, cleared, refreshed)
+    return Reevaluation(applied.rows, len(applied.sku_sites), opened, cleared, refreshed, applied.skipped)

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlmodel import col
 
-from core.db import inserted_id, table
+from core.db import finish_statistics, inserted_id, table
 from inventory.bulk import BulkWriter
 from inventory.metrics import EVERYTHING, Selection, iter_facts, latest_snapshot, partition_skus
 from inventory.models import LotPosition, Snapshot
@@ -121,6 +121,7 @@ def scan(engine: Engine, *, policy: Policy | None = None, processes: int = 1,
     With `processes` above 1 (0: one per core), a snapshot of `processes_from_lots` lots or more is split
     into SKU ranges that child processes evaluate (rules/processes.py); otherwise it is scanned here, in
     one transaction."""
+    finish_statistics(engine)
     with engine.connect() as reader:
         snapshot = _snapshot(reader)
         chosen, version_id = _policy_for_scan(reader, policy)
@@ -187,6 +188,7 @@ class ScanPlan:
 def plan_scan(engine: Engine, parts: int) -> ScanPlan:
     """Open a scan of the latest snapshot under the active policy, split into SKU ranges that separate
     workers can evaluate (scan_partition) before complete_scan makes it the latest."""
+    finish_statistics(engine)
     with engine.begin() as connection:
         snapshot = _snapshot(connection)
         policy, version_id = _policy_for_scan(connection, None)

@@ -30,7 +30,7 @@ from governance.visibility import Role
 from inventory.ingest import IngestFailed, ingest
 from inventory.models import LotPosition, Material, Movement, PurchaseOrderLine
 from inventory.profiles import (
-    NumberFormat,
+    Numbers,
     ProfileInvalid,
     ProfileUnknown,
     check_export,
@@ -188,10 +188,25 @@ def test_stockwardens_own_layout_still_loads_under_a_profile(engine: Engine, tmp
 
 
 def test_number_format_is_the_profiles_setting() -> None:
-    assert load_profile("sap").numbers == NumberFormat(decimal=".", thousands=",")
+    assert load_profile("sap").numbers == Numbers(decimal=".", thousands=",")
     german = parse_profile("profile: de\nerp: SAP (German user)\nnumbers: {decimal: ',', thousands: '.'}\n"
                            "tables: {lots: {}}\n", "de.yaml")
-    assert german.numbers == NumberFormat(decimal=",", thousands=".")
+    assert german.numbers == Numbers(decimal=",", thousands=".")
+
+
+def test_a_profiles_number_format_reads_the_text_numbers_of_its_export(engine: Engine, tmp_path: Path) -> None:
+    """Under a decimal-comma profile 1.234,5 is 1234.5; without it the same file is refused ('write ...')."""
+    german = parse_profile("profile: de\nerp: SAP (German user)\nnumbers: {decimal: ',', thousands: '.'}\n"
+                           "tables: {lots: {}}\n", "de.yaml")
+    lots = "sku,site,lot,qty,received_on\nCAT-1,SH01,A,\"1.234,5\",2026-01-02\n"
+    folder = write_export(tmp_path / "de", lots=lots, materials="sku,category,base_uom,unit_cost\nCAT-1,catheter,EA,\"12,5\"\n")
+    with pytest.raises(IngestFailed) as refused:
+        ingest(engine, folder, as_of=AS_OF)
+    assert "write 12.5" in str(refused.value.errors[0]) and "write 1234.5" in str(refused.value.errors[1])
+    ingest(engine, folder, as_of=AS_OF, profile=german)
+    with engine.connect() as connection:
+        assert connection.execute(select(col(LotPosition.qty))).scalars().all() == [Decimal("1234.5")]
+        assert connection.execute(select(col(Material.unit_cost))).scalars().all() == [Decimal("12.5")]
 
 
 def problems(text: str) -> list[str]:

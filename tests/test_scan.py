@@ -48,7 +48,7 @@ def test_scan_stores_one_finding_per_rule_and_subject(loaded: Engine, tmp_path: 
     (tmp_path / "active.yaml").write_text(ACTIVE, encoding="utf-8")
     activate(loaded, tmp_path / "active.yaml", actor="li.na")
     result = scan(loaded)
-    assert result.finding_count == 7
+    assert result.finding_count == 6  # none on lot X: it holds 0 (a lot at 0 is no finding's lot)
     with loaded.connect() as connection:
         latest = latest_scan(connection)
         findings = list(stored_findings(connection, result.scan_id))
@@ -56,7 +56,7 @@ def test_scan_stores_one_finding_per_rule_and_subject(loaded: Engine, tmp_path: 
     assert sorted((f.rule, f.sku, f.site, f.lot, f.serial) for f in findings) == [
         ("expired", "CAT-1", "SH01", "C", ""),
         ("idle", "CAT-1", "SH01", "D", ""), ("idle", "CAT-1", "SH01", "E", ""),
-        ("idle", "HIP-1", "BJ02", "L1", "S2"), ("idle", "HIP-1", "SH01", "L1", "S1"), ("idle", "HIP-2", "GZ03", "X", ""),
+        ("idle", "HIP-1", "BJ02", "L1", "S2"), ("idle", "HIP-1", "SH01", "L1", "S1"),
         ("slow", "HIP-1", "BJ02", "", ""),
     ]
     expired = finding_json(next(f for f in findings if f.rule == "expired"))
@@ -80,12 +80,12 @@ def test_preview_counts_and_values_on_a_hand_built_case(loaded: Engine, tmp_path
     assert (result.removed.count, result.removed.by_rule, result.removed.value) == (
         3, {"idle": 2, "expired": 1}, Decimal(15200))  # lots D 4,000, E 3,200, C 8,000
     assert (result.kept.count, result.kept.by_rule, result.kept.value) == (
-        4, {"idle": 3, "slow": 1}, Decimal("36001.50"))  # S1, S2, X (0) and HIP-1 BJ02
+        3, {"idle": 2, "slow": 1}, Decimal("36001.50"))  # S1, S2 and HIP-1 BJ02 (X holds 0: no finding)
 
 
 def test_preview_without_an_active_policy_adds_everything(loaded: Engine) -> None:
     result = preview(loaded, parse_policy(ACTIVE, "a.yaml"))
-    assert (result.added.count, result.removed.count, result.kept.count) == (7, 0, 0)
+    assert (result.added.count, result.removed.count, result.kept.count) == (6, 0, 0)
 
 
 @pytest.fixture

@@ -263,9 +263,9 @@ def test_excel_date_and_number_cells_as_erps_write_them(engine: Engine, tmp_path
     _materials_sheet(book)
     sheet = book.create_sheet("lots")
     sheet.append(LOT_HEADER.strip().split(","))
-    # A lot number Excel took for a date, a quantity as 12.0, the dates as numbers with built-in Chinese date
+    # A lot number Excel took for a date, a serial as a float, its quantity as 1.0, the dates as numbers with built-in Chinese date
     # formats, a last movement at 14:30.
-    sheet.append(["CAT-1", "SH01", datetime(2026, 1, 2), 12345678901.0, 12.0, None, 46024, 45992, 46391,
+    sheet.append(["CAT-1", "SH01", datetime(2026, 1, 2), 12345678901.0, 1.0, None, 46024, 45992, 46391,
                   datetime(2026, 3, 1, 14, 30), "released", None])
     row = list(sheet.iter_rows(min_row=2, max_row=2))[0]
     row[6].number_format = 'yyyy"年"m"月"d"日"'
@@ -276,7 +276,7 @@ def test_excel_date_and_number_cells_as_erps_write_them(engine: Engine, tmp_path
                                                            "yyyy-m": 57})
     ingest(engine, tmp_path / "export.xlsx", as_of=AS_OF)
     (position,) = positions(engine).values()
-    assert (position.lot, position.serial, position.qty) == ("2026-01-02", "12345678901", 12)
+    assert (position.lot, position.serial, position.qty) == ("2026-01-02", "12345678901", 1)
     assert (position.received_on, position.manufactured_on, position.expires_on, position.last_movement_on) == (
         date(2026, 1, 2), date(2025, 12, 1), date(2027, 1, 4), date(2026, 3, 1))
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit.checkpoints import CheckpointKeyMissing
-from core.db import make_engine, migrate
+from core.db import database_fault, make_engine, migrate
 from core.period import Period, PeriodInvalid
 from core.secret import SecretRefused, check, make_stored
 from core.settings import get_settings
@@ -45,7 +45,9 @@ def say(message: str) -> None:
 @contextmanager
 def reported(nothing_changed: str) -> Iterator[None]:
     """Errors a person can fix become their messages and exit code 1; `nothing_changed` says what that
-    means (say, "nothing was stored"). Anything else is a bug and keeps its traceback."""
+    means (say, "nothing was stored"). The database failing (a terminated connection, the database
+    down) is one line too: a person restarts it or tries again, and the transaction rolled back.
+    Anything else is a bug and keeps its traceback."""
     try:
         yield
     except SecretRefused as exc:  # a command that talks to Temporal derives its payload key from the secret
@@ -64,6 +66,9 @@ def _told(exc: Exception, nothing_changed: str) -> list[str] | None:
     """What a person is told about an error they can fix, last line the summary; None for anything else."""
     if isinstance(exc, TLSSettingsInvalid):
         return [f"error: {exc}; {nothing_changed}."]
+    fault = database_fault(exc)
+    if fault is not None:
+        return [f"error: the database failed ({fault}); {nothing_changed}. / 错误：数据库故障（{fault}），本次操作未生效。"]
     if isinstance(exc, PolicyInvalid):
         return [*map(str, exc.problems), f"{len(exc.problems)} problem(s); {nothing_changed}."]
     if isinstance(exc, IngestFailed):
@@ -116,7 +121,8 @@ def secret_checked(make_on_embedded: bool = False) -> None:
 def database() -> Engine:
     """The configured database with its schema brought up to date, so every command finds its tables."""
     engine = make_engine(get_settings().resolved_database_url())
-    migrate(engine)
+    with reported("nothing was done"):  # a database that is down says so in one line
+        migrate(engine)
     return engine
 
 

@@ -87,11 +87,12 @@ def movements_command(
     with reported("nothing was applied"):
         result = reevaluate(database(), path, actor=actor_of(by))
     if as_json:
-        typer.echo(json.dumps({"movements": result.movements, "sku_sites": result.sku_sites,
+        typer.echo(json.dumps({"movements": result.movements, "skipped": result.skipped, "sku_sites": result.sku_sites,
                                "opened": [finding_json(f) for f in result.opened],
                                "cleared": [finding_json(f) for f in result.cleared]}, ensure_ascii=False, indent=1))
         return
-    typer.echo(f"{result.movements:,} movements applied at {result.sku_sites:,} SKU-sites: "
+    skipped = f" ({result.skipped:,} applied before, left out)" if result.skipped else ""
+    typer.echo(f"{result.movements:,} movements applied{skipped} at {result.sku_sites:,} SKU-sites: "
                f"{len(result.opened)} findings opened, {len(result.cleared)} cleared, {result.refreshed} refreshed.")
     for label, findings in (("opened", result.opened), ("cleared", result.cleared)):
         for finding in findings:
