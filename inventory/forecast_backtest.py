@@ -146,8 +146,10 @@ def _run(method: str, values: Array, start: Index, rows: NDArray[np.int64], orig
 
 
 def backtest(values: Array, start: Index, months: int = BACKTEST_MONTHS, horizon: int = HORIZON,
-             classified: Classified | None = None) -> list[SeriesForecast]:
-    """Classify, backtest, pick and forecast every series of a panel (inventory.forecast_methods)."""
+             classified: Classified | None = None,
+             candidates: dict[DemandClass, tuple[str, ...]] = CANDIDATES) -> list[SeriesForecast]:
+    """Classify, backtest, pick and forecast every series of a panel (inventory.forecast_methods); the
+    candidates per class are CANDIDATES unless given."""
     n, width = values.shape
     classified = classified or classify(values, start)
     classes = classified.classes
@@ -161,7 +163,7 @@ def backtest(values: Array, start: Index, months: int = BACKTEST_MONTHS, horizon
 
     rows_of: dict[str, list[int]] = {"naive": list(range(n))}
     for row, cls in enumerate(classes):
-        for method in CANDIDATES[cls]:
+        for method in candidates[cls]:
             if method != "naive":
                 rows_of.setdefault(method, []).append(row)
     abs_error: dict[str, Array] = {}
@@ -184,10 +186,10 @@ def backtest(values: Array, start: Index, months: int = BACKTEST_MONTHS, horizon
 
     picks: list[str] = []
     for row, cls in enumerate(classes):
-        best, best_error = CANDIDATES[cls][0], np.inf
+        best, best_error = candidates[cls][0], np.inf
         if count[row]:
             best = "naive"
-            for method in CANDIDATES[cls]:
+            for method in candidates[cls]:
                 value = abs_error[method][row]
                 if not np.isnan(value) and value < best_error:
                     best, best_error = method, value
