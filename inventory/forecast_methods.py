@@ -150,43 +150,55 @@ def tsb(values: Array, start: Index, origin: int, horizon: int) -> Array:
     return _flat(level, horizon)
 
 
-def _ses_sse(x: Array, start: Index, alpha: Array) -> Array:
-    """statsforecast's `ses_sse`: in-sample one-step squared error of SES from each row's start."""
-    rows, width = x.shape
+def _ses_sse(x: Array, length: Index, alpha: Array) -> Array:
+    """statsforecast's `ses_sse`: in-sample one-step squared error of SES, per row of `x`, whose rows hold
+    their series from column 0 on and come longest first (`length` descending): column i then concerns a
+    leading block of rows only, so short series cost nothing past their end."""
     complement = 1.0 - alpha
-    forecast = x[np.arange(rows), np.minimum(start, width - 1)]
-    sse = np.zeros(rows)
-    for i in range(1, width):
-        later = i > start
-        stepped = alpha * x[:, i - 1] + complement * forecast
-        forecast = np.where(later, stepped, forecast)
-        err = x[:, i] - forecast
-        sse = np.where(later, sse + err * err, sse)
+    forecast = x[:, 0].copy()
+    sse = np.zeros(len(x))
+    upto = np.searchsorted(-length, -np.arange(x.shape[1]), side="left")
+    for i in range(1, x.shape[1]):
+        n = int(upto[i])
+        if n == 0:
+            break
+        forecast[:n] = alpha[:n] * x[:n, i - 1] + complement[:n] * forecast[:n]
+        err = x[:n, i] - forecast[:n]
+        sse[:n] += err * err
     return sse
 
 
 def _golden_alpha(x: Array, start: Index, lower: float, upper: float) -> Array:
     """statsforecast's `golden_section_ses`, row by row in lockstep: each row narrows its own bracket
     until it is under 1e-12 wide (or both probes tie), and gets the bracket's middle."""
-    rows = len(x)
+    rows, width = x.shape
+    length = width - start
+    order = np.argsort(-length, kind="stable")
+    columns = np.minimum(start[order][:, None] + np.arange(width)[None, :], width - 1)
+    aligned, length = x[order[:, None], columns], length[order]
     a, b = np.full(rows, lower), np.full(rows, upper)
     c = b - (b - a) / GOLDEN_RATIO
     d = a + (b - a) / GOLDEN_RATIO
-    fc, fd = _ses_sse(x, start, c), _ses_sse(x, start, d)
+    fc, fd = _ses_sse(aligned, length, c), _ses_sse(aligned, length, d)
     active = np.ones(rows, dtype=bool)
     while True:
         active &= np.abs(b - a) >= 1e-12
         left, right = active & (fc < fd), active & (fd < fc)
         active = left | right
         if not active.any():
-            return (b + a) / 2.0
+            alpha = np.empty(rows)
+            alpha[order] = (b + a) / 2.0
+            return alpha
         b, a = np.where(left, d, b), np.where(right, c, a)
         d, c = np.where(left, c, d), np.where(right, d, c)
         fd, fc = np.where(left, fc, fd), np.where(right, fd, fc)
         probe = np.where(left, b - (b - a) / GOLDEN_RATIO, a + (b - a) / GOLDEN_RATIO)
-        rows_on = np.flatnonzero(active)
-        f_probe = np.zeros(rows)
-        f_probe[rows_on] = _ses_sse(x[rows_on], start[rows_on], probe[rows_on])
+        if active.all():
+            f_probe = _ses_sse(aligned, length, probe)
+        else:
+            rows_on = np.flatnonzero(active)
+            f_probe = np.zeros(rows)
+            f_probe[rows_on] = _ses_sse(aligned[rows_on], length[rows_on], probe[rows_on])
         c, fc = np.where(left, probe, c), np.where(left, f_probe, fc)
         d, fd = np.where(right, probe, d), np.where(right, f_probe, fd)
 
@@ -231,25 +243,25 @@ def adida(values: Array, start: Index, origin: int, horizon: int) -> Array:
     todo = has & (count > 0)
     short = todo & (chunks == 0)
     level[short] = seen[short, origin - 1] / bucket[short]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for row in np.flatnonzero(todo & (chunks > 0)):
-        groups.setdefault((int(bucket[row]), int(chunks[row])), []).append(int(row))
-    for (size, n_chunks), members in groups.items():
-        picked = np.asarray(members)
-        first = origin - n_chunks * size
-        sums = np.zeros((picked.size, n_chunks))
-        for chunk in range(n_chunks):
-            base = first + chunk * size
-            total = np.zeros(picked.size)
-            for j in range(size):
-                total = total + seen[picked, base + j]
-            sums[:, chunk] = total
-        if n_chunks == 1:
-            forecast = sums[:, 0]
-        else:
-            zero = np.zeros(picked.size, dtype=np.int64)
-            forecast = _ses_forecast(sums, zero, _golden_alpha(sums, zero, *ADIDA_BOUNDS))
-        level[picked] = forecast / size
+    # The sums of every series, right-aligned in one matrix (each row starting where its own sums do), so
+    # that one golden-section search serves them all; the sums add months in order, as statsforecast does.
+    rows = np.flatnonzero(todo & (chunks > 0))
+    if rows.size:
+        widest = int(chunks[rows].max())
+        sums = np.zeros((rows.size, widest))
+        for size in np.unique(bucket[rows]).tolist():
+            at = np.flatnonzero(bucket[rows] == size)
+            n_chunks = chunks[rows[at]]
+            for back in range(1, int(n_chunks.max()) + 1):
+                has_chunk = at[n_chunks >= back]
+                base = origin - back * size
+                total = np.zeros(has_chunk.size)
+                for j in range(size):
+                    total = total + seen[rows[has_chunk], base + j]
+                sums[has_chunk, widest - back] = total
+        first = (widest - chunks[rows]).astype(np.int64)
+        alpha = _golden_alpha(sums, first, *ADIDA_BOUNDS)
+        level[rows] = _ses_forecast(sums, first, alpha) / bucket[rows]
     return _flat(level, horizon)
 
 
