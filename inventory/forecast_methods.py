@@ -245,23 +245,23 @@ def adida(values: Array, start: Index, origin: int, horizon: int) -> Array:
     level[short] = seen[short, origin - 1] / bucket[short]
     # The sums of every series, right-aligned in one matrix (each row starting where its own sums do), so
     # that one golden-section search serves them all; the sums add months in order, as statsforecast does.
-    rows = np.flatnonzero(todo & (chunks > 0))
-    if rows.size:
-        widest = int(chunks[rows].max())
-        sums = np.zeros((rows.size, widest))
-        for size in np.unique(bucket[rows]).tolist():
-            at = np.flatnonzero(bucket[rows] == size)
-            n_chunks = chunks[rows[at]]
+    summed = np.flatnonzero(todo & (chunks > 0))
+    if summed.size:
+        widest = int(chunks[summed].max())
+        sums = np.zeros((summed.size, widest))
+        for size in np.unique(bucket[summed]).tolist():
+            at = np.flatnonzero(bucket[summed] == size)
+            n_chunks = chunks[summed[at]]
             for back in range(1, int(n_chunks.max()) + 1):
                 has_chunk = at[n_chunks >= back]
                 base = origin - back * size
                 total = np.zeros(has_chunk.size)
                 for j in range(size):
-                    total = total + seen[rows[has_chunk], base + j]
+                    total = total + seen[summed[has_chunk], base + j]
                 sums[has_chunk, widest - back] = total
-        first = (widest - chunks[rows]).astype(np.int64)
+        first = (widest - chunks[summed]).astype(np.int64)
         alpha = _golden_alpha(sums, first, *ADIDA_BOUNDS)
-        level[rows] = _ses_forecast(sums, first, alpha) / bucket[rows]
+        level[summed] = _ses_forecast(sums, first, alpha) / bucket[summed]
     return _flat(level, horizon)
 
 

@@ -64,7 +64,7 @@ def test_forecasts_are_stored_and_a_second_run_replaces_them(engine: Engine) -> 
     assert run.series == 2
     with engine.connect() as connection:
         rows = {(r.sku, r.site): r for r in connection.execute(select(SkuSiteForecast)).all()}
-        months = connection.execute(select(ForecastMonth.sku, ForecastMonth.period, ForecastMonth.qty)
+        months = connection.execute(select(col(ForecastMonth.sku), col(ForecastMonth.period), col(ForecastMonth.qty))
                                     .order_by(col(ForecastMonth.sku), col(ForecastMonth.period))).all()
     a, b = rows["A", "S1"], rows["B", "S1"]
     # A: ten every month, smooth; SES and Holt both say 10 with no error, SES first on the tie
@@ -93,6 +93,6 @@ def test_forecasts_are_stored_and_a_second_run_replaces_them(engine: Engine) -> 
 
     forecast_snapshot(engine, snapshot, made_at=datetime(2026, 11, 26, tzinfo=UTC))
     with engine.connect() as connection:
-        made = connection.execute(select(SkuSiteForecast.made_at)).scalars().all()
-        assert len(connection.execute(select(ForecastMonth.sku)).all()) == 24
+        made = connection.execute(select(col(SkuSiteForecast.made_at))).scalars().all()
+        assert len(connection.execute(select(col(ForecastMonth.sku))).all()) == 24
     assert made == [datetime(2026, 11, 26, tzinfo=UTC)] * 2
