@@ -96,3 +96,14 @@ def test_forecasts_are_stored_and_a_second_run_replaces_them(engine: Engine) -> 
         made = connection.execute(select(col(SkuSiteForecast.made_at))).scalars().all()
         assert len(connection.execute(select(col(ForecastMonth.sku))).all()) == 24
     assert made == [datetime(2026, 11, 26, tzinfo=UTC)] * 2
+
+
+def test_a_snapshot_without_demand_or_issues_stores_no_forecasts(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        snapshot = Snapshot(as_of=AS_OF, source="test", checksum="e" * 64, row_counts={}, loaded_by="test",
+                            loaded_at=datetime(2026, 11, 25, 8, tzinfo=UTC))
+        session.add(snapshot)
+    run = forecast_snapshot(engine, snapshot)
+    assert (run.series, run.intermittent.series, run.intermittent.wape) == (0, 0, None)
+    with engine.connect() as connection:
+        assert connection.execute(select(col(SkuSiteForecast.sku))).all() == []
