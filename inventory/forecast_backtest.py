@@ -118,8 +118,7 @@ class ClassSummary:
 
 
 def summarise(results: list[SeriesForecast]) -> dict[DemandClass, ClassSummary]:
-    """Per class (every class listed, empty ones too) and, under no key of its own, nothing else: the
-    intermittent verdict is `intermittent_summary`."""
+    """Per class, every class listed (empty ones too); the intermittent verdict is `intermittent_summary`."""
     out = {cls: ClassSummary(cls) for cls in CLASS_ORDER}
     for result in results:
         out[result.demand_class].add(result)
