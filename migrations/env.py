@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import api.models  # noqa: F401
 import audit.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import governance.models  # noqa: F401
+import inventory.forecast_models  # noqa: F401
 import inventory.models  # noqa: F401
 import notifications.models  # noqa: F401
 import reports.models  # noqa: F401

@@ -3,8 +3,8 @@
 No traceback should reach a person for anything they can fix: bad input is reported with file, line
 and column, and the exit code says whether the command did what was asked.
 
-Each module holds the commands of one subject (`data`, `up`, `cases`, `kpis`, `notifications`, `serve`,
-`scans`, `tokens`, `policy`, `profiles`, `audit`, `pins`); `common` what they share. The commands are registered
+Each module holds the commands of one subject (`data`, `up`, `cases`, `kpis`, `forecast`, `notifications`,
+`serve`, `scans`, `tokens`, `policy`, `profiles`, `audit`, `pins`); `common` what they share. The commands are registered
 here, in the order `stockwarden --help` lists them.
 """
 
@@ -13,7 +13,21 @@ from __future__ import annotations
 import os
 import sys
 
-from stockwarden.cli import audit, cases, data, kpis, notifications, pins, policy, profiles, scans, serve, tokens, up
+from stockwarden.cli import (
+    audit,
+    cases,
+    data,
+    forecast,
+    kpis,
+    notifications,
+    pins,
+    policy,
+    profiles,
+    scans,
+    serve,
+    tokens,
+    up,
+)
 from stockwarden.cli.common import app
 from stockwarden.temporal import core_logs_to_python
 
@@ -27,6 +41,7 @@ app.command("up")(up.up_command)
 app.command("cases")(cases.cases_command)
 app.command("kpis")(kpis.kpis_command)
 app.command("pack")(kpis.pack_command)
+app.command("forecast")(forecast.forecast_command)
 app.command("notifications")(notifications.notifications_command)
 app.command("worker")(serve.worker_command)
 app.command("serve")(serve.serve_command)
