@@ -207,6 +207,8 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/snapshots"): {"admin", "committee", "compliance", "erp", "viewer"},
     ("POST", "/snapshots"): {"admin", "erp"},
     ("POST", "/snapshots/records"): {"admin", "erp"},
+    ("POST", "/snapshots/{snapshot_id}/accept"): {"admin", "compliance"},
+    ("POST", "/snapshots/{snapshot_id}/reject"): {"admin", "compliance"},
     ("POST", "/movements"): {"admin", "erp"},
     ("POST", "/movements/records"): {"admin", "erp"},
     ("GET", "/outbox"): {"admin", "committee", "erp", "viewer"},

@@ -4,7 +4,7 @@ No traceback should reach a person for anything they can fix: bad input is repor
 and column, and the exit code says whether the command did what was asked.
 
 Each module holds the commands of one subject (`data`, `up`, `cases`, `kpis`, `notifications`, `serve`,
-`scans`, `tokens`, `policy`, `audit`, `pins`); `common` what they share. The commands are registered
+`scans`, `tokens`, `policy`, `audit`, `pins`, `snapshots`); `common` what they share. The commands are registered
 here, in the order `stockwarden --help` lists them.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stockwarden.cli import audit, cases, data, kpis, notifications, pins, policy, scans, serve, tokens, up
+from stockwarden.cli import audit, cases, data, kpis, notifications, pins, policy, scans, serve, snapshots, tokens, up
 from stockwarden.cli.common import app
 from stockwarden.temporal import core_logs_to_python
 
@@ -38,6 +38,7 @@ app.add_typer(policy.policy_app, name="policy")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(pins.pin_app, name="pin")
 app.add_typer(cases.outbox_app, name="outbox")
+app.add_typer(snapshots.snapshot_app, name="snapshot")
 
 
 def main() -> None:
