@@ -30,6 +30,8 @@ from inventory.models import LotPosition, Material, Snapshot, SnapshotState
 DEFAULT_SUSPECT_DROP = Decimal(20)
 """Percent of the positions or of the value that a load may remove before it is held as suspect."""
 SHARE_QUANTUM = Decimal("0.1")
+CENT = Decimal("0.01")
+"""Values are compared to the cent: SQLite multiplies quantity and cost as floating point."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def stock_of(connection: Connection, snapshot_id: int) -> Stock:
     lp, mt = table(LotPosition).c, table(Material).c
     lots, positions = connection.execute(
         select(func.count(), func.count().filter(lp.qty > 0)).where(lp.snapshot_id == snapshot_id)).one()
-    value = {currency: Decimal(total) for currency, total in connection.execute(
+    value = {currency: Decimal(total).quantize(CENT) for currency, total in connection.execute(
         select(mt.currency, func.sum(lp.qty * mt.unit_cost))
         .join(table(Material), and_(mt.snapshot_id == lp.snapshot_id, mt.sku == lp.sku))
         .where(lp.snapshot_id == snapshot_id, lp.qty > 0).group_by(mt.currency))}
