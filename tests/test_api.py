@@ -275,7 +275,7 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: Workflow
             guards = [d.call for d in api_routes[method, route_path].dependant.dependencies if hasattr(d.call, "roles")]
             assert len(guards) == 1, f"{method} {route_path} states no roles"
             path = route_path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11") \
-                .replace("{token_id}", "999999")
+                .replace("{token_id}", "999999").replace("{snapshot_id}", "999999")
             for role, token in tokens.items():
                 answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
                 if role in allowed:
@@ -283,7 +283,7 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: Workflow
                 else:
                     assert answer.status_code == 403, (method, path, role, answer.status_code)
             walked += 1
-    assert walked == len(ROLE_MATRIX) == 43
+    assert walked == len(ROLE_MATRIX) == 45
 
 
 PAGE_FORM_ROLES: dict[str, set[str]] = {

@@ -250,21 +250,30 @@ def test_a_workbooks_trailer_is_counted_too(engine: Engine, tmp_path: Path) -> N
 
 def test_the_console_holds_lists_and_accepts(database_url: str, engine: Engine, tmp_path: Path) -> None:
     env = {"STOCKWARDEN_DATABASE_URL": database_url, "STOCKWARDEN_VAR_DIR": str(tmp_path / "var")}
+    first_held = run("ingest", str(write_export(tmp_path / "z", lots="sku,site,qty,received_on\n")), "--as-of", str(AS_OF),
+                     env=env, cwd=tmp_path)
+    assert "Held as suspect" in first_held.stdout
+    up = run("up", "--once", env=env, cwd=tmp_path)  # a database with only a suspect snapshot is not empty
+    assert up.returncode == 1 and "No accepted snapshot: snapshot 1 is suspect" in up.stderr, up.stderr
+    assert "demo" not in up.stderr and run("snapshot", "reject", "1", "--reason", "empty", env=env, cwd=tmp_path).returncode == 0
+    again = run("ingest", str(tmp_path / "z"), env=env, cwd=tmp_path)
+    assert "Already loaded as snapshot 1" in again.stdout and "it is rejected" in again.stdout
     assert run("ingest", str(write_export(tmp_path / "a", lots=lots(20))), "--as-of", str(AS_OF), env=env,
                cwd=tmp_path).returncode == 0
     held = run("ingest", str(write_export(tmp_path / "b", lots=LOT_HEADER)), "--as-of", str(NEXT_DAY), env=env, cwd=tmp_path)
     assert held.returncode == 0, held.stderr
-    assert "Held as suspect" in held.stdout and "stockwarden snapshot accept 2 --reason" in held.stdout
+    assert "Held as suspect" in held.stdout and "stockwarden snapshot accept 3 --reason" in held.stdout
     assert "the export has no lots" in held.stdout and "导出没有任何批次库存" in held.stdout
     listing = run("snapshot", "list", env=env, cwd=tmp_path)
     assert listing.returncode == 0 and "suspect" in listing.stdout.splitlines()[0]
-    refused = run("snapshot", "accept", "2", "--reason", "", env=env, cwd=tmp_path)
+    refused = run("snapshot", "accept", "3", "--reason", "", env=env, cwd=tmp_path)
     assert refused.returncode == 1 and "a reason is required" in refused.stderr and "Traceback" not in refused.stderr
-    accepted = run("snapshot", "accept", "2", "--reason", "the warehouse is really empty", "--by", "li.na", env=env, cwd=tmp_path)
+    accepted = run("snapshot", "accept", "3", "--reason", "the warehouse is really empty", "--by", "li.na", env=env, cwd=tmp_path)
     assert accepted.returncode == 0 and "accepted by li.na" in accepted.stdout
     as_json = json.loads(run("snapshot", "list", "--json", env=env, cwd=tmp_path).stdout)
-    assert [(s["id"], s["state"], s["decided_by"]) for s in as_json] == [(2, "accepted", "li.na"), (1, "accepted", "")]
-    assert used(engine) == 2
+    assert [(s["id"], s["state"]) for s in as_json] == [(3, "accepted"), (2, "accepted"), (1, "rejected")]
+    assert as_json[0]["decided_by"] == "li.na" and as_json[1]["decided_by"] == ""
+    assert used(engine) == 3
 
 
 @pytest.mark.asyncio

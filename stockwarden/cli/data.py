@@ -36,7 +36,8 @@ def ingest_command(
                         default_currency=get_settings().default_currency, progress=say,
                         suspect_drop=suspect_drop_of(engine))
     if result.already_loaded:
-        typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}); nothing new stored.")
+        state = "" if result.state == SnapshotState.ACCEPTED else f"; it is {result.state}"
+        typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}){state}; nothing new stored.")
     else:
         counts = ", ".join(f"{name} {count:,}" for name, count in result.row_counts.items())
         typer.echo(f"Snapshot {result.snapshot_id} as of {result.as_of} stored: {counts}.")
