@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
@@ -411,3 +411,22 @@ def test_nothing_of_a_suspect_snapshot_is_read_as_the_latest(engine: Engine, tmp
         kept = connection.execute(select(func.count()).select_from(LotPosition)
                                   .where(col(LotPosition.snapshot_id) == held.snapshot_id)).scalar_one()
     assert kept == 2 and used(engine) == first.snapshot_id
+
+
+def test_a_database_from_before_0020_has_every_snapshot_accepted_as_it_was_loaded(engine: Engine, tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from core.db import alembic_config
+
+    first = ingest(engine, write_export(tmp_path / "a", lots=lots(3)), as_of=AS_OF)
+    command.downgrade(alembic_config(engine), "0019")
+    with engine.connect() as connection:
+        assert "state" not in {c["name"] for c in inspect(connection).get_columns("snapshot")}
+    with engine.begin() as connection:  # a load from before: nothing but LOT_HEADER, and used as loaded then
+        connection.execute(text("INSERT INTO snapshot (as_of, source, checksum, row_counts, loaded_by, loaded_at) "
+                                "VALUES ('2026-11-26', 'old', 'old-checksum', '{}', 'erp', '2026-11-26 06:00:00')"))
+    command.upgrade(alembic_config(engine), "head")
+    rows = {row.id: row for row in (state_of(engine, first.snapshot_id), state_of(engine, first.snapshot_id + 1))}
+    assert {row.state for row in rows.values()} == {"accepted"}
+    assert all(row.accepted_at == row.loaded_at for row in rows.values()) and used(engine) == first.snapshot_id + 1

@@ -19,19 +19,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('snapshot') as table:
-        table.add_column(sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
-                                   server_default='accepted'))
-        table.add_column(sa.Column('guard', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
-        table.add_column(sa.Column('accepted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        table.add_column(sa.Column('decided_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False,
-                                   server_default=''))
-        table.add_column(sa.Column('decision_reason', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False,
-                                   server_default=''))
+    # Plain ALTER TABLE, no batch copy: on SQLite a copy of `snapshot` would have to be dropped, and every
+    # other table's foreign key refuses that.
+    op.add_column('snapshot', sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False,
+                                        server_default='accepted'))
+    op.add_column('snapshot', sa.Column('guard', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    op.add_column('snapshot', sa.Column('accepted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    op.add_column('snapshot', sa.Column('decided_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False,
+                                        server_default=''))
+    op.add_column('snapshot', sa.Column('decision_reason', sqlmodel.sql.sqltypes.AutoString(length=2000),
+                                        nullable=False, server_default=''))
     op.execute("UPDATE snapshot SET accepted_at = loaded_at")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('snapshot') as table:
-        for column in ('decision_reason', 'decided_by', 'accepted_at', 'guard', 'state'):
-            table.drop_column(column)
+    for column in ('decision_reason', 'decided_by', 'accepted_at', 'guard', 'state'):
+        op.drop_column('snapshot', column)  # SQLite 3.35 and later drop a column in place
