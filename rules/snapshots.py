@@ -7,6 +7,7 @@ audited (audit/ sits beside inventory) and because the share is the policy's (ru
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from inventory.suspect import DEFAULT_SUSPECT_DROP, GuardReason, reasons_of
 from rules.versions import active_version
 
 REASON_MAX = 2000
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class SnapshotRefused(Exception):
@@ -92,6 +94,9 @@ def decide(engine: Engine, snapshot_id: int, *, accept: bool, actor: str, reason
     if not reason:
         raise SnapshotRefused(422, "a reason is required (what was checked, and by whom)",
                               "必须填写理由（核对了什么、由谁核对）")
+    if CONTROL.search(reason):  # PostgreSQL refuses NUL in text; the others garble a log or a page
+        raise SnapshotRefused(422, "the reason holds control characters (other than line breaks and tabs)",
+                              "理由包含控制字符（换行和制表符除外）")
     if len(reason) > REASON_MAX:
         raise SnapshotRefused(422, f"the reason is longer than {REASON_MAX} characters",
                               f"理由超过 {REASON_MAX} 个字符")

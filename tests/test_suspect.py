@@ -155,6 +155,9 @@ def test_accepting_a_suspect_snapshot_is_audited_and_makes_it_the_one_scans_use(
     with pytest.raises(SnapshotRefused) as blank:
         decide(engine, held.snapshot_id, accept=True, actor="li.na", reason="  ")
     assert blank.value.status == 422 and "必须填写理由" in str(blank.value)
+    with pytest.raises(SnapshotRefused) as control:
+        decide(engine, held.snapshot_id, accept=True, actor="li.na", reason="checked\x00")
+    assert control.value.status == 422 and "control characters" in str(control.value)
     with pytest.raises(SnapshotRefused) as missing:
         decide(engine, 999, accept=True, actor="li.na", reason="checked")
     assert missing.value.status == 404
