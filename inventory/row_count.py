@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class CountedTable:
 
     @property
     def table(self) -> RawTable:
-        return RawTable(self.source.name, self.source.label, self.source.header, self._rows())
+        return replace(self.source, rows=self._rows())  # whatever else a RawTable carries, unchanged
 
     def _rows(self) -> Iterator[tuple[int, list[Any]]]:
         """Every row but a trailer: each is held until the next arrives, since only the last may be one."""
