@@ -103,11 +103,8 @@ def stock_of(connection: Connection, snapshot_id: int) -> Stock:
 
 
 def removed_positions(connection: Connection, previous: int, snapshot_id: int) -> int:
-    """Positions with stock in `previous` that hold none in `snapshot_id`: the keys of one EXCEPT the other's.
-
-    A set difference, not NOT EXISTS: the guard runs inside the load, before the tables are analysed, and
-    PostgreSQL, which then takes the new snapshot for a few rows, planned the anti-join at 93 s for 200,000
-    positions (benchmarks/suspect_guard.py); EXCEPT is hashed or sorted whatever the estimates."""
+    """Positions with stock in `previous` that hold none in `snapshot_id`: the keys of one EXCEPT the other's
+    (the position key is unique in a snapshot, so the set difference counts positions)."""
     lp = table(LotPosition).c
 
     def keys(of: int) -> Select[Any]:
@@ -158,7 +155,13 @@ def compare(connection: Connection, snapshot_id: int, suspect_drop: Decimal = DE
 
 def guard(connection: Connection, snapshot_id: int, loaded_at: datetime,
           suspect_drop: Decimal = DEFAULT_SUSPECT_DROP) -> Comparison:
-    """Compare a load and store the verdict on its row: accepted at its load, or held as suspect."""
+    """Compare a load and store the verdict on its row: accepted at its load, or held as suspect.
+
+    On PostgreSQL the two tables compared are analysed first, inside the load's transaction (ANALYZE counts
+    the transaction's own new rows): without it the planner takes the new snapshot for a handful of rows,
+    and the comparison of a second 200,000-lot load took 94 s instead of about one (benchmarks/suspect_guard.py)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f'ANALYZE "{table(LotPosition).name}", "{table(Material).name}"')
     comparison = compare(connection, snapshot_id, suspect_drop)
     state = SnapshotState.SUSPECT if comparison.suspect else SnapshotState.ACCEPTED
     connection.execute(update(table(Snapshot)).where(col(Snapshot.id) == snapshot_id).values(
