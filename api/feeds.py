@@ -13,21 +13,21 @@ from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi import Path as PathParameter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlalchemy import Engine
 
-from api.deps import EngineDep, ErpDep, SettingsDep, SnapshotReaderDep
-from api.problems import REFUSALS, answers
+from api.deps import EngineDep, ErpDep, ScannerDep, SettingsDep, SnapshotReaderDep
+from api.problems import REFUSALS, ROW_ID_MAX, answers
 from governance.visibility import Principal
 from inventory.ingest import IngestFailed, ingest
-from inventory.models import Snapshot
 from inventory.movements import AlreadyApplied
 from inventory.profiles import Profile, ProfileInvalid, ProfileUnknown, load_profile
 from inventory.sources import SourceError
 from rules.incremental import finding_subject, reevaluate
 from rules.scan import NothingToScan, finding_json
+from rules.snapshots import REASON_MAX, SnapshotRefused, decide, listed, suspect_drop_of
 
 Record = dict[str, str | int | float | bool | None]
 """One row: the CSV file's column names as keys, plain values."""
@@ -95,7 +95,8 @@ router = APIRouter(tags=["feeds"], responses=REFUSALS)
 async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | None, who: Principal,
                       profile: Profile | None = None) -> Any:
     try:
-        result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person, profile=profile)
+        result = await asyncio.to_thread(ingest, engine, source, as_of=as_of, loaded_by=who.person, profile=profile,
+                                         suspect_drop=await asyncio.to_thread(suspect_drop_of, engine))
     except IngestFailed as failed:
         return _row_errors(failed)
     except SourceError as problem:
@@ -104,7 +105,8 @@ async def ingest_from(engine: Engine, folder: Path, source: Path, as_of: date | 
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"snapshot_id": result.snapshot_id, "as_of": result.as_of.isoformat(), "row_counts": result.row_counts,
-            "already_loaded": result.already_loaded}
+            "already_loaded": result.already_loaded, "state": result.state,
+            "held_because": [{"code": r.code, "en": r.en, "zh-CN": r.zh_cn} for r in result.held_because]}
 
 
 def _profile(name: str | None) -> Profile | None:
@@ -140,11 +142,41 @@ async def load_records(who: ErpDep, engine: EngineDep, settings: SettingsDep, bo
     return await ingest_from(engine, folder, source, body.as_of, who)
 
 
-@router.get("/snapshots", summary="Loaded snapshots, newest first")
+@router.get("/snapshots", summary="Loaded snapshots, newest first, each accepted (used), suspect (held until a "
+            "person decides) or rejected")
 async def snapshots(_: SnapshotReaderDep, engine: EngineDep) -> list[dict[str, Any]]:
     with engine.connect() as connection:
-        rows = connection.execute(select(Snapshot).order_by(col(Snapshot.id).desc())).all()
-    return [{"id": r.id, "as_of": r.as_of.isoformat(), "loaded_by": r.loaded_by, "row_counts": r.row_counts} for r in rows]
+        return [row.as_json() for row in listed(connection)]
+
+
+class SnapshotDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "stock count of SH01 confirms the drop: the consignment stock went back to the supplier"}]})
+
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
+
+
+async def _decide(engine: Engine, snapshot_id: int, body: SnapshotDecision, who: Principal, *, accept: bool) -> Any:
+    try:
+        row = await asyncio.to_thread(decide, engine, snapshot_id, accept=accept, actor=who.person, reason=body.reason)
+    except SnapshotRefused as refused:
+        raise HTTPException(refused.status, str(refused)) from None
+    return row.as_json()
+
+
+SnapshotId = Annotated[int, PathParameter(ge=1, le=ROW_ID_MAX)]
+
+
+@router.post("/snapshots/{snapshot_id}/accept", responses=answers(404, 409),
+             summary="Accept a suspect snapshot as the truth, with a reason (audited): the next scan uses it")
+async def accept_snapshot(snapshot_id: SnapshotId, body: SnapshotDecision, who: ScannerDep, engine: EngineDep) -> Any:
+    return await _decide(engine, snapshot_id, body, who, accept=True)
+
+
+@router.post("/snapshots/{snapshot_id}/reject", responses=answers(404, 409),
+             summary="Reject a suspect snapshot, with a reason (audited): it stays stored and is never used")
+async def reject_snapshot(snapshot_id: SnapshotId, body: SnapshotDecision, who: ScannerDep, engine: EngineDep) -> Any:
+    return await _decide(engine, snapshot_id, body, who, accept=False)
 
 
 async def apply(engine: Engine, folder: Path, source: Path, who: Principal) -> Any:

@@ -32,7 +32,8 @@ from core.db import as_utc, table
 from core.numbers import plain
 from governance.models import ErpInstruction
 from governance.outbox import CONFIRMED
-from inventory.models import LotPosition, Movement, MovementType, PurchaseOrderLine, Snapshot
+from inventory.metrics import snapshot_used_at
+from inventory.models import LotPosition, Movement, MovementType, PurchaseOrderLine
 
 SCRAP = "scrap"
 MOVED_BY = {RETURN_TO_SUPPLIER: MovementType.RETURN_TO_SUPPLIER, SCRAP: MovementType.SCRAP}
@@ -65,15 +66,11 @@ def evidence(connection: Connection, instructions: list[ErpInstruction], snapsho
 
 
 def snapshot_before(connection: Connection, at: datetime) -> int | None:
-    """The snapshot that was the latest (highest id, as `latest_snapshot` reads it) at `at`: the last one
-    loaded at or before then. Compared in Python: SQLite hands back naive times (written as UTC), and a
-    company loads a snapshot a day, so the table stays small."""
-    moment = as_utc(at)
-    s = table(Snapshot).c
-    for snapshot_id, loaded_at in connection.execute(select(s.id, s.loaded_at).order_by(s.id.desc())):
-        if as_utc(loaded_at) <= moment:
-            return int(snapshot_id)
-    return None
+    """The snapshot that was the latest at `at`, as `latest_snapshot` read it then: the newest accepted by
+    then (a suspect snapshot counts only from its acceptance), the one the instruction's proposal was
+    checked against. A header-only snapshot held as suspect is never the baseline, so it cannot make a
+    reallocation look done by the stock "growing" at the target."""
+    return snapshot_used_at(connection, at)
 
 
 def _shown(connection: Connection, instruction: ErpInstruction, snapshot_id: int) -> tuple[Decimal, str] | None:

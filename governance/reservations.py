@@ -37,7 +37,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
@@ -45,7 +45,8 @@ from audit.trail import append
 from core.db import table
 from core.numbers import plain
 from governance.models import LotReservation, LotReservationLock
-from inventory.models import LotPosition, Snapshot
+from inventory.metrics import latest_snapshot_id
+from inventory.models import LotPosition
 
 HELD, RELEASED, CONSUMED = "held", "released", "consumed"
 ACTOR = "stockwarden"
@@ -126,9 +127,10 @@ def _key_of(row: Any) -> LotKey:
 
 
 def _latest_snapshot_id(connection: Connection) -> int | None:
-    """The latest snapshot is the one loaded last (inventory.metrics.latest_snapshot); movements applied
-    after it change its positions in place (inventory.movements), so its lot_position rows are the stock."""
-    return connection.execute(select(func.max(col(Snapshot.id)))).scalar()
+    """The latest snapshot is the newest accepted one (inventory.metrics.latest_snapshot: never a suspect
+    load); movements applied after it change its positions in place (inventory.movements), so its
+    lot_position rows are the stock."""
+    return latest_snapshot_id(connection)
 
 
 def _stock(connection: Connection, keys: Iterable[LotKey]) -> dict[LotKey, Decimal]:

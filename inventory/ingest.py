@@ -40,11 +40,14 @@ from inventory.models import (
     Site,
     SkuSiteIssues,
     Snapshot,
+    SnapshotState,
     Storage,
     UomConversion,
 )
 from inventory.profiles import Profile, relabel
+from inventory.row_count import CountedTable
 from inventory.sources import RawTable, read_export
+from inventory.suspect import DEFAULT_SUSPECT_DROP, GuardReason, guard, reasons_of
 from inventory.udi import UdiError, parse_udi
 
 QTY_QUANTUM = Decimal("0.0001")
@@ -87,6 +90,9 @@ class IngestResult:
     as_of: date
     row_counts: dict[str, int]
     already_loaded: bool
+    state: str = SnapshotState.ACCEPTED
+    """accepted, or suspect (stored, used by nothing until a person accepts it: inventory/suspect.py)."""
+    held_because: tuple[GuardReason, ...] = ()
 
 
 @dataclass
@@ -481,28 +487,36 @@ def _apply_udi(row: Row, udi: str, lot: str, serial: str, manufactured_on: date 
 
 def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: str | None = None,
            default_currency: str = "CNY", progress: Callable[[str], None] = lambda _message: None,
-           profile: Profile | None = None, number_format: NumberFormat | None = None) -> IngestResult:
+           profile: Profile | None = None, number_format: NumberFormat | None = None,
+           suspect_drop: Decimal = DEFAULT_SUSPECT_DROP) -> IngestResult:
     """Load the export at `path` as a new snapshot, or recognise it as one already loaded. With a mapping
-    `profile` the export is read as its ERP wrote it (inventory/profiles.py).
+    `profile` the export is read as its ERP wrote it (inventory/profiles.py). A load with no lots, or
+    removing more than `suspect_drop` percent of the last accepted snapshot's positions or value (the
+    active policy's `snapshots.suspect_drop`: rules/snapshots.py), is stored as suspect.
 
     Numbers written as text are read in `number_format` (inventory.fields.NumberFormat: the default has
     a decimal point and no thousands separator). Raises SourceError when the export cannot be read at
-    all and IngestFailed with every bad row.
+    all and IngestFailed with every bad row (a declared row count that the rows do not match is one:
+    inventory/row_count.py).
     """
     export = read_export(path) if profile is None else profile.read(path, progress)
     number_format = number_format or (profile.numbers.reading() if profile is not None else DEFAULT_NUMBER_FORMAT)
     as_of = as_of or datetime.now(UTC).date()
     with engine.begin() as connection:
         existing = connection.execute(
-            select(col(Snapshot.id), col(Snapshot.as_of), col(Snapshot.row_counts)).where(col(Snapshot.checksum) == export.checksum)
+            select(col(Snapshot.id), col(Snapshot.as_of), col(Snapshot.row_counts), col(Snapshot.state),
+                   col(Snapshot.guard)).where(col(Snapshot.checksum) == export.checksum)
         ).first()
         if existing is not None:
             progress(f"{export.source}: already loaded as snapshot {existing.id}; nothing stored")
-            return IngestResult(existing.id, existing.as_of, dict(existing.row_counts), already_loaded=True)
+            return IngestResult(existing.id, existing.as_of, dict(existing.row_counts), already_loaded=True,
+                                state=existing.state, held_because=tuple(reasons_of(existing.guard)))
+        loaded_at = datetime.now(UTC)
         snapshot_id = inserted_id(connection.execute(
             insert(Snapshot).values(
                 as_of=as_of, source=export.source[-500:], checksum=export.checksum, row_counts={},
-                loaded_by=(loaded_by or current_user())[:200], loaded_at=datetime.now(UTC),
+                loaded_by=(loaded_by or current_user())[:200], loaded_at=loaded_at,
+                state=SnapshotState.SUSPECT.value, guard={},  # until the guard has compared it, below
             )
         ))
         load = Loader(connection, snapshot_id, as_of, progress, default_currency, number_format)
@@ -513,7 +527,9 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         for name in LOAD_ORDER:
             if name in export.tables:
                 before = len(load.errors.kept)
-                steps[name](export.tables[name])
+                counted = CountedTable.of(export.tables[name], export.source)
+                steps[name](counted.table)
+                counted.check(load.errors)
                 errors[name] = load.errors.kept[before:]
         if load.errors:  # reported file by file in the export's order; leaving the block rolls it all back
             raise IngestFailed(relabel(export, [error for name in steps for error in errors.get(name, [])]),
@@ -522,12 +538,17 @@ def ingest(engine: Engine, path: Path, *, as_of: date | None = None, loaded_by: 
         load.register_sites()
         connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot_id).values(row_counts=load.row_counts))
         statistics_due(connection, LOADED_TABLES)  # paid just below, or by the next load or scan
+        comparison = guard(connection, snapshot_id, loaded_at, suspect_drop)
+        if comparison.suspect:
+            progress(f"snapshot {snapshot_id} held as suspect: " + "; ".join(map(str, comparison.reasons)))
     fault = refresh_statistics(engine, LOADED_TABLES)
     if fault is not None:  # the snapshot is stored: a fault after the commit does not fail the load
         progress(f"snapshot {snapshot_id} is stored; refreshing the planner's statistics failed ({fault}), "
                  f"the next load or scan does it / 快照 {snapshot_id} 已保存；刷新统计信息失败（{fault}），"
                  "下次导入或扫描时完成")
-    return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False)
+    return IngestResult(snapshot_id, as_of, load.row_counts, already_loaded=False,
+                        state=SnapshotState.SUSPECT if comparison.suspect else SnapshotState.ACCEPTED,
+                        held_because=tuple(comparison.reasons))
 
 
 def current_user() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, and_, case, func, insert, literal, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from core.db import table
+from core.db import as_utc, table
 from inventory.models import (
     LotPosition,
     Material,
@@ -28,6 +28,7 @@ from inventory.models import (
     QcStatus,
     SkuSiteIssues,
     Snapshot,
+    SnapshotState,
 )
 
 QTY_QUANTUM = Decimal("0.0001")
@@ -96,8 +97,31 @@ class SkuSiteFacts:
 
 
 def latest_snapshot(connection: Connection) -> Snapshot | None:
-    row = connection.execute(select(Snapshot).order_by(col(Snapshot.id).desc()).limit(1)).first()
+    """The snapshot scans, cases, KPIs and pages use: the newest accepted one. A suspect snapshot (a load
+    that looks like a broken export, inventory/suspect.py) or a rejected one is never it."""
+    row = connection.execute(select(Snapshot).where(col(Snapshot.state) == SnapshotState.ACCEPTED.value)
+                             .order_by(col(Snapshot.id).desc()).limit(1)).first()
     return None if row is None else Snapshot.model_validate(row._mapping)
+
+
+def latest_snapshot_id(connection: Connection) -> int | None:
+    """The id of latest_snapshot, in one small query."""
+    return connection.execute(select(func.max(col(Snapshot.id)))
+                              .where(col(Snapshot.state) == SnapshotState.ACCEPTED.value)).scalar()
+
+
+def snapshot_used_at(connection: Connection, at: datetime) -> int | None:
+    """The snapshot that latest_snapshot named at `at`: the newest one accepted by then (at its load, or
+    when a person accepted it), so a suspect snapshot counts only from its acceptance on. Compared in
+    Python, as governance/evidence.py did with the load times: SQLite hands back naive times (written as
+    UTC), and a company loads a snapshot a day, so the table stays small."""
+    moment = as_utc(at)
+    s = table(Snapshot).c
+    for snapshot_id, accepted_at in connection.execute(
+            select(s.id, s.accepted_at).where(s.state == SnapshotState.ACCEPTED.value).order_by(s.id.desc())):
+        if accepted_at is not None and as_utc(accepted_at) <= moment:
+            return int(snapshot_id)
+    return None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,17 @@ class DemandKind(StrEnum):
     FORECAST = "forecast"
 
 
+class SnapshotState(StrEnum):
+    """Whether scans, cases and KPIs may use a snapshot (inventory/suspect.py decides at the load)."""
+
+    ACCEPTED = "accepted"
+    SUSPECT = "suspect"
+    """Stored but not used until a person accepts it: it has no lots, or it removes more of the positions
+    or of the value of the last accepted snapshot than the policy allows (a broken export, most likely)."""
+    REJECTED = "rejected"
+    """A person said it is not the truth; it stays stored (nothing is ever deleted) and is never used."""
+
+
 class Snapshot(SQLModel, table=True):
     """One load of an ERP export; its checksum makes a second load of the same files a no-op."""
 
@@ -74,6 +85,16 @@ class Snapshot(SQLModel, table=True):
     row_counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     loaded_by: str = Field(max_length=200)
     loaded_at: datetime
+    state: str = Field(default=SnapshotState.ACCEPTED, max_length=20)
+    guard: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """What the load was compared with and found (inventory.suspect.Comparison.as_json): the previous
+    accepted snapshot, positions and value before and after, and why it is suspect."""
+    accepted_at: datetime | None = None
+    """Since when scans use it: its load, or the moment a person accepted it; None while suspect or rejected.
+    "The latest snapshot at a time" (governance/evidence.py) reads this, not `loaded_at`."""
+    decided_by: str = Field(default="", max_length=200)
+    """Who accepted or rejected a suspect snapshot ('' for one accepted at its load)."""
+    decision_reason: str = Field(default="", max_length=2000)
 
 
 class Site(SQLModel, table=True):

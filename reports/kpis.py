@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlmodel import col
 
 from core.period import month_bounds, months_back
-from inventory.models import Snapshot
+from inventory.models import Snapshot, SnapshotState
 from reports.case_kpis import case_handling
 from reports.models import KpiValue
 from reports.stock_kpis import (
@@ -29,9 +29,11 @@ class NoSnapshotForPeriod(LookupError):
 
 
 def snapshot_for(connection: Connection, period: str) -> Snapshot:
-    """The newest snapshot dated within or before the month: the stock as it stood at its end."""
+    """The newest accepted snapshot dated within or before the month: the stock as it stood at its end (a
+    suspect or rejected one is no account of it: inventory/suspect.py)."""
     _, last = month_bounds(period)
-    row = connection.execute(select(Snapshot).where(col(Snapshot.as_of) <= last)
+    row = connection.execute(select(Snapshot).where(col(Snapshot.as_of) <= last,
+                                                    col(Snapshot.state) == SnapshotState.ACCEPTED.value)
                              .order_by(col(Snapshot.as_of).desc(), col(Snapshot.id).desc()).limit(1)).first()
     if row is None:
         raise NoSnapshotForPeriod(f"no snapshot is dated on or before the end of {period}")

@@ -129,6 +129,40 @@ class Approval(_Strict):
     committee_over_value: Decimal | None = Field(default=None, ge=0)
 
 
+def parse_percent(value: Any) -> Decimal:
+    """`20%`, `20 %` or a bare 20: percent, never a fraction (0.2 is 0.2 %)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage such as 20%")
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"'{value}' is not a percentage (write it as 20%)") from None
+    if not number.is_finite() or not 0 <= number <= 100:
+        raise ValueError(f"'{value}' is not a percentage between 0% and 100%")
+    return number
+
+
+Percent = Annotated[
+    Decimal,
+    BeforeValidator(parse_percent),
+    PlainSerializer(lambda d: f"{d}%"),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 100},
+                              {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$"}],
+                    "examples": ["20%"]}),
+]
+
+
+class SnapshotGuard(_Strict):
+    """When a new snapshot is held as suspect (inventory/suspect.py): stored, but used by no scan, case or
+    KPI until a person accepts it."""
+
+    suspect_drop: Percent = Field(default=Decimal(20), description=(
+        "A snapshot that removes more than this share of the last accepted one's positions with stock, or "
+        "of its stock value in any currency, is suspect (a snapshot with no lots always is) / 新快照相对上一个"
+        "已接受快照减少的有库存批次库位或库存金额超过此比例时（或没有任何批次时）列为可疑，经人工接受后才使用"))
+
+
 class Policy(_Strict):
     """A compliance officer's policy file: who owns what, and which stock is a finding."""
 
@@ -140,6 +174,10 @@ class Policy(_Strict):
     """Who may sign QA sign-off (scrap of medical devices is a quality decision, not only a financial one)."""
     rules: list[Rule] = Field(min_length=1)
     approvals: dict[Disposition, Approval] = Field(default_factory=dict)
+    snapshots: SnapshotGuard = Field(default=SnapshotGuard(), exclude=True)
+    """Excluded from dumps, so from rules.compiler.policy_hash, which names what the findings depend on: the
+    guard decides which snapshot is scanned, never what a scan finds, and a policy hash that changed with
+    this field's arrival would have made every stored scan look as if another policy had made it."""
 
     def owner_for(self, subject: dict[str, Any]) -> OwnerScope | None:
         """The first owner scope that matches wins, as in the file."""

@@ -22,7 +22,8 @@ from sqlmodel import col
 
 from audit.trail import append
 from core.db import inserted_id, table
-from inventory.models import Lifecycle, Material, QcStatus, RiskClass, Site, Snapshot, Storage
+from inventory.metrics import latest_snapshot_id
+from inventory.models import Lifecycle, Material, QcStatus, RiskClass, Site, Storage
 from rules.compiler import policy_hash
 from rules.duties import DutyChange, duty_changes
 from rules.loader import parse_policy, read_document
@@ -48,7 +49,7 @@ def known_values(connection: Connection) -> dict[str, set[str]]:
         "risk_class": {m.value for m in RiskClass}, "lifecycle": {m.value for m in Lifecycle},
         "storage": {m.value for m in Storage}, "qc_status": {m.value for m in QcStatus},
     }
-    latest = connection.execute(select(col(Snapshot.id)).order_by(col(Snapshot.id).desc()).limit(1)).scalar()
+    latest = latest_snapshot_id(connection)  # the one scans use, never a suspect load
     if latest is not None:
         known["category"] = set(connection.execute(
             select(col(Material.category)).where(col(Material.snapshot_id) == latest).distinct()).scalars())

@@ -256,6 +256,8 @@ ROLE_MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/snapshots"): {"admin", "committee", "compliance", "erp", "viewer"},
     ("POST", "/snapshots"): {"admin", "erp"},
     ("POST", "/snapshots/records"): {"admin", "erp"},
+    ("POST", "/snapshots/{snapshot_id}/accept"): {"admin", "compliance"},
+    ("POST", "/snapshots/{snapshot_id}/reject"): {"admin", "compliance"},
     ("POST", "/movements"): {"admin", "erp"},
     ("POST", "/movements/records"): {"admin", "erp"},
     ("GET", "/outbox"): {"admin", "committee", "erp", "viewer"},
@@ -322,7 +324,7 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: Workflow
             guards = [d.call for d in api_routes[method, route_path].dependant.dependencies if hasattr(d.call, "roles")]
             assert len(guards) == 1, f"{method} {route_path} states no roles"
             path = route_path.replace("{case_id:path}", "case/none/XX/NOPE").replace("{period}", "2026-11") \
-                .replace("{token_id}", "999999")
+                .replace("{token_id}", "999999").replace("{snapshot_id}", "999999")
             for role, token in tokens.items():
                 answer = await client.request(method, path, headers={"Authorization": f"Bearer {token}"})
                 if role in allowed:
@@ -330,7 +332,7 @@ async def test_every_route_states_its_roles_and_refuses_all_others(dev: Workflow
                 else:
                     assert answer.status_code == 403, (method, path, role, answer.status_code)
             walked += 1
-    assert walked == len(ROLE_MATRIX) == 43
+    assert walked == len(ROLE_MATRIX) == 45
 
 
 PAGE_FORM_ROLES: dict[str, set[str]] = {

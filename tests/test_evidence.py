@@ -52,10 +52,12 @@ class Story:
         background = f"CAT-1,SH01,B,,receipt,20,,2026-01-01,GRN-{name}\n"  # no two exports share a checksum
         files = {"lots": lots, "movements": MOVEMENT_HEADER + background + movements,
                  **({"purchase_orders": orders} if orders else {})}
-        snapshot = ingest(self.engine, write_export(self.folder / name, **files), as_of=as_of).snapshot_id
-        with self.engine.begin() as connection:  # loaded early on its day, as a nightly export would be
+        snapshot = ingest(self.engine, write_export(self.folder / name, **files), as_of=as_of,
+                          suspect_drop=Decimal(100)).snapshot_id  # these small stories remove whole lots
+        early = datetime(as_of.year, as_of.month, as_of.day, 6, 0, tzinfo=UTC)
+        with self.engine.begin() as connection:  # loaded (and accepted) early on its day, as a nightly export would be
             connection.execute(update(Snapshot).where(col(Snapshot.id) == snapshot).values(
-                loaded_at=datetime(as_of.year, as_of.month, as_of.day, 6, 0, tzinfo=UTC)))
+                loaded_at=early, accepted_at=early))
         return snapshot
 
     def issue(self, disposition: str, quantity: str, *, sku: str = "CAT-1", lot: str = "A", serial: str = "",
@@ -283,3 +285,24 @@ def test_snapshot_before_is_the_latest_loaded_at_that_time(story: Story) -> None
         assert snapshot_before(connection, datetime(2026, 11, 20, 5, 59, tzinfo=UTC)) is None
         assert snapshot_before(connection, ISSUED_AT) == story.before
         assert snapshot_before(connection, datetime(2026, 11, 25, 6, 0, tzinfo=UTC)) == snapshot
+
+
+def test_a_suspect_snapshot_is_never_the_baseline_of_an_instruction(story: Story) -> None:
+    """A header-only export loaded the morning of the issue is held as suspect: the instruction is measured
+    against the snapshot in use then (the accepted one before it), so the stock at the target cannot look
+    grown from nothing; once accepted, the suspect one counts from its acceptance on, not its load."""
+    with story.engine.connect() as connection:
+        assert snapshot_before(connection, ISSUED_AT) == story.before
+    held = ingest(story.engine, write_export(story.folder / "empty", lots=LOT_HEADER), as_of=date(2026, 11, 21))
+    assert held.state == "suspect"
+    with story.engine.begin() as connection:
+        connection.execute(update(Snapshot).where(col(Snapshot.id) == held.snapshot_id).values(
+            loaded_at=datetime(2026, 11, 21, 6, 0, tzinfo=UTC)))
+    with story.engine.connect() as connection:
+        assert snapshot_before(connection, ISSUED_AT) == story.before
+    with story.engine.begin() as connection:
+        connection.execute(update(Snapshot).where(col(Snapshot.id) == held.snapshot_id).values(
+            state="accepted", accepted_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC)))
+    with story.engine.connect() as connection:
+        assert snapshot_before(connection, ISSUED_AT) == story.before  # issued at 09:00, accepted at noon
+        assert snapshot_before(connection, datetime(2026, 11, 21, 12, 0, tzinfo=UTC)) == held.snapshot_id

@@ -3,7 +3,7 @@ snapshot, so the same movement posted again is recognised per movement rather th
 tables whose planner statistics a committed load still owes (statistics_due).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0021'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

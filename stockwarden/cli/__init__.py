@@ -4,7 +4,8 @@ No traceback should reach a person for anything they can fix: bad input is repor
 and column, and the exit code says whether the command did what was asked.
 
 Each module holds the commands of one subject (`data`, `up`, `cases`, `kpis`, `forecast`, `notifications`,
-`serve`, `scans`, `tokens`, `policy`, `profiles`, `audit`, `pins`); `common` what they share. The commands are registered
+`serve`, `scans`, `tokens`, `policy`, `profiles`, `audit`, `pins`, `snapshots`); `common` what they share. The
+commands are registered
 here, in the order `stockwarden --help` lists them.
 """
 
@@ -25,6 +26,7 @@ from stockwarden.cli import (
     profiles,
     scans,
     serve,
+    snapshots,
     tokens,
     up,
 )
@@ -54,6 +56,7 @@ app.add_typer(profiles.profile_app, name="profile")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(pins.pin_app, name="pin")
 app.add_typer(cases.outbox_app, name="outbox")
+app.add_typer(snapshots.snapshot_app, name="snapshot")
 
 
 def main() -> None:

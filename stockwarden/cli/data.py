@@ -16,8 +16,10 @@ from inventory.demo import write_company
 from inventory.facts_output import write_json, write_table
 from inventory.ingest import ingest
 from inventory.metrics import iter_facts, latest_snapshot
+from inventory.models import SnapshotState
 from rules.incremental import reevaluate
 from rules.scan import finding_json
+from rules.snapshots import suspect_drop_of
 from stockwarden.cli.common import AsOf, By, actor_of, database, parse_day, reported, say
 from stockwarden.cli.profiles import ProfileOption, chosen
 
@@ -35,12 +37,20 @@ def ingest_command(
     engine = database()
     with reported("nothing was stored"):
         result = ingest(engine, path, as_of=day, loaded_by=loaded_by,
-                        default_currency=get_settings().default_currency, progress=say, profile=mapping)
+                        default_currency=get_settings().default_currency, progress=say, profile=mapping,
+                        suspect_drop=suspect_drop_of(engine))
     if result.already_loaded:
-        typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}); nothing new stored.")
+        state = "" if result.state == SnapshotState.ACCEPTED else f"; it is {result.state}"
+        typer.echo(f"Already loaded as snapshot {result.snapshot_id} (as of {result.as_of}){state}; nothing new stored.")
     else:
         counts = ", ".join(f"{name} {count:,}" for name, count in result.row_counts.items())
         typer.echo(f"Snapshot {result.snapshot_id} as of {result.as_of} stored: {counts}.")
+    if result.state == SnapshotState.SUSPECT:
+        for reason in result.held_because:
+            typer.echo(f"  {reason}")
+        typer.echo(f"Held as suspect: no scan, case or KPI uses it until a person runs `stockwarden snapshot accept "
+                   f"{result.snapshot_id} --reason ...` (or `reject`). / 已列为可疑快照：经人工接受后才会用于扫描、"
+                   "案件和指标。")
 
 
 def facts_command(

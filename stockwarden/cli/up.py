@@ -31,6 +31,7 @@ from inventory.summary import render_summary, summarise
 from notifications.mail_catcher import mail_catcher
 from reports.pack import write_pack
 from rules.scan import render_findings_summary, stored_findings
+from rules.snapshots import listed
 from rules.versions import Pending, activate, active_version
 from stockwarden.cli.common import actor_of, database, reported, say, secret_checked
 from stockwarden.cli.serve import api_server, serve_until_stopped
@@ -60,10 +61,15 @@ def up_command(
 
 def _snapshot_summarised(engine: Engine, lots: int) -> Snapshot:
     """The latest snapshot, the demo company's written and loaded first when the database is empty; its
-    summary printed."""
+    summary printed. A database whose only snapshots are suspect is not empty: it waits for a person."""
     settings = get_settings()
     with engine.connect() as connection:
         snapshot = latest_snapshot(connection)
+        held = listed(connection, limit=1) if snapshot is None else []
+    if held:
+        say(f"No accepted snapshot: snapshot {held[0].id} is {held[0].state}; accept one with `stockwarden snapshot "
+            f"accept ID --reason ...` (see `stockwarden snapshot list`). / 没有已接受的快照：请先接受一个快照。")
+        raise typer.Exit(1)
     if snapshot is None:
         today = datetime.now(UTC).date()
         demo = settings.var_dir / "demo"
