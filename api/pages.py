@@ -1,19 +1,21 @@
 """The pages people open from a message or a browser: their cases, a case with its facts, timeline and
-action forms, the policy preview and the committee's KPIs with charts, and the page where people set their signing
-PIN. Server-rendered (Jinja), in zh-CN and en, nothing loaded from elsewhere. Each page states its roles
+action forms, the policy preview, the committee's KPIs with charts, the loaded snapshots (where compliance accepts
+or rejects a suspect one), and the page where people set their signing PIN. Server-rendered (Jinja), in zh-CN and en, nothing loaded from elsewhere. Each page states its roles
 as the API's routes do; the data comes from the same functions the API uses, and a case from the one
 visibility check (governance/visibility.py); an action goes through the one case action
-(governance/actions.py), as the API's do."""
+(governance/actions.py), as the API's do; a snapshot's acceptance or rejection through the one decision
+(rules/snapshots.py) the API and the console make, audited the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
 from sqlmodel import col
@@ -21,7 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.actions import PAGE_ACTION_ROLES
-from api.auth import PACK_READERS, live_token, principal_of, refused
+from api.auth import PACK_READERS, SCANNERS, SNAPSHOT_READERS, live_token, principal_of, refused
 from api.charts import bar_chart, line_chart, show
 from api.deps import (
     ClientDep,
@@ -34,12 +36,14 @@ from api.deps import (
 )
 from api.forms import DONE, act_on_form
 from api.pins import PinProblem, PinRefused, has_pin, refusal_text, set_pin, verify
+from api.problems import ROW_ID_MAX
 from api.refusals import SIGN_IN_FAILED, count, retry_after
 from api.routes import check_period, pack_file
 from api.texts import STATE_NAMES, page_text
 from api.web import (
     end_session_of,
     language_of,
+    page_guard,
     person_of,
     person_of_link,
     render,
@@ -53,7 +57,7 @@ from core.period import Period
 from governance.actions import view_of
 from governance.listing import TEXT_LIMITS, BadCursor, BadFilter, CaseFilter, list_cases
 from governance.visibility import CaseRefused, Principal, only_own, visible_case
-from inventory.metrics import latest_snapshot
+from inventory.metrics import latest_snapshot, latest_snapshot_id
 from inventory.models import Material
 from notifications.context import actions_for, case_reasons, rule_reasons
 from notifications.messages import DISPOSITIONS
@@ -62,6 +66,7 @@ from reports.labels import kpi_label
 from reports.summary import kpi_summary
 from rules.loader import PolicyInvalid, parse_policy
 from rules.scan import NothingToScan, preview, preview_json
+from rules.snapshots import REASON_MAX, SnapshotRefused, decide, listed
 from rules.versions import known_values
 
 
@@ -347,3 +352,109 @@ async def pack(request: Request, period: str, principal: PagePackReaderDep, engi
                settings: SettingsDep) -> Response:
     """The pack for someone signed in on a page (the API's /packs wants a bearer token)."""
     return await pack_file(engine, client, settings, period, language_of(request, principal.person))
+
+
+PageSnapshotReaderDep = Annotated[Principal, Depends(page_guard(*SNAPSHOT_READERS))]
+PageSnapshotDeciderDep = Annotated[Principal, Depends(page_guard(*SCANNERS))]
+"""Who reads the snapshots page, and who accepts or rejects on it: the roles of GET /snapshots and of
+POST /snapshots/{id}/accept|reject (api/feeds.py), so the page opens no door the API keeps shut."""
+SNAPSHOTS_SHOWN = 50
+"""The page lists the newest this many (a daily load makes about 365 a year); the console lists more."""
+
+
+@dataclass(frozen=True)
+class SnapshotShown:
+    """One snapshot as the page shows it, in the reader's language (never its source: a server path)."""
+
+    id: int
+    as_of: str
+    loaded_at: str
+    loaded_by: str
+    counts: list[tuple[str, str]]
+    state: str
+    state_label: str
+    in_use: bool
+    reasons: list[str]
+    decided_by: str
+    decision_reason: str
+    accepted_at: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a decision did, or why it was refused."""
+
+    message: str
+    refused: bool
+
+
+@dataclass(frozen=True)
+class KeptForm:
+    """What a refused decision's form held: put back in that snapshot's form, so nothing is typed twice."""
+
+    snapshot_id: int
+    reason: str
+
+
+def _moment(iso: str | None) -> str:
+    return "" if not iso else _when(datetime.fromisoformat(iso))
+
+
+def snapshots_page(request: Request, engine: Engine, principal: Principal, *, notice: Notice | None = None,
+                   kept: KeptForm | None = None, status: int = 200) -> HTMLResponse:
+    """The snapshots newest first, each with its state and why a suspect one is held; the forms to accept or
+    reject a suspect one for those who may (compliance, admin)."""
+    lang = language_of(request, principal.person)
+    words = page_text(lang)
+    with engine.connect() as connection:
+        rows = listed(connection, limit=SNAPSHOTS_SHOWN + 1)
+        in_use = latest_snapshot_id(connection)
+    shown = [SnapshotShown(
+        row.id, row.as_of, _moment(row.loaded_at), row.loaded_by,
+        [(words.get(f"table_{name}", name), show(Decimal(str(number)), "count", lang))
+         for name, number in row.row_counts.items()],
+        row.state, words.get(f"snapshot_state_{row.state}", row.state), row.id == in_use,
+        [r.zh_cn if lang == "zh-CN" else r.en for r in row.held_because], row.decided_by, row.decision_reason,
+        _moment(row.accepted_at)) for row in rows[:SNAPSHOTS_SHOWN]]
+    return render(request, "snapshots.html.j2", lang, status, title=words["snapshots"], principal=principal,
+                  snapshots=shown, notice=notice, kept=kept, reason_max=REASON_MAX,
+                  can_decide=bool(principal.roles & {r.value for r in SCANNERS}),
+                  newest=SNAPSHOTS_SHOWN if len(rows) > SNAPSHOTS_SHOWN else None)
+
+
+@router.get("/snapshots", response_class=HTMLResponse)
+async def snapshots(request: Request, principal: PageSnapshotReaderDep, engine: EngineDep) -> HTMLResponse:
+    return snapshots_page(request, engine, principal)
+
+
+@router.post("/snapshots/{snapshot_id}/decide", response_class=HTMLResponse)
+async def decide_snapshot(request: Request, snapshot_id: str, principal: PageSnapshotDeciderDep,
+                          engine: EngineDep) -> HTMLResponse:
+    """A suspect snapshot's form: `decision` accept or reject, with a `reason`. A refusal (no reason, not
+    suspect any more, ...) answers the page again with the form as it was sent."""
+    lang = language_of(request, principal.person)
+
+    def refused_with(message: str, status: int, kept: KeptForm | None = None) -> HTMLResponse:
+        return snapshots_page(request, engine, principal, notice=Notice(message, refused=True), kept=kept,
+                              status=status)
+
+    number = int(snapshot_id) if snapshot_id.isascii() and snapshot_id.isdigit() and len(snapshot_id) <= 10 else 0
+    if not 1 <= number <= ROW_ID_MAX:
+        return refused_with(_say(lang, "no_snapshot").format(id=snapshot_id[:40]), 404)
+    form = await request.form()
+    decision, reason = str(form.get("decision", "")), str(form.get("reason", ""))
+    kept = KeptForm(number, reason)
+    if decision not in ("accept", "reject"):
+        return refused_with(_say(lang, "choose_decision"), 422, kept)
+    try:
+        row = await asyncio.to_thread(decide, engine, number, accept=decision == "accept", actor=principal.person,
+                                      reason=reason)
+    except SnapshotRefused as refusal:
+        why = refusal.zh_cn if lang == "zh-CN" else refusal.en
+        return refused_with(_say(lang, "snapshot_refused").format(why=why), refusal.status, kept)
+    with engine.connect() as connection:
+        used = latest_snapshot_id(connection)
+    key = "snapshot_rejected_done" if decision == "reject" else \
+        "snapshot_accepted_in_use" if used == row.id else "snapshot_accepted_newer"
+    done = _say(lang, key).format(id=row.id, as_of=row.as_of, used=used)
+    return snapshots_page(request, engine, principal, notice=Notice(done, refused=False))

@@ -1,5 +1,5 @@
-"""What the pages say, in zh-CN and en: the action-link pages (LINK_TEXT) and the case, list, preview
-and KPI pages (PAGE_TEXT). Templates get both merged as `t`. A case's states are said from core/states.py
+"""What the pages say, in zh-CN and en: the action-link pages (LINK_TEXT) and the case, list, preview,
+KPI and snapshot pages (PAGE_TEXT). Templates get both merged as `t`. A case's states are said from core/states.py
 (STATE_NAMES here is that one list), the same words the messages use."""
 
 from __future__ import annotations
@@ -79,7 +79,31 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
            "pin_current_wrong": "The current PIN is wrong; nothing was changed.",
            "sku": "SKU", "site": "Site",
            "filter_too_long": "{field} takes at most {limit} characters; the list was not filtered.",
-           "filter_control": "{field} must not contain control characters (tabs, line breaks); the list was not filtered."},
+           "filter_control": "{field} must not contain control characters (tabs, line breaks); the list was not filtered.",
+           "snapshots": "Snapshots", "snapshot": "Snapshot", "as_of_date": "As of", "loaded_at": "Loaded at (UTC)",
+           "loaded_by": "Loaded by", "row_counts": "Rows", "no_snapshots": "No snapshot has been loaded yet.",
+           "snapshot_state_accepted": "Accepted", "snapshot_state_suspect": "Suspect: held",
+           "snapshot_state_rejected": "Rejected", "in_use": "In use by scans, cases and KPIs",
+           "held_because": "Held because", "was_held_because": "Was held because", "decided_by": "Decided by",
+           "decision_reason": "Their reason", "accepted_at": "Accepted at (UTC)",
+           "snapshots_help": "A load that looks like a broken export (no lots, or many positions or much value gone "
+                             "against the last accepted snapshot) is held as suspect: scans, cases and KPIs keep "
+                             "using the last accepted snapshot until a person decides.",
+           "decide_help": "Accept it if the export is right (the stock really went): scans, cases and KPIs use it "
+                          "from then on. Reject it if the export is broken: it stays stored and is never used. "
+                          "Either way your reason is kept in the audit trail.",
+           "decision_reason_label": "Reason (what was checked, and by whom)",
+           "snapshot_accept": "Accept", "snapshot_reject": "Reject",
+           "snapshot_accepted_in_use": "Snapshot {id} (as of {as_of}) was accepted: the next scan uses it.",
+           "snapshot_accepted_newer": "Snapshot {id} (as of {as_of}) was accepted; snapshot {used}, newer, "
+                                      "stays in use.",
+           "snapshot_rejected_done": "Snapshot {id} (as of {as_of}) was rejected: it stays stored and is never used.",
+           "snapshot_refused": "Not done: {why}. Nothing was changed.",
+           "choose_decision": "Choose Accept or Reject; nothing was changed.",
+           "no_snapshot": "There is no snapshot {id}.",
+           "snapshots_newest": "The newest {shown} snapshots are shown; `stockwarden snapshot list --limit N` lists more.",
+           "table_materials": "materials", "table_lots": "lots", "table_uom_conversions": "unit conversions",
+           "table_movements": "movements", "table_demand": "demand", "table_purchase_orders": "purchase-order lines"},
     "zh-CN": {"my_cases": "我的案件", "all_cases": "案件", "kpis": "指标", "preview": "策略预览",
               "sign_in": "登录", "token": "API 令牌", "signed_in_as": "当前用户", "sign_out": "退出",
               "sign_in_help": "请打开 Stockwarden 消息中的“我的案件”链接，或粘贴 API 令牌。",
@@ -111,7 +135,28 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
               "pin_current_wrong": "当前密码不正确；未做任何更改。",
               "sku": "料号", "site": "地点",
               "filter_too_long": "{field}最多 {limit} 个字符；未筛选。",
-              "filter_control": "{field}不能包含控制字符（制表符、换行等）；未筛选。"},
+              "filter_control": "{field}不能包含控制字符（制表符、换行等）；未筛选。",
+              "snapshots": "库存快照", "snapshot": "快照", "as_of_date": "数据日期", "loaded_at": "导入时间（UTC）",
+              "loaded_by": "导入人", "row_counts": "行数", "no_snapshots": "尚未导入任何快照。",
+              "snapshot_state_accepted": "已接受", "snapshot_state_suspect": "可疑：暂停使用",
+              "snapshot_state_rejected": "已拒绝", "in_use": "扫描、案件和指标正在使用",
+              "held_because": "暂停使用的原因", "was_held_because": "曾暂停使用的原因", "decided_by": "决定人",
+              "decision_reason": "决定理由", "accepted_at": "接受时间（UTC）",
+              "snapshots_help": "看起来像是导出有误的导入（没有批次，或与上一个已接受的快照相比少了许多批次库位或金额）"
+                                "会被暂停使用：在有人作出决定之前，扫描、案件和指标继续使用上一个已接受的快照。",
+              "decide_help": "如导出无误（库存确实减少），请接受：此后扫描、案件和指标将使用它。如导出有误，请拒绝："
+                             "它将保留，但不会被使用。无论哪种决定，您的理由都会记入审计记录。",
+              "decision_reason_label": "理由（核对了什么、由谁核对）",
+              "snapshot_accept": "接受", "snapshot_reject": "拒绝",
+              "snapshot_accepted_in_use": "快照 {id}（数据日期 {as_of}）已接受：下次扫描将使用它。",
+              "snapshot_accepted_newer": "快照 {id}（数据日期 {as_of}）已接受；较新的快照 {used} 仍在使用。",
+              "snapshot_rejected_done": "快照 {id}（数据日期 {as_of}）已拒绝：它将保留，但不会被使用。",
+              "snapshot_refused": "未执行：{why}。未做任何更改。",
+              "choose_decision": "请选择接受或拒绝；未做任何更改。",
+              "no_snapshot": "没有快照 {id}。",
+              "snapshots_newest": "仅显示最新的 {shown} 个快照；更多请用 `stockwarden snapshot list --limit N`。",
+              "table_materials": "物料", "table_lots": "批次库存", "table_uom_conversions": "单位换算",
+              "table_movements": "出入库记录", "table_demand": "需求", "table_purchase_orders": "采购订单行"},
 }
 
 

@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.auth import KPI_READERS, POLICY_EDITORS, bearer, principal_of, refused
+from api.auth import KPI_READERS, POLICY_EDITORS, SNAPSHOT_READERS, bearer, principal_of, refused
 from api.sessions import begin_session, end_session, find_session
 from api.texts import STATE_NAMES, page_text
 from core.settings import Settings
@@ -51,7 +51,8 @@ def render(request: Request, name: str, lang: str, status: int = 200, **values: 
     principal: Principal | None = values.get("principal")
     nav = {} if principal is None else {
         "own": only_own(principal), "kpis": bool(principal.roles & {r.value for r in KPI_READERS}),
-        "preview": bool(principal.roles & {r.value for r in POLICY_EDITORS})}
+        "preview": bool(principal.roles & {r.value for r in POLICY_EDITORS}),
+        "snapshots": bool(principal.roles & {r.value for r in SNAPSHOT_READERS})}
     html = PAGES.get_template(name).render(lang=lang, t=page_text(lang), switch_language=switch and str(switch),
                                            nav=nav, state_names=STATE_NAMES[lang], **values)
     return HTMLResponse(html, status_code=status)

@@ -28,11 +28,11 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 class SnapshotRefused(Exception):
     """A decision that cannot be made (no such snapshot, not suspect, no reason): nothing changed.
-    `status` is the HTTP status the API answers with."""
+    `status` is the HTTP status the API answers with; `en` and `zh_cn` the words, for a reader of one language."""
 
     def __init__(self, status: int, en: str, zh_cn: str):
         super().__init__(f"{en} / {zh_cn}")
-        self.status = status
+        self.status, self.en, self.zh_cn = status, en, zh_cn
 
 
 @dataclass(frozen=True)
