@@ -451,7 +451,7 @@ async def decide_snapshot(request: Request, snapshot_id: str, principal: PageSna
                                       reason=reason)
     except SnapshotRefused as refusal:
         why = refusal.zh_cn if lang == "zh-CN" else refusal.en
-        return refused_with(_say(lang, "snapshot_refused").format(why=why), refusal.status, kept)
+        return refused_with(_say(lang, "snapshot_refused").format(id=number, why=why), refusal.status, kept)
     with engine.connect() as connection:
         used = latest_snapshot_id(connection)
     key = "snapshot_rejected_done" if decision == "reject" else \

@@ -98,7 +98,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
            "snapshot_accepted_newer": "Snapshot {id} (as of {as_of}) was accepted; snapshot {used}, newer, "
                                       "stays in use.",
            "snapshot_rejected_done": "Snapshot {id} (as of {as_of}) was rejected: it stays stored and is never used.",
-           "snapshot_refused": "Not done: {why}. Nothing was changed.",
+           "snapshot_refused": "Snapshot {id} was not decided: {why}. Nothing was changed.",
            "choose_decision": "Choose Accept or Reject; nothing was changed.",
            "no_snapshot": "There is no snapshot {id}.",
            "snapshots_newest": "The newest {shown} snapshots are shown; `stockwarden snapshot list --limit N` lists more.",
@@ -151,7 +151,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
               "snapshot_accepted_in_use": "快照 {id}（数据日期 {as_of}）已接受：下次扫描将使用它。",
               "snapshot_accepted_newer": "快照 {id}（数据日期 {as_of}）已接受；较新的快照 {used} 仍在使用。",
               "snapshot_rejected_done": "快照 {id}（数据日期 {as_of}）已拒绝：它将保留，但不会被使用。",
-              "snapshot_refused": "未执行：{why}。未做任何更改。",
+              "snapshot_refused": "快照 {id} 未作决定：{why}。未做任何更改。",
               "choose_decision": "请选择接受或拒绝；未做任何更改。",
               "no_snapshot": "没有快照 {id}。",
               "snapshots_newest": "仅显示最新的 {shown} 个快照；更多请用 `stockwarden snapshot list --limit N`。",

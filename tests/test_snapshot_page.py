@@ -205,7 +205,7 @@ async def test_the_snapshots_page_in_chromium_shows_why_and_takes_a_compliance_d
         find(f"#reason-{cut}").send_keys("   ")
         press(f"form[data-snapshot='{cut}'] button[value=accept]")
         assert "refused" in (find("#notice").get_attribute("class") or "")
-        assert "未执行：必须填写理由（核对了什么、由谁核对）。未做任何更改。" in text("#notice")
+        assert "快照 2 未作决定：必须填写理由（核对了什么、由谁核对）。未做任何更改。" in text("#notice")
         assert find(f"#reason-{cut}").get_attribute("value") == "   "
         assert find(f"#snapshot-{cut}").get_attribute("data-state") == "suspect"
         assert stored(engine, cut).state == "suspect" and decisions(engine) == []
@@ -298,7 +298,7 @@ async def test_the_snapshot_forms_refusals_keep_what_was_sent_and_say_it_in_the_
             answer = await post(Role.COMPLIANCE, absent, decision="accept", reason="counted")
             assert answer.status_code == 404 and "is no snapshot" in answer.text, absent
         answer = await post(Role.ADMIN, first, decision="accept", reason="counted")
-        assert answer.status_code == 409 and "snapshot 1 is accepted, not suspect" in answer.text
+        assert answer.status_code == 409 and "Snapshot 1 was not decided: snapshot 1 is accepted, not suspect" in answer.text
         assert stored(engine, cut).state == "suspect" and decisions(engine) == []
         for role in (Role.VIEWER, Role.ERP, Role.OWNER):  # the roles of the API's accept route only
             answer = await post(role, cut, decision="accept", reason="counted")
