@@ -66,8 +66,9 @@ def _same_step(connection: Connection, event: CaseEvent) -> bool:
     the case's state; only a step the same in action, reason, state and lines is a repeat."""
     c, a = table(CaseRow).c, table(AuditEntry).c
     row = connection.execute(select(c.state, c.lines).where(c.id == event.case_id)).one()
-    last = connection.execute(select(a.action, a.reason).where(a.subject == f"case:{event.case_id}")
-                              .order_by(a.seq.desc()).limit(1)).first()
+    last = connection.execute(select(a.action, a.reason).where(  # the case's own steps: messages sent and
+        a.subject == f"case:{event.case_id}", a.action.like("case.%"))  # refused signatures share the subject
+        .order_by(a.seq.desc()).limit(1)).first()
     return (last is not None and (last.action, last.reason or "") == (event.action, event.reason or "")
             and row.state == str(event.state) and row.lines == to_json(event.lines))
 

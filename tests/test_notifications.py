@@ -105,7 +105,8 @@ def test_what_a_step_changed_is_told_in_the_readers_language(scanned: Engine) ->
     changes = {
         "plan_trimmed": [{"kind": "cut", "lot": "L2", "serial": "S2", "before": "42", "after": "12"},
                          {"kind": "dropped", "lot": "L3", "before": "5", "after": "0", "why": "quarantine"},
-                         {"kind": "dropped", "po": "P9/10", "before": "3", "after": "0", "why": "closed"}],
+                         {"kind": "dropped", "po": "P9/10", "before": "3", "after": "0", "why": "closed"},
+                         {"kind": "cut", "lot": "<b>L9</b>", "before": "2", "after": "1"}],  # markup from the ERP
         "tightened": [{"kind": "severity", "before": "medium", "after": "critical", "why": "expired"},
                       {"kind": "acknowledge_due", "before": "2026-12-09T00:00:00+00:00",
                        "after": "2026-12-05T00:00:00+00:00"}]}
@@ -139,6 +140,9 @@ def test_what_a_step_changed_is_told_in_the_readers_language(scanned: Engine) ->
     assert "PO line P9/10: 3 left the plan (nothing is open on it any more)" in trimmed_en
     assert any("Severity raised from medium to critical" in t and "Acknowledge by December 5, 2026" in t
                for t in en.values())
+    html = next(text_of(m, "html") for m in mailbox.to("inventory@example.com") if "42 cut to 12" in text_of(m, "html"))
+    assert "<li>lot L2 serial S2: 42 cut to 12</li>" in html  # a list, not its markup shown as text
+    assert "<b>L9</b>" not in html and "&lt;b&gt;L9&lt;/b&gt;" in html  # the ERP's text is never markup
 
 
 def test_an_english_reader_gets_english_formats(scanned: Engine) -> None:

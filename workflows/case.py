@@ -151,6 +151,8 @@ class CaseWorkflow:
         """The deadline ("acknowledge" or "resolve") whose reminder went out; reset when it moves on."""
         self.proposals = 0
         self.proposal: Proposal | None = None
+        self.finished_plan = 0
+        """The plan whose last instruction was confirmed: its end (`_plan_done`) runs once."""
         self.opened = case.carried is not None
         self.recording = asyncio.Lock()
         """Case events reach the mirror and the audit trail one at a time, in order."""
@@ -464,7 +466,8 @@ class CaseWorkflow:
             assert pending is not None
             request = Propose(pending.by, pending.disposition, list(pending.lines), pending.target,
                               pending.postpone_to, pending.reason)
-            plan, plan_no = plan_lines(request), self.proposals + 1
+            plan = [replace(line, line_no=n) for n, line in enumerate(plan_lines(request), start=1)]
+            plan_no = self.proposals + 1  # numbered as a Propose numbers them: holds and trims name the lines
             problems = (["this case already carries another merged case's plan"] if self.proposal is not None
                         else proposal_problems(self.input, self.lines, request, workflow.now().date()))
             if not problems:
@@ -601,9 +604,9 @@ class CaseWorkflow:
             self.input = replace(self.input, dispositions=list(update.dispositions))
         if self.proposal is not None and self.state in PLANNED:
             stock = {(line.lot, line.serial): line.quantity for line in self.lines if not line.po}
-            orders = {line.po: line.quantity for line in self.lines if line.po}
-            gone = "0" if workflow.patched(TRIM_CHECKS) else None  # a PO line the scan no longer shows is closed
-            await self._trim([orders.get(line.target, gone or line.quantity) if line.disposition == PO_LINE
+            orders = {line.po: line.quantity for line in self.lines if line.po}  # a PO line the scan no longer
+            # shows may still be open (its rule stopped firing): what the order holds is read before it goes out
+            await self._trim([orders.get(line.target, line.quantity) if line.disposition == PO_LINE
                               else stock.get((line.lot, line.serial), "0") for line in self.proposal.lines],
                              "the latest snapshot holds less")
         if self.state == AWAITING_CONFIRMATION and update.evidenced:
@@ -714,7 +717,9 @@ class CaseWorkflow:
         await self._record("case.instruction_confirmed", actor, after=ids, reason=note)
         if self.proposal is not proposal:
             return
-        if self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions):
+        if (self.state == AWAITING_CONFIRMATION and all(i.confirmed_by for i in self.proposal.instructions)
+                and self.finished_plan != proposal.no):  # two confirmations at once: the plan is done once
+            self.finished_plan = proposal.no
             await self._plan_done(actor)
 
     async def _plan_done(self, actor: str) -> None:
