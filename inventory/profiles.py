@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from core.problems import FileProblem
 from core.settings import get_settings
 from inventory.fields import NumberFormat, RowError
 from inventory.models import Lifecycle, MovementType, QcStatus, RiskClass, Storage
@@ -516,19 +517,8 @@ def _lookup_rows(profile: Profile, table: RawTable, lookup: Lookup) -> dict[tupl
 # --- reading a profile file ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
-class ProfileProblem:
-    """Printed as `erp_profiles/sap.yaml:12:7: tables.lots.columns.expiry_on: unknown column ...`."""
-
-    file: str
-    line: int
-    column: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}:"
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+ProfileProblem = FileProblem
+"""Printed as `erp_profiles/sap.yaml:12:7: tables.lots.columns.expiry_on: unknown column ...`."""
 
 
 class ProfileInvalid(Exception):

@@ -16,13 +16,13 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from core.problems import FileProblem
 from rules.checks import check_meaning
 from rules.policy import Policy
 from rules.vocabulary import OPERATORS
@@ -31,19 +31,8 @@ Path_ = tuple[str | int, ...]
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: same marks, faster
 
 
-@dataclass(frozen=True, order=True)
-class PolicyProblem:
-    """Printed as `policies/x.yaml:23:7: rules[2].when.dwel_days: unknown metric 'dwel_days' (...)`."""
-
-    file: str
-    line: int
-    column: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}:"
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+PolicyProblem = FileProblem
+"""Printed as `policies/x.yaml:23:7: rules[2].when.dwel_days: unknown metric 'dwel_days' (...)`."""
 
 
 class PolicyInvalid(Exception):
