@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +28,9 @@ from governance.visibility import Role
 from notifications.context import my_cases_url
 from notifications.people import parse_people
 from stockwarden.temporal import build_worker, free_port
+from tests.support.browser import CHROMEDRIVER, CHROMIUM, fits_a_phone, open_browser, shot
 from tests.support.data import HIP_POLICY as POLICY
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
 PEOPLE = """\
@@ -41,39 +40,13 @@ people:
     roles: [owner]
     language: zh-CN
 """
-SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_window_size(1280, 900)
+    driver = open_browser(tmp_path)
     yield driver
     driver.quit()
-
-
-def _shot(driver: WebDriver, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    assert driver.save_screenshot(str(path))
-    assert path.stat().st_size > 5_000  # a rendered page, not an empty canvas
-    return path
-
-
-def _fits_a_phone(driver: WebDriver) -> bool:
-    driver.set_window_size(390, 844)
-    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    driver.set_window_size(1280, 900)
-    return bool(fits)
 
 
 def _only_local(driver: WebDriver, base: str) -> list[str]:
@@ -160,15 +133,15 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
                 assert "髋臼杯积压" in text("#cases")
                 # The style sheet applies under the pages' Content-Security-Policy (no inline style is allowed).
                 assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "960px"
-                _shot(driver, f"my-cases-{kind}.png")
-                assert _fits_a_phone(driver)
+                shot(driver, f"my-cases-{kind}.png")
+                assert fits_a_phone(driver)
                 press(f"#cases a[href='/pages/cases/{case}']")
                 assert state() == "open" and text("#state") == "待确认" and "case.opened" in text("#timeline")
                 assert {f.get_attribute("data-action") for f in driver.find_elements(By.CSS_SELECTOR, "form[data-action]")} \
                     == {"acknowledge", "propose", "comment"}
-                assert _fits_a_phone(driver)
+                assert fits_a_phone(driver)
                 driver.set_window_size(390, 844)
-                _shot(driver, f"case-phone-{kind}.png")
+                shot(driver, f"case-phone-{kind}.png")
                 driver.set_window_size(1280, 900)
                 # Act through the forms: a comment, then the acknowledgement; each is the case's Update.
                 find("form[data-action=comment] textarea").send_keys("请调拨到北京")
@@ -182,7 +155,7 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
                 press("form[data-action=propose] button")
                 assert "refused" in find("#notice").get_attribute("class")  # type: ignore[operator]
                 assert state() == "acknowledged"
-                _shot(driver, f"case-acted-{kind}.png")
+                shot(driver, f"case-acted-{kind}.png")
                 browse(f"{base}/pages/cases/{case}")
                 press("a[hreflang=en]")
                 assert "Sign out" in text("nav") and "Timeline" in driver.page_source
@@ -195,8 +168,8 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
                 assert len(driver.find_elements(By.CSS_SELECTOR, "#kpis tbody tr")) == 17
                 assert len(driver.find_elements(By.CSS_SELECTOR, "figure svg")) == 3
                 assert driver.find_elements(By.CSS_SELECTOR, "figure svg rect")
-                assert _fits_a_phone(driver)
-                _shot(driver, f"kpis-{kind}.png")
+                assert fits_a_phone(driver)
+                shot(driver, f"kpis-{kind}.png")
                 assert _only_local(driver, base) == []
 
             def compliance_walk() -> None:
@@ -209,7 +182,7 @@ async def test_pages_in_chromium_open_act_and_fit_a_phone(dev: WorkflowEnvironme
                 removed = text("#preview tr[data-group=removed]")
                 assert "held" in removed and text("#preview tr[data-group=added]").split()[1] == "0"
                 assert "t v1" in text("#against")
-                _shot(driver, f"policy-preview-{kind}.png")
+                shot(driver, f"policy-preview-{kind}.png")
                 driver.execute_script("arguments[0].value = arguments[1]", find("#draft"), "policy: t\nversion: two\n")
                 press("form[action^='/pages/policy-preview'] button")
                 assert "draft.yaml:2:10" in text("#problems")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,9 +32,9 @@ from inventory.metrics import latest_snapshot_id
 from inventory.models import Snapshot
 from notifications.people import parse_people
 from stockwarden.temporal import free_port
+from tests.support.browser import CHROMEDRIVER, CHROMIUM, fits_a_phone, open_browser, shot
 from tests.support.data import AS_OF, LOT_HEADER, write_export
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 PEOPLE = """\
 people:
   - email: li.na@example.com
@@ -43,7 +42,6 @@ people:
     roles: [compliance]
     language: zh-CN
 """
-SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 ACCEPTED_BECAUSE = "Counted SH01 on 26 Nov: 15 lots of CAT-1 went back to Vasc Co (li.na, with the warehouse)"
 
 
@@ -79,34 +77,9 @@ def decisions(engine: Engine) -> list[tuple[str, str, str, str]]:
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.fail("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_window_size(1280, 900)
+    driver = open_browser(tmp_path)
     yield driver
     driver.quit()
-
-
-def _shot(driver: WebDriver, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / name
-    assert driver.save_screenshot(str(path))
-    assert path.stat().st_size > 5_000  # a rendered page, not an empty canvas
-    return path
-
-
-def _fits_a_phone(driver: WebDriver) -> bool:
-    driver.set_window_size(390, 844)
-    fits = driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    driver.set_window_size(1280, 900)
-    return bool(fits)
 
 
 @pytest.mark.asyncio
@@ -196,10 +169,10 @@ async def test_the_snapshots_page_in_chromium_shows_why_and_takes_a_compliance_d
         assert find(f"#reason-{cut}").get_attribute("required") == "true"
         # The style sheet applies under the pages' Content-Security-Policy.
         assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "960px"
-        _shot(driver, f"snapshots-zh-{kind}.png")
-        assert _fits_a_phone(driver)
+        shot(driver, f"snapshots-zh-{kind}.png")
+        assert fits_a_phone(driver)
         driver.set_window_size(390, 844)
-        _shot(driver, f"snapshots-phone-zh-{kind}.png")
+        shot(driver, f"snapshots-phone-zh-{kind}.png")
         driver.set_window_size(1280, 900)
         # A reason of spaces only passes the browser's `required`, and the decision refuses it: the form stays.
         find(f"#reason-{cut}").send_keys("   ")
@@ -209,7 +182,7 @@ async def test_the_snapshots_page_in_chromium_shows_why_and_takes_a_compliance_d
         assert find(f"#reason-{cut}").get_attribute("value") == "   "
         assert find(f"#snapshot-{cut}").get_attribute("data-state") == "suspect"
         assert stored(engine, cut).state == "suspect" and decisions(engine) == []
-        _shot(driver, f"snapshots-refused-zh-{kind}.png")
+        shot(driver, f"snapshots-refused-zh-{kind}.png")
         # In English: the same snapshot, its state and reasons in English.
         driver.get(f"{base}/pages/snapshots?lang=en")
         held = text(f"#snapshot-{cut}")
@@ -217,7 +190,7 @@ async def test_the_snapshots_page_in_chromium_shows_why_and_takes_a_compliance_d
         assert "15 of the 20 positions with stock in snapshot 1 hold none here (75.0 %, more than 20 %)" in held
         assert "the stock value in CNY falls from 48,000.00 (snapshot 1) to 12,000.00" in held
         assert "lots 5" in held and "In use by scans, cases and KPIs" in text(f"#snapshot-{first}")
-        _shot(driver, f"snapshots-en-{kind}.png")
+        shot(driver, f"snapshots-en-{kind}.png")
         find(f"#reason-{cut}").send_keys(ACCEPTED_BECAUSE)
         press(f"form[data-snapshot='{cut}'] button[value=accept]")
         assert "done" in (find("#notice").get_attribute("class") or "")
@@ -234,10 +207,10 @@ async def test_the_snapshots_page_in_chromium_shows_why_and_takes_a_compliance_d
         assert text("#notice") == "Snapshot 3 (as of 2026-11-27) was rejected: it stays stored and is never used."
         assert find(f"#snapshot-{empty}").get_attribute("data-state") == "rejected"
         assert found("form[data-snapshot]") == [] and found("#decide-help") == []
-        assert _fits_a_phone(driver)
-        _shot(driver, f"snapshots-decided-en-{kind}.png")
+        assert fits_a_phone(driver)
+        shot(driver, f"snapshots-decided-en-{kind}.png")
         driver.set_window_size(390, 844)
-        _shot(driver, f"snapshots-phone-en-{kind}.png")
+        shot(driver, f"snapshots-phone-en-{kind}.png")
         driver.set_window_size(1280, 900)
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert [url for url in loaded if not url.startswith(base)] == []
